@@ -1,0 +1,2 @@
+"""connlog: WiFi and network client connection events, stored once and served in
+every caller's shape."""

@@ -1,0 +1,1 @@
+"""Developer tools: contract code generation and checks."""
