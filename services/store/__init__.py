@@ -1,0 +1,1 @@
+"""PostgreSQL data access: one module per store, all SQL parameterised."""

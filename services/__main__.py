@@ -1,0 +1,3 @@
+from connlog.cli import main
+
+raise SystemExit(main())

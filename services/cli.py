@@ -1,0 +1,84 @@
+"""The ``connlog`` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from connlog.core.logging import configure_logging
+from connlog.core.settings import Settings
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="connlog", description="WiFi and network client connection events.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("up", help="start the whole suite (database, migrations, services)")
+
+    serve = sub.add_parser("serve", help="run one service")
+    serve.add_argument("service", choices=["ingest", "query"])
+
+    db = sub.add_parser("db", help="database tasks")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    db_sub.add_parser("migrate", help="apply pending migrations and maintain partitions")
+    db_sub.add_parser("url", help="print the database URL (starting the embedded server if needed)")
+    db_sub.add_parser("stop", help="stop the embedded database server")
+
+    keys = sub.add_parser("keys", help="manage API keys")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    create = keys_sub.add_parser("create", help="create a key and print it (shown once)")
+    create.add_argument("--tenant", required=True, help="tenant (organisation) id; created if new")
+    create.add_argument(
+        "--role", required=True, choices=["viewer", "operator", "administrator", "super_user", "device"]
+    )
+    create.add_argument("--device-id", help="the device a device key belongs to")
+    create.add_argument("--description", default="")
+    listing = keys_sub.add_parser("list", help="list keys (never their secrets)")
+    listing.add_argument("--tenant")
+    revoke = keys_sub.add_parser("revoke", help="revoke a key")
+    revoke.add_argument("key_id")
+
+    demo = sub.add_parser("demo", help="load realistic sample data through the ingest service")
+    demo.add_argument("--address", help="ingest service address (default: from settings)")
+    demo.add_argument("--days", type=int, default=5)
+    demo.add_argument("--seed", type=int, default=7)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_format)
+    try:
+        return asyncio.run(_dispatch(args, settings)) or 0
+    except KeyboardInterrupt:
+        return 130
+
+
+async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command == "up":
+        from connlog.suite import run_suite
+
+        return await run_suite(settings)
+    if args.command == "serve":
+        if args.service == "ingest":
+            from connlog.ingest.main import run
+        else:
+            from connlog.query.main import run
+        await run(settings)
+        return 0
+    if args.command == "db":
+        from connlog import admin
+
+        return await admin.db_command(settings, args.db_command)
+    if args.command == "keys":
+        from connlog import admin
+
+        return await admin.keys_command(settings, args)
+    if args.command == "demo":
+        from connlog.demo import run_demo
+
+        return await run_demo(settings, address=args.address, days=args.days, seed=args.seed)
+    print(f"unknown command {args.command}", file=sys.stderr)
+    return 2

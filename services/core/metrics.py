@@ -1,0 +1,126 @@
+"""Prometheus metrics of one service, in a registry of its own."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import asyncpg
+import grpc
+from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client.core import GaugeMetricFamily
+
+
+class _PoolCollector:
+    """Reports the database pool's size and use at scrape time."""
+
+    def __init__(self, pool: Callable[[], asyncpg.Pool | None]) -> None:
+        self._pool = pool
+
+    def collect(self):
+        pool = self._pool()
+        size = GaugeMetricFamily("connlog_db_pool_connections", "Open database connections")
+        idle = GaugeMetricFamily("connlog_db_pool_idle_connections", "Idle database connections")
+        in_use = GaugeMetricFamily("connlog_db_pool_in_use_connections", "Database connections in use")
+        maximum = GaugeMetricFamily("connlog_db_pool_max_connections", "Pool size limit")
+        if pool is not None:
+            size.add_metric([], pool.get_size())
+            idle.add_metric([], pool.get_idle_size())
+            in_use.add_metric([], pool.get_size() - pool.get_idle_size())
+            maximum.add_metric([], pool.get_max_size())
+        return [size, idle, in_use, maximum]
+
+
+class ServiceMetrics:
+    """RPC, ingest and pool metrics of one service."""
+
+    def __init__(self, service: str) -> None:
+        self.registry = CollectorRegistry()
+        self._pool: asyncpg.Pool | None = None
+        self.rpcs = Counter(
+            "connlog_rpc_requests",
+            "RPCs handled, by method and status code",
+            ["service", "method", "code"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "connlog_rpc_latency_seconds",
+            "RPC latency, by method",
+            ["service", "method"],
+            registry=self.registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+        )
+        self.events = Counter(
+            "connlog_events",
+            "Events ingested, by result (accepted, duplicate, rejected)",
+            ["result"],
+            registry=self.registry,
+        )
+        self.service = service
+        self.registry.register(_PoolCollector(lambda: self._pool))
+        self._http: Any = None
+
+    def watch_pool(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    def serve(self, host: str, port: int) -> int:
+        """Expose ``/metrics`` over HTTP; returns the bound port."""
+        server, _thread = start_http_server(port, addr=host, registry=self.registry)
+        self._http = server
+        return server.server_port
+
+    def stop(self) -> None:
+        if self._http is not None:
+            self._http.shutdown()
+            self._http.server_close()
+            self._http = None
+
+    def observe(self, method: str, code: grpc.StatusCode, seconds: float) -> None:
+        self.rpcs.labels(self.service, method, code.name).inc()
+        self.latency.labels(self.service, method).observe(seconds)
+
+
+class MetricsInterceptor(grpc.aio.ServerInterceptor):
+    """Counts and times every RPC, by method and status code."""
+
+    def __init__(self, metrics: ServiceMetrics) -> None:
+        self._metrics = metrics
+
+    async def intercept_service(self, continuation, handler_call_details):
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return None
+        method = handler_call_details.method.rsplit("/", 1)[-1]
+        metrics = self._metrics
+
+        def wrap(behavior):
+            async def timed(request_or_iterator, context):
+                start = time.perf_counter()
+                code = grpc.StatusCode.OK
+                try:
+                    return await behavior(request_or_iterator, context)
+                except BaseException:
+                    code = grpc.StatusCode.UNKNOWN
+                    raise
+                finally:
+                    set_code = context.code()
+                    if isinstance(set_code, grpc.StatusCode):
+                        code = set_code
+                    metrics.observe(method, code, time.perf_counter() - start)
+
+            return timed
+
+        if handler.unary_unary:
+            return grpc.unary_unary_rpc_method_handler(
+                wrap(handler.unary_unary),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.stream_unary:
+            return grpc.stream_unary_rpc_method_handler(
+                wrap(handler.stream_unary),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return handler  # streaming responses (health Watch, reflection) untimed

@@ -1,0 +1,115 @@
+"""Bootstrap shared by every gRPC service: database pool, health checking,
+reflection, metrics, structured logs and graceful shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import asyncpg
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from connlog.core.auth import KeyAuthenticator
+from connlog.core.database import create_pool, resolve_database_url
+from connlog.core.logging import get_logger
+from connlog.core.metrics import MetricsInterceptor, ServiceMetrics
+from connlog.core.settings import Settings
+from connlog.store.accounts import AccountStore
+
+
+@dataclass
+class ServiceContext:
+    """What a service's servicers get: settings, pool, auth and metrics."""
+
+    settings: Settings
+    pool: asyncpg.Pool
+    auth: KeyAuthenticator
+    metrics: ServiceMetrics
+    background: list[asyncio.Task] = field(default_factory=list)
+
+
+# Registers a service's servicers on the server; returns the full names of the
+# services it added (for health and reflection).
+Registrar = Callable[[grpc.aio.Server, ServiceContext], Awaitable[list[str]]]
+
+
+class RunningService:
+    """A started gRPC service; ``stop`` shuts it down gracefully."""
+
+    def __init__(self, name, server, ctx, health_servicer, port, metrics_port, own_pool):
+        self.name = name
+        self.server: grpc.aio.Server = server
+        self.ctx: ServiceContext = ctx
+        self.health = health_servicer
+        self.port: int = port
+        self.metrics_port: int | None = metrics_port
+        self._own_pool = own_pool
+        self._log = get_logger(name)
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Stop taking RPCs, finish the ones in flight, then release everything."""
+        grace = self.ctx.settings.shutdown_grace_seconds if grace is None else grace
+        self._log.info("stopping", grace_seconds=grace)
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(grace)
+        for task in self.ctx.background:
+            task.cancel()
+        await asyncio.gather(*self.ctx.background, return_exceptions=True)
+        self.ctx.metrics.stop()
+        if self._own_pool:
+            await self.ctx.pool.close()
+        self._log.info("stopped")
+
+
+async def start_service(
+    name: str,
+    settings: Settings,
+    register: Registrar,
+    *,
+    port: int,
+    metrics_port: int | None = None,
+    pool: asyncpg.Pool | None = None,
+) -> RunningService:
+    """Start one service on ``settings.host:port``; ``port`` 0 picks a free one."""
+    log = get_logger(name)
+    own_pool = pool is None
+    if pool is None:
+        pool = await create_pool(settings, resolve_database_url(settings))
+    metrics = ServiceMetrics(name)
+    metrics.watch_pool(pool)
+    ctx = ServiceContext(settings, pool, KeyAuthenticator(AccountStore(pool), settings.auth_cache_seconds), metrics)
+    server = grpc.aio.server(
+        interceptors=[MetricsInterceptor(metrics)],
+        options=[
+            ("grpc.max_receive_message_length", settings.max_message_bytes),
+            ("grpc.max_send_message_length", settings.max_message_bytes),
+            ("grpc.so_reuseport", 0),
+        ],
+    )
+    services = await register(server, ctx)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection([*services, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
+    bound = server.add_insecure_port(f"{settings.host}:{port}")
+    if bound == 0:
+        raise RuntimeError(f"{name}: cannot listen on {settings.host}:{port}")
+    await server.start()
+    for service in ["", *services]:
+        await health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
+    bound_metrics = metrics.serve(settings.host, metrics_port) if metrics_port is not None else None
+    log.info("listening", address=f"{settings.host}:{bound}", metrics_port=bound_metrics, services=services)
+    return RunningService(name, server, ctx, health_servicer, bound, bound_metrics, own_pool)
+
+
+async def serve_until_signalled(service: RunningService) -> None:
+    """Run until SIGTERM or SIGINT, then shut down gracefully."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await service.stop()

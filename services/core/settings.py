@@ -1,0 +1,46 @@
+"""All settings of connlog, in one typed object read from the environment.
+
+Every variable is ``CONNLOG_<FIELD>`` (e.g. ``CONNLOG_INGEST_PORT``), except the
+database, which is ``DATABASE_URL``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """connlog settings. Unset ``database_url`` means the embedded PostgreSQL
+    under ``data_dir``."""
+
+    model_config = SettingsConfigDict(env_prefix="CONNLOG_", extra="ignore", frozen=True)
+
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_URL", "CONNLOG_DATABASE_URL")
+    )
+    data_dir: Path = Path(".connlog")
+
+    host: str = "127.0.0.1"
+    ingest_port: int = Field(default=50051, ge=0, le=65535)
+    query_port: int = Field(default=50052, ge=0, le=65535)
+    ingest_metrics_port: int = Field(default=9101, ge=0, le=65535)
+    query_metrics_port: int = Field(default=9102, ge=0, le=65535)
+
+    db_pool_min_size: int = Field(default=1, ge=0)
+    db_pool_max_size: int = Field(default=10, ge=1)
+
+    retention_days: int = Field(default=31, ge=1, le=3650)
+    partitions_ahead_days: int = Field(default=7, ge=1, le=366)
+    max_future_seconds: int = Field(default=86400, ge=0)
+    partition_maintenance_seconds: float = Field(default=3600.0, gt=0)
+
+    max_batch_events: int = Field(default=10000, ge=1)
+    max_message_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+
+    auth_cache_seconds: float = Field(default=5.0, ge=0)
+    shutdown_grace_seconds: float = Field(default=10.0, ge=0)
+    log_level: str = "info"
+    log_format: str = Field(default="json", pattern="^(json|console)$")

@@ -1,0 +1,118 @@
+"""The ingest pipeline: normalise a batch, de-duplicate it, store it, and
+report what happened to every event."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+import asyncpg
+
+from connlog.api.v1 import connection_event_pb2 as pb
+from connlog.api.v1 import ingest_service_pb2 as ingest_pb
+from connlog.core.auth import Principal
+from connlog.core.identifiers import event_name
+from connlog.core.logging import get_logger
+from connlog.core.metrics import ServiceMetrics
+from connlog.core.settings import Settings
+from connlog.ingest.normalise import FieldError, IngestWindow, normalise
+from connlog.store.accounts import AccountStore
+from connlog.store.events import EventStore, NoPartitionError, StoredEvent
+from connlog.store.partitions import maintain_partitions
+
+ACCEPTED = ingest_pb.INGEST_STATUS_ACCEPTED
+DUPLICATE = ingest_pb.INGEST_STATUS_DUPLICATE
+REJECTED = ingest_pb.INGEST_STATUS_REJECTED
+
+
+class IngestPipeline:
+    """Turns batches of incoming events into stored rows and per-event results."""
+
+    def __init__(self, settings: Settings, pool: asyncpg.Pool, metrics: ServiceMetrics) -> None:
+        self._settings = settings
+        self._pool = pool
+        self._events = EventStore(pool)
+        self._accounts = AccountStore(pool)
+        self._metrics = metrics
+        self._network_refs: dict[tuple[int, str], int] = {}
+        self._log = get_logger("ingest")
+
+    def window(self, now: dt.datetime | None = None) -> IngestWindow:
+        now = now or dt.datetime.now(dt.timezone.utc)
+        return IngestWindow(
+            earliest=now - dt.timedelta(days=self._settings.retention_days),
+            latest=now + dt.timedelta(seconds=self._settings.max_future_seconds),
+            retention_days=self._settings.retention_days,
+        )
+
+    async def maintain_partitions(self) -> None:
+        async with self._pool.acquire() as conn:
+            changes = await maintain_partitions(
+                conn,
+                retention_days=self._settings.retention_days,
+                ahead_days=self._settings.partitions_ahead_days,
+            )
+        if changes.created or changes.dropped:
+            self._log.info("partitions maintained", created=changes.created, dropped=changes.dropped)
+
+    async def ingest(
+        self, principal: Principal, events: Sequence[pb.ConnectionEvent], first_index: int = 0
+    ) -> list[ingest_pb.IngestResult]:
+        """Ingest one batch; returns one result per event, in order."""
+        window = self.window()
+        results: list[ingest_pb.IngestResult | None] = [None] * len(events)
+        to_store: list[StoredEvent] = []
+        positions: list[list[int]] = []  # batch positions sharing each stored event
+        seen: dict[tuple[bytes, dt.datetime], int] = {}
+        for position, incoming in enumerate(events):
+            event = pb.ConnectionEvent()
+            event.CopyFrom(incoming)
+            try:
+                stored = normalise(event, principal, window)
+            except FieldError as err:
+                results[position] = ingest_pb.IngestResult(
+                    index=first_index + position, status=REJECTED, field=err.field, reason=err.reason
+                )
+                continue
+            key = (stored.dedup_key, stored.occurred_at)
+            if key in seen:  # the same event twice in one batch
+                positions[seen[key]].append(position)
+                continue
+            seen[key] = len(to_store)
+            to_store.append(stored)
+            positions.append([position])
+
+        if to_store:
+            refs = await self._network_refs_for(principal.tenant_ref, {e.network_id for e in to_store})
+            try:
+                outcomes = await self._events.insert(principal.tenant_ref, to_store, refs)
+            except NoPartitionError:
+                await self.maintain_partitions()
+                outcomes = await self._events.insert(principal.tenant_ref, to_store, refs)
+            for stored, outcome, shared in zip(to_store, outcomes, positions):
+                for n, position in enumerate(shared):
+                    results[position] = ingest_pb.IngestResult(
+                        index=first_index + position,
+                        status=ACCEPTED if outcome.new and n == 0 else DUPLICATE,
+                        name=event_name(stored.network_id, outcome.event_id),
+                        event_id=str(outcome.event_id),
+                    )
+        final = [r for r in results if r is not None]
+        self._count(final)
+        return final
+
+    def _count(self, results: list[ingest_pb.IngestResult]) -> None:
+        for status, label in ((ACCEPTED, "accepted"), (DUPLICATE, "duplicate"), (REJECTED, "rejected")):
+            n = sum(1 for r in results if r.status == status)
+            if n:
+                self._metrics.events.labels(label).inc(n)
+
+    async def _network_refs_for(self, tenant_ref: int, network_ids: set[str]) -> dict[str, int]:
+        refs = {n: self._network_refs[(tenant_ref, n)] for n in network_ids if (tenant_ref, n) in self._network_refs}
+        missing = sorted(network_ids - refs.keys())
+        if missing:
+            created = await self._accounts.ensure_networks(tenant_ref, missing)
+            for network_id, ref in created.items():
+                self._network_refs[(tenant_ref, network_id)] = ref
+            refs.update(created)
+        return refs

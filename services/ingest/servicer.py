@@ -1,0 +1,85 @@
+"""The IngestService gRPC servicer."""
+
+from __future__ import annotations
+
+import asyncio
+
+import grpc
+
+from connlog.api.v1 import ingest_service_pb2 as ingest_pb
+from connlog.api.v1 import ingest_service_pb2_grpc as ingest_grpc
+from connlog.core.auth import Permission
+from connlog.core.logging import get_logger
+from connlog.core.server import ServiceContext
+from connlog.ingest.pipeline import ACCEPTED, DUPLICATE, REJECTED, IngestPipeline
+
+
+def _counts(results) -> dict[str, int]:
+    return {
+        "accepted_count": sum(1 for r in results if r.status == ACCEPTED),
+        "duplicate_count": sum(1 for r in results if r.status == DUPLICATE),
+        "rejected_count": sum(1 for r in results if r.status == REJECTED),
+    }
+
+
+class IngestServicer(ingest_grpc.IngestServiceServicer):
+    """Validates, normalises, de-duplicates and stores events."""
+
+    def __init__(self, ctx: ServiceContext, pipeline: IngestPipeline) -> None:
+        self._ctx = ctx
+        self._pipeline = pipeline
+
+    async def _check_size(self, n: int, context) -> None:
+        limit = self._ctx.settings.max_batch_events
+        if n > limit:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"events: at most {limit} events per batch, got {n}")
+
+    async def IngestConnectionEvents(self, request, context):
+        principal = await self._ctx.auth.require(context, Permission.WRITE_EVENTS)
+        await self._check_size(len(request.events), context)
+        results = await self._pipeline.ingest(principal, request.events)
+        return ingest_pb.IngestConnectionEventsResponse(results=results, **_counts(results))
+
+    async def StreamIngestConnectionEvents(self, request_iterator, context):
+        principal = await self._ctx.auth.require(context, Permission.WRITE_EVENTS)
+        totals = {"accepted_count": 0, "duplicate_count": 0, "rejected_count": 0}
+        not_accepted = []
+        index = 0
+        buffer = []
+        flush_at = self._ctx.settings.max_batch_events
+
+        async def flush():
+            nonlocal index, buffer
+            results = await self._pipeline.ingest(principal, buffer, first_index=index)
+            index += len(buffer)
+            buffer = []
+            for key, value in _counts(results).items():
+                totals[key] += value
+            not_accepted.extend(r for r in results if r.status != ACCEPTED)
+
+        async for message in request_iterator:
+            await self._check_size(len(message.events), context)
+            buffer.extend(message.events)
+            if len(buffer) >= flush_at:
+                await flush()
+        if buffer:
+            await flush()
+        return ingest_pb.StreamIngestConnectionEventsResponse(results=not_accepted, **totals)
+
+
+async def register(server: grpc.aio.Server, ctx: ServiceContext) -> list[str]:
+    """Add the ingest service (and its partition upkeep) to a server."""
+    pipeline = IngestPipeline(ctx.settings, ctx.pool, ctx.metrics)
+    await pipeline.maintain_partitions()
+    ctx.background.append(asyncio.create_task(_partition_upkeep(pipeline, ctx.settings.partition_maintenance_seconds)))
+    ingest_grpc.add_IngestServiceServicer_to_server(IngestServicer(ctx, pipeline), server)
+    return [ingest_pb.DESCRIPTOR.services_by_name["IngestService"].full_name]
+
+
+async def _partition_upkeep(pipeline: IngestPipeline, every: float) -> None:
+    while True:
+        await asyncio.sleep(every)
+        try:
+            await pipeline.maintain_partitions()
+        except Exception as exc:  # keep trying: ingest still works until a day boundary
+            get_logger("ingest").error("partition maintenance failed", error=str(exc))

@@ -1,0 +1,48 @@
+"""Opaque page tokens for keyset pagination.
+
+A token carries the (occurred_at, id) of the last event returned and a digest
+of the request's filters, so that a token is only honoured with the request
+that produced it (AIP-158).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import json
+
+from google.protobuf.message import Message
+
+
+class BadPageToken(ValueError):
+    """A page token that is malformed or belongs to another request."""
+
+
+def request_digest(request: Message, ignore: tuple[str, ...] = ("page_token", "page_size")) -> str:
+    """A digest of the request's parameters, except paging ones."""
+    copy = type(request)()
+    copy.CopyFrom(request)
+    for name in ignore:
+        copy.ClearField(name)
+    return hashlib.sha256(copy.SerializeToString(deterministic=True)).hexdigest()[:16]
+
+
+def encode(occurred_at: dt.datetime, event_id: int, digest: str) -> str:
+    micros = int((occurred_at - dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)) / dt.timedelta(microseconds=1))
+    raw = json.dumps([micros, event_id, digest], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode(token: str, digest: str) -> tuple[dt.datetime, int]:
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        micros, event_id, token_digest = json.loads(raw)
+        if not isinstance(micros, int) or not isinstance(event_id, int) or not isinstance(token_digest, str):
+            raise ValueError
+        occurred_at = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(microseconds=micros)
+    except (ValueError, TypeError, OverflowError):
+        raise BadPageToken("page_token: malformed") from None
+    if token_digest != digest:
+        raise BadPageToken("page_token: was issued for a request with other parameters")
+    return occurred_at, event_id

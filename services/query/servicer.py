@@ -1,0 +1,139 @@
+"""The QueryService gRPC servicer."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import grpc
+from google.protobuf import timestamp_pb2
+
+from connlog.api.v1 import connection_event_pb2 as pb
+from connlog.api.v1 import query_service_pb2 as query_pb
+from connlog.api.v1 import query_service_pb2_grpc as query_grpc
+from connlog.core.auth import Permission
+from connlog.core.identifiers import event_name, normalise_mac, parse_event_name, parse_network_parent
+from connlog.core.server import ServiceContext
+from connlog.query import page_token
+from connlog.store.accounts import AccountStore
+from connlog.store.events import EventFilter, EventRow, EventStore
+
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 1000
+
+
+class InvalidArgument(ValueError):
+    """A request argument that cannot be honoured."""
+
+
+def to_event(row: EventRow, tenant_id: str) -> pb.ConnectionEvent:
+    """Rebuild the API message from a stored row."""
+    event = pb.ConnectionEvent.FromString(row.payload)
+    event.name = event_name(row.network_id, row.event_id)
+    event.event_id = str(row.event_id)
+    event.tenant_id = tenant_id
+    event.receive_time.FromDatetime(row.received_at)
+    return event
+
+
+def _time(ts: timestamp_pb2.Timestamp) -> dt.datetime:
+    return ts.ToDatetime(tzinfo=dt.timezone.utc)
+
+
+def _enums(values, enum_type, field: str) -> list[int]:
+    for value in values:
+        if value == 0 or value not in enum_type.values():
+            raise InvalidArgument(f"{field}: invalid value {value}")
+    return list(values)
+
+
+def _mac(value: str, field: str) -> str:
+    mac = normalise_mac(value)
+    if mac is None:
+        raise InvalidArgument(f"{field}: {value!r} is not a MAC address")
+    return mac
+
+
+def build_filter(request: query_pb.ListConnectionEventsRequest) -> EventFilter:
+    """The store filter of a list request (network resolved separately)."""
+    flt = EventFilter(
+        client_id=request.client_id or None,
+        client_mac=_mac(request.client_mac_address, "client_mac_address") if request.client_mac_address else None,
+        start=_time(request.start_time) if request.HasField("start_time") else None,
+        end=_time(request.end_time) if request.HasField("end_time") else None,
+        steps=_enums(request.steps, pb.ConnectionStep, "steps"),
+        outcomes=_enums(request.outcomes, pb.Outcome, "outcomes"),
+        severities=_enums(request.severities, pb.Severity, "severities"),
+        bands=_enums(request.bands, pb.Band, "bands"),
+        ssid=request.ssid or None,
+        ssid_number=request.ssid_number if request.HasField("ssid_number") else None,
+        ap_serial=request.access_point_serial or None,
+        ap_name=request.access_point_name or None,
+        bssid=_mac(request.bssid, "bssid") if request.bssid else None,
+        failure_codes=list(request.failure_codes),
+        vendor=_enums([request.vendor], pb.Vendor, "vendor")[0] if request.vendor else None,
+    )
+    if flt.start and flt.end and flt.start >= flt.end:
+        raise InvalidArgument("end_time: must be after start_time")
+    if request.sort_order not in query_pb.SortOrder.values():
+        raise InvalidArgument(f"sort_order: invalid value {request.sort_order}")
+    return flt
+
+
+class QueryServicer(query_grpc.QueryServiceServicer):
+    """Reads events of the caller's tenant."""
+
+    def __init__(self, ctx: ServiceContext) -> None:
+        self._ctx = ctx
+        self._events = EventStore(ctx.pool)
+        self._accounts = AccountStore(ctx.pool)
+
+    async def GetConnectionEvent(self, request, context):
+        principal = await self._ctx.auth.require(context, Permission.READ_EVENTS)
+        parsed = parse_event_name(request.name)
+        if parsed is None:
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT, "name: must be networks/{network}/connectionEvents/{event_id}"
+            )
+        row = await self._events.get(principal.tenant_ref, *parsed)
+        if row is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"{request.name} not found")
+        return to_event(row, principal.tenant_id)
+
+    async def ListConnectionEvents(self, request, context):
+        principal = await self._ctx.auth.require(context, Permission.READ_EVENTS)
+        network = parse_network_parent(request.parent)
+        if network is None:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "parent: must be networks/{network} or networks/-")
+        if not 0 <= request.page_size <= MAX_PAGE_SIZE:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"page_size: must be 0-{MAX_PAGE_SIZE}")
+        try:
+            flt = build_filter(request)
+            digest = page_token.request_digest(request)
+            after = page_token.decode(request.page_token, digest) if request.page_token else None
+        except (InvalidArgument, page_token.BadPageToken) as err:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(err))
+        if network != "-":
+            flt.network_ref = await self._accounts.network_ref(principal.tenant_ref, network)
+            if flt.network_ref is None:
+                await context.abort(grpc.StatusCode.NOT_FOUND, f"{request.parent} not found")
+        size = request.page_size or DEFAULT_PAGE_SIZE
+        rows = await self._events.list(
+            principal.tenant_ref,
+            flt,
+            after=after,
+            descending=request.sort_order == query_pb.SORT_ORDER_DESCENDING,
+            limit=size + 1,
+        )
+        response = query_pb.ListConnectionEventsResponse(
+            connection_events=[to_event(r, principal.tenant_id) for r in rows[:size]]
+        )
+        if len(rows) > size:
+            last = rows[size - 1]
+            response.next_page_token = page_token.encode(last.occurred_at, last.event_id, digest)
+        return response
+
+
+async def register(server: grpc.aio.Server, ctx: ServiceContext) -> list[str]:
+    """Add the query service to a server."""
+    query_grpc.add_QueryServiceServicer_to_server(QueryServicer(ctx), server)
+    return [query_pb.DESCRIPTOR.services_by_name["QueryService"].full_name]

@@ -1,0 +1,121 @@
+"""Tenants, networks and API keys."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import asyncpg
+
+
+@dataclass(frozen=True)
+class KeyRecord:
+    """A stored API key (never its secret)."""
+
+    key_id: str
+    tenant_id: str
+    tenant_ref: int
+    role: str
+    device_id: str | None
+    secret_hash: bytes
+    description: str
+    created_at: dt.datetime
+    revoked_at: dt.datetime | None
+
+
+_KEY_COLUMNS = """k.key_id, t.tenant_id, k.tenant_ref, k.role, k.device_id, k.secret_hash,
+                  k.description, k.created_at, k.revoked_at"""
+
+
+class AccountStore:
+    """Data access for tenants, networks and API keys."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def ensure_tenant(self, tenant_id: str, name: str = "") -> int:
+        """The tenant's internal reference, creating the tenant if needed."""
+        async with self._pool.acquire() as conn:
+            ref = await conn.fetchval(
+                """INSERT INTO tenants (tenant_id, name) VALUES ($1, $2)
+                   ON CONFLICT (tenant_id) DO NOTHING RETURNING tenant_ref""",
+                tenant_id,
+                name,
+            )
+            if ref is None:
+                ref = await conn.fetchval("SELECT tenant_ref FROM tenants WHERE tenant_id = $1", tenant_id)
+            return ref
+
+    async def tenant_ref(self, tenant_id: str) -> int | None:
+        async with self._pool.acquire() as conn:
+            return await conn.fetchval("SELECT tenant_ref FROM tenants WHERE tenant_id = $1", tenant_id)
+
+    async def ensure_networks(self, tenant_ref: int, network_ids: list[str]) -> dict[str, int]:
+        """Internal references of the tenant's networks, creating missing ones."""
+        async with self._pool.acquire() as conn:
+            await conn.execute(
+                """INSERT INTO networks (tenant_ref, network_id)
+                   SELECT $1, n FROM unnest($2::text[]) AS n
+                   ON CONFLICT (tenant_ref, network_id) DO NOTHING""",
+                tenant_ref,
+                network_ids,
+            )
+            rows = await conn.fetch(
+                "SELECT network_id, network_ref FROM networks WHERE tenant_ref = $1 AND network_id = ANY($2::text[])",
+                tenant_ref,
+                network_ids,
+            )
+        return {r["network_id"]: r["network_ref"] for r in rows}
+
+    async def network_ref(self, tenant_ref: int, network_id: str) -> int | None:
+        async with self._pool.acquire() as conn:
+            return await conn.fetchval(
+                "SELECT network_ref FROM networks WHERE tenant_ref = $1 AND network_id = $2", tenant_ref, network_id
+            )
+
+    async def create_key(
+        self,
+        *,
+        key_id: str,
+        tenant_ref: int,
+        role: str,
+        device_id: str | None,
+        secret_hash: bytes,
+        description: str,
+    ) -> None:
+        async with self._pool.acquire() as conn:
+            await conn.execute(
+                """INSERT INTO api_keys (key_id, tenant_ref, role, device_id, secret_hash, description)
+                   VALUES ($1, $2, $3, $4, $5, $6)""",
+                key_id,
+                tenant_ref,
+                role,
+                device_id,
+                secret_hash,
+                description,
+            )
+
+    async def find_key(self, key_id: str) -> KeyRecord | None:
+        async with self._pool.acquire() as conn:
+            row = await conn.fetchrow(
+                f"SELECT {_KEY_COLUMNS} FROM api_keys k JOIN tenants t USING (tenant_ref) WHERE k.key_id = $1",
+                key_id,
+            )
+        return KeyRecord(**dict(row)) if row else None
+
+    async def list_keys(self, tenant_id: str | None = None) -> list[KeyRecord]:
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                f"""SELECT {_KEY_COLUMNS} FROM api_keys k JOIN tenants t USING (tenant_ref)
+                    WHERE $1::text IS NULL OR t.tenant_id = $1 ORDER BY t.tenant_id, k.created_at""",
+                tenant_id,
+            )
+        return [KeyRecord(**dict(r)) for r in rows]
+
+    async def revoke_key(self, key_id: str) -> bool:
+        """Revoke a key; False when there is no such active key."""
+        async with self._pool.acquire() as conn:
+            result = await conn.execute(
+                "UPDATE api_keys SET revoked_at = now() WHERE key_id = $1 AND revoked_at IS NULL", key_id
+            )
+        return result.endswith(" 1")

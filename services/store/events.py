@@ -1,0 +1,224 @@
+"""Connection events: set-based inserts with database de-duplication, and
+keyset-paginated reads."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import asyncpg
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """A valid, normalised event with the columns it is stored under."""
+
+    network_id: str
+    occurred_at: dt.datetime
+    dedup_key: bytes
+    step: int
+    outcome: int
+    severity: int
+    band: int
+    vendor: int
+    client_mac: str | None
+    client_id: str | None
+    ssid: str | None
+    ssid_number: int | None
+    ap_serial: str | None
+    ap_name: str | None
+    bssid: str | None
+    failure_code: int | None
+    payload: bytes
+
+
+@dataclass(frozen=True)
+class InsertOutcome:
+    """Where one inserted event ended up."""
+
+    event_id: int
+    new: bool
+
+
+@dataclass(frozen=True)
+class EventRow:
+    """One stored event as read back."""
+
+    event_id: int
+    network_id: str
+    occurred_at: dt.datetime
+    received_at: dt.datetime
+    payload: bytes
+
+
+@dataclass
+class EventFilter:
+    """Filters of a listing; None / empty means no filter."""
+
+    network_ref: int | None = None
+    client_id: str | None = None
+    client_mac: str | None = None
+    start: dt.datetime | None = None
+    end: dt.datetime | None = None
+    steps: list[int] = field(default_factory=list)
+    outcomes: list[int] = field(default_factory=list)
+    severities: list[int] = field(default_factory=list)
+    bands: list[int] = field(default_factory=list)
+    ssid: str | None = None
+    ssid_number: int | None = None
+    ap_serial: str | None = None
+    ap_name: str | None = None
+    bssid: str | None = None
+    failure_codes: list[int] = field(default_factory=list)
+    vendor: int | None = None
+
+
+class NoPartitionError(Exception):
+    """An event's day has no partition yet."""
+
+
+_INSERT = """
+INSERT INTO connection_events (
+    tenant_ref, network_ref, occurred_at, dedup_key, step, outcome, severity, band, vendor,
+    client_mac, client_id, ssid, ssid_number, ap_serial, ap_name, bssid, failure_code, payload)
+SELECT $1, u.network_ref, u.occurred_at, u.dedup_key, u.step, u.outcome, u.severity, u.band, u.vendor,
+       u.client_mac::macaddr, u.client_id, u.ssid, u.ssid_number, u.ap_serial, u.ap_name, u.bssid::macaddr,
+       u.failure_code, u.payload
+FROM unnest($2::int[], $3::timestamptz[], $4::bytea[], $5::smallint[], $6::smallint[], $7::smallint[],
+            $8::smallint[], $9::smallint[], $10::text[], $11::text[], $12::text[], $13::smallint[], $14::text[],
+            $15::text[], $16::text[], $17::int[], $18::bytea[])
+     AS u(network_ref, occurred_at, dedup_key, step, outcome, severity, band, vendor, client_mac, client_id,
+          ssid, ssid_number, ap_serial, ap_name, bssid, failure_code, payload)
+ON CONFLICT (tenant_ref, dedup_key, occurred_at) DO NOTHING
+RETURNING id, dedup_key, occurred_at
+"""
+
+_EXISTING = """
+SELECT e.id, e.dedup_key, e.occurred_at
+FROM connection_events e
+JOIN unnest($2::bytea[], $3::timestamptz[]) AS k(dedup_key, occurred_at)
+  ON e.dedup_key = k.dedup_key AND e.occurred_at = k.occurred_at
+WHERE e.tenant_ref = $1
+"""
+
+
+class EventStore:
+    """Data access for connection events."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def insert(
+        self, tenant_ref: int, events: Sequence[StoredEvent], network_refs: dict[str, int]
+    ) -> list[InsertOutcome]:
+        """Store events not stored yet, in one transaction. Events must have
+        distinct (dedup_key, occurred_at). Returns one outcome per event."""
+        if not events:
+            return []
+        columns = [
+            [network_refs[e.network_id] for e in events],
+            [e.occurred_at for e in events],
+            [e.dedup_key for e in events],
+            [e.step for e in events],
+            [e.outcome for e in events],
+            [e.severity for e in events],
+            [e.band for e in events],
+            [e.vendor for e in events],
+            [e.client_mac for e in events],
+            [e.client_id for e in events],
+            [e.ssid for e in events],
+            [e.ssid_number for e in events],
+            [e.ap_serial for e in events],
+            [e.ap_name for e in events],
+            [e.bssid for e in events],
+            [e.failure_code for e in events],
+            [e.payload for e in events],
+        ]
+        async with self._pool.acquire() as conn, conn.transaction():
+            try:
+                inserted = await conn.fetch(_INSERT, tenant_ref, *columns)
+            except asyncpg.CheckViolationError as exc:
+                if "no partition" in str(exc):
+                    raise NoPartitionError(str(exc)) from exc
+                raise
+            ids = {(r["dedup_key"], r["occurred_at"]): (r["id"], True) for r in inserted}
+            missing = [e for e in events if (e.dedup_key, e.occurred_at) not in ids]
+            if missing:
+                rows = await conn.fetch(
+                    _EXISTING, tenant_ref, [e.dedup_key for e in missing], [e.occurred_at for e in missing]
+                )
+                ids.update({(r["dedup_key"], r["occurred_at"]): (r["id"], False) for r in rows})
+        return [InsertOutcome(*ids[(e.dedup_key, e.occurred_at)]) for e in events]
+
+    async def get(self, tenant_ref: int, network_id: str, event_id: int) -> EventRow | None:
+        async with self._pool.acquire() as conn:
+            row = await conn.fetchrow(
+                """SELECT e.id, n.network_id, e.occurred_at, e.received_at, e.payload
+                   FROM connection_events e JOIN networks n USING (network_ref)
+                   WHERE e.id = $1 AND e.tenant_ref = $2 AND n.network_id = $3""",
+                event_id,
+                tenant_ref,
+                network_id,
+            )
+        return EventRow(*row) if row else None
+
+    async def list(
+        self,
+        tenant_ref: int,
+        flt: EventFilter,
+        *,
+        after: tuple[dt.datetime, int] | None,
+        descending: bool,
+        limit: int,
+    ) -> list[EventRow]:
+        """Up to ``limit`` events matching ``flt`` in (occurred_at, id) order,
+        strictly after the keyset position ``after``."""
+        args: list = [tenant_ref]
+
+        def param(value) -> str:
+            args.append(value)
+            return f"${len(args)}"
+
+        where = ["e.tenant_ref = $1"]
+        if flt.network_ref is not None:
+            where.append(f"e.network_ref = {param(flt.network_ref)}")
+        if flt.client_id is not None:
+            where.append(f"e.client_id = {param(flt.client_id)}")
+        if flt.client_mac is not None:
+            where.append(f"e.client_mac = {param(flt.client_mac)}::macaddr")
+        if flt.start is not None:
+            where.append(f"e.occurred_at >= {param(flt.start)}")
+        if flt.end is not None:
+            where.append(f"e.occurred_at < {param(flt.end)}")
+        for column, values in (
+            ("step", flt.steps),
+            ("outcome", flt.outcomes),
+            ("severity", flt.severities),
+            ("band", flt.bands),
+        ):
+            if values:
+                where.append(f"e.{column} = ANY({param(values)}::smallint[])")
+        if flt.failure_codes:
+            where.append(f"e.failure_code = ANY({param(flt.failure_codes)}::int[])")
+        for column, value in (("ssid", flt.ssid), ("ap_serial", flt.ap_serial), ("ap_name", flt.ap_name)):
+            if value is not None:
+                where.append(f"e.{column} = {param(value)}")
+        if flt.ssid_number is not None:
+            where.append(f"e.ssid_number = {param(flt.ssid_number)}")
+        if flt.bssid is not None:
+            where.append(f"e.bssid = {param(flt.bssid)}::macaddr")
+        if flt.vendor is not None:
+            where.append(f"e.vendor = {param(flt.vendor)}")
+        direction = "DESC" if descending else "ASC"
+        if after is not None:
+            op = "<" if descending else ">"
+            where.append(f"(e.occurred_at, e.id) {op} ({param(after[0])}, {param(after[1])})")
+        sql = f"""SELECT e.id, n.network_id, e.occurred_at, e.received_at, e.payload
+                  FROM connection_events e JOIN networks n USING (network_ref)
+                  WHERE {' AND '.join(where)}
+                  ORDER BY e.occurred_at {direction}, e.id {direction}
+                  LIMIT {param(limit)}"""
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(sql, *args)
+        return [EventRow(*r) for r in rows]
