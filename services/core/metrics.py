@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from typing import Any
@@ -81,18 +82,20 @@ class ServiceMetrics:
         self.latency.labels(self.service, method).observe(seconds)
 
 
-class MetricsInterceptor(grpc.aio.ServerInterceptor):
-    """Counts and times every RPC, by method and status code."""
+class ObservabilityInterceptor(grpc.aio.ServerInterceptor):
+    """Counts and times every RPC by method and status code, logs failed ones,
+    and logs any unexpected exception with its traceback."""
 
-    def __init__(self, metrics: ServiceMetrics) -> None:
+    def __init__(self, metrics: ServiceMetrics, log) -> None:
         self._metrics = metrics
+        self._log = log
 
     async def intercept_service(self, continuation, handler_call_details):
         handler = await continuation(handler_call_details)
         if handler is None:
             return None
         method = handler_call_details.method.rsplit("/", 1)[-1]
-        metrics = self._metrics
+        metrics, log = self._metrics, self._log
 
         def wrap(behavior):
             async def timed(request_or_iterator, context):
@@ -100,14 +103,22 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
                 code = grpc.StatusCode.OK
                 try:
                     return await behavior(request_or_iterator, context)
-                except BaseException:
+                except asyncio.CancelledError:
+                    code = grpc.StatusCode.CANCELLED
+                    raise
+                except Exception:
                     code = grpc.StatusCode.UNKNOWN
+                    if not isinstance(context.code(), grpc.StatusCode):  # not an abort
+                        log.exception("unhandled error", method=method)
                     raise
                 finally:
                     set_code = context.code()
                     if isinstance(set_code, grpc.StatusCode):
                         code = set_code
-                    metrics.observe(method, code, time.perf_counter() - start)
+                    elapsed = time.perf_counter() - start
+                    metrics.observe(method, code, elapsed)
+                    if code is not grpc.StatusCode.OK:
+                        log.info("rpc failed", method=method, code=code.name, ms=round(elapsed * 1000, 2))
 
             return timed
 

@@ -16,9 +16,10 @@ from grpc_reflection.v1alpha import reflection
 from connlog.core.auth import KeyAuthenticator
 from connlog.core.database import create_pool, resolve_database_url
 from connlog.core.logging import get_logger
-from connlog.core.metrics import MetricsInterceptor, ServiceMetrics
+from connlog.core.metrics import ObservabilityInterceptor, ServiceMetrics
 from connlog.core.settings import Settings
 from connlog.store.accounts import AccountStore
+from connlog.store.migrate import migrate
 
 
 @dataclass
@@ -79,11 +80,16 @@ async def start_service(
     own_pool = pool is None
     if pool is None:
         pool = await create_pool(settings, resolve_database_url(settings))
+    if settings.migrate_on_start:
+        async with pool.acquire() as conn:
+            applied = await migrate(conn)
+        if applied:
+            log.info("migrations applied", versions=[m.version for m in applied])
     metrics = ServiceMetrics(name)
     metrics.watch_pool(pool)
     ctx = ServiceContext(settings, pool, KeyAuthenticator(AccountStore(pool), settings.auth_cache_seconds), metrics)
     server = grpc.aio.server(
-        interceptors=[MetricsInterceptor(metrics)],
+        interceptors=[ObservabilityInterceptor(metrics, log)],
         options=[
             ("grpc.max_receive_message_length", settings.max_message_bytes),
             ("grpc.max_send_message_length", settings.max_message_bytes),

@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     ingest_metrics_port: int = Field(default=9101, ge=0, le=65535)
     query_metrics_port: int = Field(default=9102, ge=0, le=65535)
 
+    migrate_on_start: bool = True
+
     db_pool_min_size: int = Field(default=1, ge=0)
     db_pool_max_size: int = Field(default=10, ge=1)
 
