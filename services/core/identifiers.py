@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+_CANONICAL_MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 _MAC_FORMS = [
     re.compile(r"^[0-9a-f]{2}([:-])[0-9a-f]{2}(\1[0-9a-f]{2}){4}$"),  # aa:bb:.. / aa-bb-..
     re.compile(r"^[0-9a-f]{4}\.[0-9a-f]{4}\.[0-9a-f]{4}$"),  # aabb.ccdd.eeff
@@ -16,6 +17,8 @@ _NETWORK_NAME = re.compile(r"^networks/([^/]+)$")
 
 def normalise_mac(value: str) -> str | None:
     """``value`` as ``aa:bb:cc:dd:ee:ff``, or None if it is not a MAC address."""
+    if _CANONICAL_MAC.match(value):
+        return value
     text = value.strip().lower()
     if not any(form.match(text) for form in _MAC_FORMS):
         return None

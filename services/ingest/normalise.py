@@ -52,8 +52,15 @@ def _text(value: str, field: str, limit: int = MAX_TEXT) -> str:
     return value
 
 
+_ENUM_VALUES = {
+    enum.DESCRIPTOR.full_name: frozenset(enum.values())
+    for enum in (pb.Vendor, pb.ConnectionStep, pb.Outcome, pb.Severity, pb.Band, pb.QualityMetric, pb.NetworkType,
+                 pb.NetworkSecurity)
+}
+
+
 def _enum(value: int, enum_type, field: str, *, required: bool = False) -> int:
-    if value not in enum_type.values():
+    if value not in _ENUM_VALUES[enum_type.DESCRIPTOR.full_name]:
         raise FieldError(field, f"unknown value {value}")
     if required and value == 0:
         raise FieldError(field, "is required")

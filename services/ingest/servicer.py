@@ -43,7 +43,7 @@ class IngestServicer(ingest_grpc.IngestServiceServicer):
     async def StreamIngestConnectionEvents(self, request_iterator, context):
         principal = await self._ctx.auth.require(context, Permission.WRITE_EVENTS)
         totals = {"accepted_count": 0, "duplicate_count": 0, "rejected_count": 0}
-        not_accepted = []
+        rejected = []
         index = 0
         buffer = []
         flush_at = self._ctx.settings.max_batch_events
@@ -55,7 +55,7 @@ class IngestServicer(ingest_grpc.IngestServiceServicer):
             buffer = []
             for key, value in _counts(results).items():
                 totals[key] += value
-            not_accepted.extend(r for r in results if r.status != ACCEPTED)
+            rejected.extend(r for r in results if r.status == REJECTED)
 
         async for message in request_iterator:
             await self._check_size(len(message.events), context)
@@ -64,7 +64,7 @@ class IngestServicer(ingest_grpc.IngestServiceServicer):
                 await flush()
         if buffer:
             await flush()
-        return ingest_pb.StreamIngestConnectionEventsResponse(results=not_accepted, **totals)
+        return ingest_pb.StreamIngestConnectionEventsResponse(results=rejected, **totals)
 
 
 async def register(server: grpc.aio.Server, ctx: ServiceContext) -> list[str]:

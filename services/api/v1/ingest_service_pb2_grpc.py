@@ -74,8 +74,9 @@ class IngestServiceServicer:
 
     def StreamIngestConnectionEvents(self, request_iterator, context):
         """Ingests a stream of batches for bulk loads. Batches are committed as they
-        arrive; the response summarises the whole stream and lists every event
-        that was not accepted, by its position in the stream.
+        arrive; the response summarises the whole stream and lists every rejected
+        event by its position in the stream (accepted and duplicate events are
+        both stored, and only counted).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
