@@ -30,7 +30,8 @@ def test_buf_build_compiles_every_file():
     result = subprocess.run([_buf(), "build", "-o", "-#format=json"], cwd=REPO, capture_output=True, text=True,
                             timeout=120)
     assert result.returncode == 0, result.stderr
-    for name in ("connection_event.proto", "ingest_service.proto", "query_service.proto"):
+    for name in ("connection_event.proto", "ingest_service.proto", "query_service.proto", "meraki_service.proto",
+                 "mojo_service.proto", "zequenze_service.proto"):
         assert f"connlog/api/v1/{name}" in result.stdout
 
 
@@ -48,7 +49,7 @@ def test_every_message_field_and_enum_value_is_documented():
     from google.protobuf import descriptor_pb2
 
     out = REPO / "build" / "test-descriptor.pb"
-    descriptor_set(out)
+    descriptor_set(out, source_info=True)
     files = descriptor_pb2.FileDescriptorSet.FromString(out.read_bytes())
     for file in files.file:
         if not file.name.startswith("connlog/"):

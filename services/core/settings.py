@@ -28,6 +28,12 @@ class Settings(BaseSettings):
     query_port: int = Field(default=50052, ge=0, le=65535)
     ingest_metrics_port: int = Field(default=9101, ge=0, le=65535)
     query_metrics_port: int = Field(default=9102, ge=0, le=65535)
+    gateway_port: int = Field(default=8080, ge=0, le=65535)
+    gateway_admin_port: int = Field(default=9901, ge=0, le=65535)
+    envoy_binary: str | None = None
+    # Where Envoy reaches the services; default: this machine's ports.
+    gateway_ingest_upstream: str | None = None
+    gateway_query_upstream: str | None = None
 
     migrate_on_start: bool = True
 
@@ -41,6 +47,9 @@ class Settings(BaseSettings):
 
     max_batch_events: int = Field(default=10000, ge=1)
     max_message_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+
+    meraki_rate_limit_per_second: float = Field(default=10.0, gt=0)
+    mojo_session_max_minutes: int = Field(default=1440, ge=1)
 
     auth_cache_seconds: float = Field(default=5.0, ge=0)
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)

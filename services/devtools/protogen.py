@@ -1,7 +1,8 @@
-"""Generate (or check) the Python code of the contracts in ``proto/``.
+"""Generate (or check) the Python code and the Envoy descriptor set of the
+contracts in ``proto/``.
 
-``python -m connlog.devtools.protogen`` regenerates ``services/api`` from
-``proto/connlog``; ``--check`` regenerates into a scratch folder and fails when
+``python -m connlog.devtools.protogen`` regenerates ``services/api`` and
+``gateway/connlog.pb`` from ``proto/connlog``; ``--check`` regenerates into a scratch folder and fails when
 the checked-in code differs, so CI proves the code is reproducible.
 """
 
@@ -20,6 +21,7 @@ REPO = Path(__file__).resolve().parents[2]
 PROTO_ROOT = REPO / "proto"
 CONTRACTS = PROTO_ROOT / "connlog"
 OUTPUT = REPO / "services" / "api"
+DESCRIPTOR = REPO / "gateway" / "connlog.pb"
 
 
 def proto_files() -> list[str]:
@@ -51,10 +53,11 @@ def generate(into: Path) -> Path:
     return generated
 
 
-def descriptor_set(out: Path) -> Path:
+def descriptor_set(out: Path, *, source_info: bool = False) -> Path:
     """Write a self-contained descriptor set (for Envoy's transcoder)."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    _protoc(["--include_imports", "--include_source_info", f"--descriptor_set_out={out}", *proto_files()])
+    extra = ["--include_source_info"] if source_info else []
+    _protoc(["--include_imports", *extra, f"--descriptor_set_out={out}", *proto_files()])
     return out
 
 
@@ -74,8 +77,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as scratch:
         generated = generate(Path(scratch))
+        descriptor = descriptor_set(Path(scratch) / "connlog.pb")
         if args.check:
             diffs = _differences(OUTPUT, generated)
+            if not DESCRIPTOR.exists() or DESCRIPTOR.read_bytes() != descriptor.read_bytes():
+                diffs.append(f"{DESCRIPTOR.relative_to(REPO)} differs")
             if diffs:
                 print("services/api is not what proto/ generates:", *diffs, sep="\n  ", file=sys.stderr)
                 print("run: python -m connlog.devtools.protogen", file=sys.stderr)
@@ -84,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         shutil.rmtree(OUTPUT, ignore_errors=True)
         shutil.copytree(generated, OUTPUT, ignore=shutil.ignore_patterns("__pycache__"))
-        print(f"generated {OUTPUT.relative_to(REPO)} from {len(proto_files())} files")
+        shutil.copyfile(descriptor, DESCRIPTOR)
+        print(f"generated {OUTPUT.relative_to(REPO)} and {DESCRIPTOR.relative_to(REPO)} from {len(proto_files())} files")
     return 0
 
 
