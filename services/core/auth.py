@@ -140,6 +140,32 @@ class KeyAuthenticator:
             return None
         return Principal(record.key_id, record.tenant_id, record.tenant_ref, Role(record.role), record.device_id)
 
+    async def authenticate_rest(self, metadata: dict[str, str]) -> Principal | None:
+        """The principal of a REST call: ``Authorization: Bearer``, Meraki's
+        ``X-Cisco-Meraki-API-Key``, or a Mojo ``JSESSIONID`` session cookie."""
+        token = bearer_token(metadata.items()) or metadata.get("x-cisco-meraki-api-key", "").strip()
+        if token:
+            return await self.authenticate_token(token)
+        session = session_cookie(metadata.get("cookie", ""))
+        if session:
+            record = await self._accounts.session_key(_hash_secret(session))
+            if record is not None and record.revoked_at is None:
+                return Principal(record.key_id, record.tenant_id, record.tenant_ref, Role(record.role),
+                                 record.device_id)
+        return None
+
+    async def login(self, key_id: str, key_value: str, client_identifier: str, minutes: int) -> tuple[Principal, str] | None:
+        """Exchange a key (its id and its secret, or the whole key as value)
+        for a new session id; None if the key is not valid."""
+        parsed = parse_token(key_value)
+        token = key_value if parsed and parsed[0] == key_id else f"{KEY_PREFIX}_{key_id}_{key_value}"
+        principal = await self.authenticate_token(token)
+        if principal is None:
+            return None
+        session = secrets.token_urlsafe(32)
+        await self._accounts.create_session(_hash_secret(session), principal.key_id, client_identifier, minutes)
+        return principal, session
+
     async def require(self, context: grpc.aio.ServicerContext, permission: Permission) -> Principal:
         """The caller's principal; aborts the RPC with UNAUTHENTICATED or
         PERMISSION_DENIED otherwise."""
@@ -155,6 +181,15 @@ class KeyAuthenticator:
                 f"a {principal.role.value} key may not {permission.value.replace('_', ' ')}",
             )
         return principal
+
+
+def session_cookie(header: str) -> str | None:
+    """The JSESSIONID value of a Cookie header."""
+    for part in header.split(";"):
+        name, _, value = part.strip().partition("=")
+        if name == "JSESSIONID" and value:
+            return value
+    return None
 
 
 def bearer_token(metadata) -> str | None:

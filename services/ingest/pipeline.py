@@ -89,6 +89,7 @@ class IngestPipeline:
             except NoPartitionError:
                 await self.maintain_partitions()
                 outcomes = await self._events.insert(principal.tenant_ref, to_store, refs)
+            await self._record_access_points(principal.tenant_ref, to_store, outcomes, refs)
             for stored, outcome, shared in zip(to_store, outcomes, positions):
                 for n, position in enumerate(shared):
                     results[position] = ingest_pb.IngestResult(
@@ -100,6 +101,17 @@ class IngestPipeline:
         final = [r for r in results if r is not None]
         self._count(final)
         return final
+
+    async def _record_access_points(self, tenant_ref, stored, outcomes, refs) -> None:
+        latest: dict[str, tuple[str, int, str, dt.datetime]] = {}
+        for event, outcome in zip(stored, outcomes):
+            if outcome.new and event.ap_serial:
+                seen = latest.get(event.ap_serial)
+                if seen is None or seen[3] < event.occurred_at:
+                    latest[event.ap_serial] = (
+                        event.ap_serial, refs[event.network_id], event.ap_name or "", event.occurred_at
+                    )
+        await self._accounts.record_access_points(tenant_ref, sorted(latest.values()))
 
     def _count(self, results: list[ingest_pb.IngestResult]) -> None:
         for status, label in ((ACCEPTED, "accepted"), (DUPLICATE, "duplicate"), (REJECTED, "rejected")):

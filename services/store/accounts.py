@@ -112,6 +112,76 @@ class AccountStore:
             )
         return [KeyRecord(**dict(r)) for r in rows]
 
+    async def tenant(self, tenant_ref: int) -> tuple[str, str]:
+        """``(tenant_id, name)`` of a tenant."""
+        async with self._pool.acquire() as conn:
+            row = await conn.fetchrow("SELECT tenant_id, name FROM tenants WHERE tenant_ref = $1", tenant_ref)
+        return row["tenant_id"], row["name"]
+
+    async def networks(self, tenant_ref: int, network_id: str | None = None) -> list[tuple[str, str]]:
+        """``(network_id, name)`` of the tenant's networks (or of one)."""
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                """SELECT network_id, name FROM networks
+                   WHERE tenant_ref = $1 AND ($2::text IS NULL OR network_id = $2) ORDER BY network_id""",
+                tenant_ref,
+                network_id,
+            )
+        return [(r["network_id"], r["name"]) for r in rows]
+
+    async def record_access_points(self, tenant_ref: int, seen: list[tuple[str, int, str, object]]) -> None:
+        """Upsert ``(serial, network_ref, name, last_seen_at)`` access points."""
+        if not seen:
+            return
+        async with self._pool.acquire() as conn:
+            await conn.execute(
+                """INSERT INTO access_points (tenant_ref, serial, network_ref, name, last_seen_at)
+                   SELECT $1, s, n, a, t FROM unnest($2::text[], $3::int[], $4::text[], $5::timestamptz[])
+                        AS u(s, n, a, t)
+                   ON CONFLICT (tenant_ref, serial) DO UPDATE
+                   SET network_ref = EXCLUDED.network_ref, name = EXCLUDED.name, last_seen_at = EXCLUDED.last_seen_at
+                   WHERE access_points.last_seen_at < EXCLUDED.last_seen_at""",
+                tenant_ref,
+                [s[0] for s in seen],
+                [s[1] for s in seen],
+                [s[2] for s in seen],
+                [s[3] for s in seen],
+            )
+
+    async def access_points(self, tenant_ref: int) -> list[dict]:
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                """SELECT a.serial, a.name, n.network_id, a.last_seen_at FROM access_points a
+                   JOIN networks n USING (network_ref) WHERE a.tenant_ref = $1 ORDER BY a.serial""",
+                tenant_ref,
+            )
+        return [dict(r) for r in rows]
+
+    async def create_session(
+        self, session_hash: bytes, key_id: str, client_identifier: str, minutes: int
+    ) -> None:
+        async with self._pool.acquire() as conn:
+            await conn.execute("DELETE FROM sessions WHERE expires_at < now()")
+            await conn.execute(
+                """INSERT INTO sessions (session_hash, key_id, client_identifier, expires_at)
+                   VALUES ($1, $2, $3, now() + make_interval(mins => $4))""",
+                session_hash,
+                key_id,
+                client_identifier,
+                minutes,
+            )
+
+    async def session_key(self, session_hash: bytes) -> KeyRecord | None:
+        """The key behind a live session."""
+        async with self._pool.acquire() as conn:
+            row = await conn.fetchrow(
+                f"""SELECT {_KEY_COLUMNS} FROM sessions s JOIN api_keys k USING (key_id)
+                    JOIN tenants t ON t.tenant_ref = k.tenant_ref
+                    WHERE s.session_hash = $1 AND s.expires_at > now()""",
+                session_hash,
+            )
+        return KeyRecord(**dict(row)) if row else None
+
     async def revoke_key(self, key_id: str) -> bool:
         """Revoke a key; False when there is no such active key."""
         async with self._pool.acquire() as conn:
