@@ -135,5 +135,15 @@ class QueryServicer(query_grpc.QueryServiceServicer):
 
 async def register(server: grpc.aio.Server, ctx: ServiceContext) -> list[str]:
     """Add the query service to a server."""
+    from connlog.api.v1 import meraki_service_pb2, meraki_service_pb2_grpc, mojo_service_pb2, mojo_service_pb2_grpc
+    from connlog.query.meraki import MerakiServicer
+    from connlog.query.mojo import MojoServicer
+
     query_grpc.add_QueryServiceServicer_to_server(QueryServicer(ctx), server)
-    return [query_pb.DESCRIPTOR.services_by_name["QueryService"].full_name]
+    meraki_service_pb2_grpc.add_MerakiServiceServicer_to_server(MerakiServicer(ctx), server)
+    mojo_service_pb2_grpc.add_MojoServiceServicer_to_server(MojoServicer(ctx), server)
+    return [
+        query_pb.DESCRIPTOR.services_by_name["QueryService"].full_name,
+        meraki_service_pb2.DESCRIPTOR.services_by_name["MerakiService"].full_name,
+        mojo_service_pb2.DESCRIPTOR.services_by_name["MojoService"].full_name,
+    ]

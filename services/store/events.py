@@ -163,6 +163,21 @@ class EventStore:
             )
         return EventRow(*row) if row else None
 
+    async def client_exists(
+        self, tenant_ref: int, network_ref: int | None, *, client_id: str | None = None, client_mac: str | None = None
+    ) -> bool:
+        """Whether any stored event is about this client (in this network)."""
+        column, value = ("client_mac", client_mac) if client_mac else ("client_id", client_id)
+        cast = "::macaddr" if client_mac else ""
+        async with self._pool.acquire() as conn:
+            return await conn.fetchval(
+                f"""SELECT EXISTS (SELECT 1 FROM connection_events
+                    WHERE tenant_ref = $1 AND {column} = $2{cast} AND ($3::int IS NULL OR network_ref = $3))""",
+                tenant_ref,
+                value,
+                network_ref,
+            )
+
     async def list(
         self,
         tenant_ref: int,

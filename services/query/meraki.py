@@ -1,0 +1,247 @@
+"""Meraki's Dashboard API shape: ``connectivityEvents`` with Link
+pagination, and the organisation/network look-ups Meraki's SDK makes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from urllib.parse import quote, urlencode
+
+from connlog.api.v1 import connection_event_pb2 as pb
+from connlog.api.v1 import meraki_service_pb2_grpc
+from connlog.core.auth import Permission, Principal
+from connlog.core.identifiers import normalise_mac
+from connlog.core.ratelimit import RateLimiter
+from connlog.core.rest import RestCall, metadata_dict, respond, rest_call
+from connlog.core.server import ServiceContext
+from connlog.query import meraki_params
+from connlog.query.meraki_params import LAST, MerakiParamError, MerakiQuery, encode_position
+from connlog.query.meraki_view import meraki_array
+from connlog.store.accounts import AccountStore
+from connlog.store.events import EventFilter, EventRow, EventStore
+
+API_PREFIX = "/api/v1"
+
+
+class MerakiError(Exception):
+    """An answer in Meraki's error shape."""
+
+    def __init__(self, status: int, message: str, headers: tuple[tuple[str, str], ...] = ()) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = headers
+
+
+def _fields_as_params(request) -> list[tuple[str, str]]:
+    """A direct gRPC caller's request fields as query parameters."""
+    params = []
+    for descriptor, value in request.ListFields():
+        if descriptor.name in ("network_id", "client_id", "organization_id"):
+            continue
+        values = value if descriptor.is_repeated else [value]
+        params += [(descriptor.json_name, str(v)) for v in values]
+    return params
+
+
+class MerakiServicer(meraki_service_pb2_grpc.MerakiServiceServicer):
+    """Answers Meraki-shaped requests from the canonical store."""
+
+    def __init__(self, ctx: ServiceContext) -> None:
+        self._ctx = ctx
+        self._events = EventStore(ctx.pool)
+        self._accounts = AccountStore(ctx.pool)
+        self._limiter = RateLimiter(ctx.settings.meraki_rate_limit_per_second)
+
+    async def _principal(self, context) -> Principal:
+        principal = await self._ctx.auth.authenticate_rest(metadata_dict(context))
+        if principal is None:
+            raise MerakiError(401, "Invalid API key")
+        wait = self._limiter.try_acquire(principal.tenant_id)
+        if wait > 0:
+            raise MerakiError(429, "API rate limit exceeded for organization",
+                              (("retry-after", str(max(1, math.ceil(wait)))),))
+        if not principal.can(Permission.READ_EVENTS):
+            raise MerakiError(403, "This API key may not read events")
+        return principal
+
+    async def _answer(self, context, handler):
+        try:
+            status, body, headers = await handler()
+        except MerakiError as err:
+            return await respond(context, err.status, {"errors": [err.message]}, headers=err.headers)
+        if isinstance(body, bytes):
+            return await respond(context, status, None, raw=body, headers=headers)
+        return await respond(context, status, body, headers=headers)
+
+    # --- connectivityEvents -------------------------------------------------
+
+    async def GetNetworkWirelessClientConnectivityEvents(self, request, context):
+        return await self._answer(context, lambda: self._connectivity_events(request, context))
+
+    async def _connectivity_events(self, request, context):
+        principal = await self._principal(context)
+        call = rest_call(context, _fields_as_params(request))
+        now = dt.datetime.now(dt.timezone.utc)
+        try:
+            query = meraki_params.parse(call, now)
+        except MerakiParamError as err:
+            raise MerakiError(400, str(err)) from None
+        network_ref = await self._accounts.network_ref(principal.tenant_ref, request.network_id)
+        if network_ref is None:
+            raise MerakiError(404, "Network not found")
+        mac = normalise_mac(request.client_id)
+        client = {"client_mac": mac} if mac else {"client_id": request.client_id}
+        if not request.client_id or not await self._events.client_exists(principal.tenant_ref, network_ref, **client):
+            raise MerakiError(404, "Client not found")
+        flt = EventFilter(
+            network_ref=network_ref,
+            start=query.t0,
+            end=query.t1 + dt.timedelta(microseconds=1),
+            steps=query.steps,
+            bands=query.bands,
+            severities=query.severities,
+            ssid_number=query.ssid_number,
+            ap_serial=query.device_serial,
+            **client,
+        )
+        rows, has_prev, has_next = await self._page(principal.tenant_ref, flt, query)
+        events = [pb.ConnectionEvent.FromString(r.payload) for r in rows]
+        link = self._links(call, request, query, rows, has_prev, has_next)
+        return 200, meraki_array(events), (("link", link),)
+
+    async def _page(self, tenant_ref: int, flt: EventFilter, query: MerakiQuery):
+        forward = query.descending
+        size = query.per_page
+
+        async def exists(position, descending) -> bool:
+            return bool(await self._events.list(tenant_ref, flt, after=position, descending=descending, limit=1))
+
+        if query.ending_before is not None:
+            before = None if query.ending_before == LAST else query.ending_before
+            rows = await self._events.list(tenant_ref, flt, after=before, descending=not forward, limit=size + 1)
+            has_prev = len(rows) > size
+            rows = rows[:size][::-1]
+            if rows:
+                has_next = await exists(_position(rows[-1]), forward)
+            else:
+                has_next = before is not None and await exists(before, forward)
+            return rows, has_prev, has_next
+        after = query.starting_after
+        rows = await self._events.list(tenant_ref, flt, after=after, descending=forward, limit=size + 1)
+        has_next = len(rows) > size
+        rows = rows[:size]
+        has_prev = after is not None and bool(rows) and await exists(_position(rows[0]), not forward)
+        return rows, has_prev, has_next
+
+    def _links(self, call: RestCall, request, query: MerakiQuery, rows: list[EventRow], has_prev, has_next) -> str:
+        path = call.path or (
+            f"{API_PREFIX}/networks/{quote(request.network_id, safe='')}/wireless/clients/"
+            f"{quote(request.client_id, safe='')}/connectivityEvents"
+        )
+        base = call.origin + path
+        kept = [(k, v) for k, v in call.params if k not in ("startingAfter", "endingBefore", "t0", "t1", "timespan")]
+        kept = [(k + "[]" if k in meraki_params.ARRAYS else k, v) for k, v in kept]
+        window = [("t0", _epoch_text(query.t0)), ("t1", _epoch_text(query.t1))]
+
+        def url(extra: list[tuple[str, str]]) -> str:
+            return f"<{base}?{urlencode(kept + window + extra)}>"
+
+        links = [f"{url([])}; rel=first"]
+        if has_prev and rows:
+            links.append(f"{url([('endingBefore', encode_position(*_position(rows[0])))])}; rel=prev")
+        if has_next and rows:
+            links.append(f"{url([('startingAfter', encode_position(*_position(rows[-1])))])}; rel=next")
+        links.append(f"{url([('endingBefore', LAST)])}; rel=last")
+        return ", ".join(links)
+
+    # --- organisations and networks -----------------------------------------
+
+    def _network_json(self, call: RestCall, tenant_id: str, network_id: str, name: str) -> dict:
+        return {
+            "id": network_id,
+            "organizationId": tenant_id,
+            "name": name or network_id,
+            "productTypes": ["wireless"],
+            "timeZone": "Etc/UTC",
+            "tags": [],
+            "enrollmentString": None,
+            "url": f"{call.origin}/networks/{network_id}",
+            "notes": "",
+            "isBoundToConfigTemplate": False,
+        }
+
+    async def GetNetwork(self, request, context):
+        async def handle():
+            principal = await self._principal(context)
+            call = rest_call(context)
+            found = await self._accounts.networks(principal.tenant_ref, request.network_id)
+            if not found:
+                raise MerakiError(404, "Network not found")
+            return 200, self._network_json(call, principal.tenant_id, *found[0]), ()
+
+        return await self._answer(context, handle)
+
+    async def GetOrganizations(self, request, context):
+        async def handle():
+            principal = await self._principal(context)
+            call = rest_call(context)
+            tenant_id, name = await self._accounts.tenant(principal.tenant_ref)
+            return 200, [{
+                "id": tenant_id,
+                "name": name or tenant_id,
+                "url": f"{call.origin}/organizations/{tenant_id}",
+                "api": {"enabled": True},
+                "licensing": {"model": "co-term"},
+                "cloud": {"region": {"name": "connlog"}},
+                "management": {"details": []},
+            }], ()
+
+        return await self._answer(context, handle)
+
+    async def _organization(self, request, context) -> tuple[Principal, RestCall]:
+        principal = await self._principal(context)
+        if request.organization_id != principal.tenant_id:
+            raise MerakiError(404, "Organization not found")
+        return principal, rest_call(context)
+
+    async def GetOrganizationNetworks(self, request, context):
+        async def handle():
+            principal, call = await self._organization(request, context)
+            networks = await self._accounts.networks(principal.tenant_ref)
+            return 200, [self._network_json(call, principal.tenant_id, n, name) for n, name in networks], ()
+
+        return await self._answer(context, handle)
+
+    async def GetOrganizationInventoryDevices(self, request, context):
+        async def handle():
+            principal, _call = await self._organization(request, context)
+            devices = [
+                {
+                    "mac": None,
+                    "serial": ap["serial"],
+                    "name": ap["name"] or None,
+                    "model": None,
+                    "networkId": ap["network_id"],
+                    "orderNumber": None,
+                    "claimedAt": None,
+                    "licenseExpirationDate": None,
+                    "tags": [],
+                    "productType": "wireless",
+                    "countryCode": None,
+                    "details": [],
+                }
+                for ap in await self._accounts.access_points(principal.tenant_ref)
+            ]
+            return 200, devices, ()
+
+        return await self._answer(context, handle)
+
+
+def _position(row: EventRow) -> tuple[dt.datetime, int]:
+    return row.occurred_at, row.event_id
+
+
+def _epoch_text(when: dt.datetime) -> str:
+    micros = (when - dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)) // dt.timedelta(microseconds=1)
+    return f"{micros // 1_000_000}.{micros % 1_000_000:06d}"

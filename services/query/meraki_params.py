@@ -1,0 +1,168 @@
+"""Validation of Meraki ``connectivityEvents`` query parameters, with
+Meraki's bounds and messages."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import math
+from dataclasses import dataclass, field
+
+from connlog.core.rest import RestCall
+from connlog.query.meraki_view import TEXT_TO_BAND, TEXT_TO_SEVERITY, TYPE_TO_STEP
+
+MAX_LOOKBACK = dt.timedelta(days=31)
+MAX_TIMESPAN = 2678400.0
+DEFAULT_TIMESPAN = 86400.0
+DEFAULT_PER_PAGE = 1000
+KNOWN = {"perPage", "startingAfter", "endingBefore", "sortOrder", "t0", "t1", "timespan", "types", "band",
+         "ssidNumber", "includedSeverities", "deviceSerial"}
+ARRAYS = {"types", "includedSeverities"}
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+
+
+class MerakiParamError(ValueError):
+    """A parameter Meraki would answer with 400."""
+
+
+@dataclass
+class MerakiQuery:
+    """A validated connectivityEvents request."""
+
+    per_page: int
+    descending: bool
+    t0: dt.datetime
+    t1: dt.datetime
+    steps: list[int] = field(default_factory=list)
+    bands: list[int] = field(default_factory=list)
+    ssid_number: int | None = None
+    severities: list[int] = field(default_factory=list)
+    device_serial: str | None = None
+    starting_after: tuple[dt.datetime, int] | None = None
+    ending_before: tuple[dt.datetime, int] | str | None = None
+
+
+def encode_position(occurred_at: dt.datetime, event_id: int) -> str:
+    micros = (occurred_at - _EPOCH) // dt.timedelta(microseconds=1)
+    return base64.urlsafe_b64encode(json.dumps([micros, event_id]).encode()).decode().rstrip("=")
+
+
+LAST = "last"  # endingBefore=last: the final page
+
+
+def decode_position(token: str, name: str) -> tuple[dt.datetime, int]:
+    try:
+        micros, event_id = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        if not isinstance(micros, int) or not isinstance(event_id, int):
+            raise ValueError
+        return _EPOCH + dt.timedelta(microseconds=micros), event_id
+    except (ValueError, TypeError, OverflowError):
+        raise MerakiParamError(f"'{name}' is not a valid pagination token") from None
+
+
+def parse_time(value: str, name: str) -> dt.datetime:
+    """ISO 8601 or epoch seconds."""
+    text = value.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        pass
+    else:
+        if not math.isfinite(seconds):
+            raise MerakiParamError(f"'{name}' must be an ISO 8601 time or epoch seconds")
+        try:
+            return _EPOCH + dt.timedelta(seconds=seconds)
+        except OverflowError:
+            raise MerakiParamError(f"'{name}' is out of range") from None
+    try:
+        parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise MerakiParamError(f"'{name}' must be an ISO 8601 time or epoch seconds") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
+
+
+def _single(call: RestCall, name: str) -> str | None:
+    values = call.values(name)
+    if len(values) > 1:
+        raise MerakiParamError(f"'{name}' must be given once")
+    return values[0] if values else None
+
+
+def _enum_list(call: RestCall, name: str, mapping: dict[str, int]) -> list[int]:
+    out = []
+    for value in call.values(name):
+        if value not in mapping:
+            raise MerakiParamError(f"'{name}' must be an array of: {', '.join(sorted(mapping))}; got '{value}'")
+        out.append(mapping[value])
+    return out
+
+
+def parse(call: RestCall, now: dt.datetime) -> MerakiQuery:
+    """Validate every parameter; raises MerakiParamError with Meraki's wording."""
+    unknown = sorted(call.names() - KNOWN)
+    if unknown:
+        raise MerakiParamError(f"Unknown parameter '{unknown[0]}'")
+
+    per_page = DEFAULT_PER_PAGE
+    if (text := _single(call, "perPage")) is not None:
+        try:
+            per_page = int(text)
+        except ValueError:
+            raise MerakiParamError("'perPage' must be an integer") from None
+        if not 3 <= per_page <= 1000:
+            raise MerakiParamError("'perPage' must be between 3 and 1000")
+
+    sort_order = _single(call, "sortOrder") or "ascending"
+    if sort_order not in ("ascending", "descending"):
+        raise MerakiParamError("'sortOrder' must be one of: ascending, descending")
+
+    t0_text, t1_text, span_text = _single(call, "t0"), _single(call, "t1"), _single(call, "timespan")
+    if span_text is not None and (t0_text is not None or t1_text is not None):
+        raise MerakiParamError("'timespan' cannot be used with 't0' or 't1'")
+    if span_text is not None:
+        try:
+            span = float(span_text)
+        except ValueError:
+            raise MerakiParamError("'timespan' must be a number of seconds") from None
+        if not math.isfinite(span) or span <= 0:
+            raise MerakiParamError("'timespan' must be a positive number of seconds")
+        if span > MAX_TIMESPAN:
+            raise MerakiParamError(f"'timespan' must be less than or equal to {int(MAX_TIMESPAN)} seconds (31 days)")
+        t1 = now
+        t0 = now - dt.timedelta(seconds=span)
+    else:
+        t1 = parse_time(t1_text, "t1") if t1_text is not None else None
+        t0 = parse_time(t0_text, "t0") if t0_text is not None else None
+        if t0 is None:
+            t0 = (t1 or now) - dt.timedelta(seconds=DEFAULT_TIMESPAN)
+        if t1 is None:
+            t1 = min(now, t0 + MAX_LOOKBACK) if t0_text is not None else now
+        if t0_text is not None and t0 < now - MAX_LOOKBACK:
+            raise MerakiParamError("'t0' must be within the last 31 days")
+        if t1 < t0:
+            raise MerakiParamError("'t1' must be after 't0'")
+        if t1 - t0 > MAX_LOOKBACK:
+            raise MerakiParamError("'t1' can be a maximum of 31 days after 't0'")
+
+    query = MerakiQuery(per_page=per_page, descending=sort_order == "descending", t0=t0, t1=t1)
+    query.steps = _enum_list(call, "types", TYPE_TO_STEP)
+    query.severities = _enum_list(call, "includedSeverities", TEXT_TO_SEVERITY)
+    if (band := _single(call, "band")) is not None:
+        if band not in TEXT_TO_BAND:
+            raise MerakiParamError("'band' must be one of: 2.4, 5, 6")
+        query.bands = [TEXT_TO_BAND[band]]
+    if (ssid := _single(call, "ssidNumber")) is not None:
+        if not ssid.isdigit() or not 0 <= int(ssid) <= 14:
+            raise MerakiParamError("'ssidNumber' must be an integer from 0 to 14")
+        query.ssid_number = int(ssid)
+    if (serial := _single(call, "deviceSerial")) is not None:
+        query.device_serial = serial
+    after, before = _single(call, "startingAfter"), _single(call, "endingBefore")
+    if after is not None and before is not None:
+        raise MerakiParamError("'startingAfter' cannot be used with 'endingBefore'")
+    if after:
+        query.starting_after = decode_position(after, "startingAfter")
+    if before:
+        query.ending_before = LAST if before == LAST else decode_position(before, "endingBefore")
+    return query
