@@ -45,3 +45,36 @@ def start(settings: Settings, config_path: Path, log_path: Path, **ports: int) -
         )
     finally:
         log.close()
+
+
+async def wait_ready(admin_port: int, proc: subprocess.Popen, timeout: float = 30.0) -> None:
+    """Wait until Envoy's admin ``/ready`` answers LIVE."""
+    import asyncio
+    import urllib.request
+
+    def ready() -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/ready", timeout=1) as response:
+                return response.status == 200
+        except OSError:
+            return False
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not await asyncio.to_thread(ready):
+        if proc.poll() is not None:
+            raise RuntimeError(f"envoy exited with code {proc.returncode}")
+        if loop.time() > deadline:
+            raise TimeoutError(f"envoy not ready after {timeout:.0f}s")
+        await asyncio.sleep(0.1)
+
+
+def stop(proc: subprocess.Popen, timeout: float = 15.0) -> None:
+    """Stop Envoy by its PID (SIGTERM, then SIGKILL)."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)

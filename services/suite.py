@@ -22,6 +22,7 @@ from connlog.core.auth import Role, create_key
 from connlog.core.database import create_pool, resolve_database_url, stop_embedded
 from connlog.core.logging import get_logger
 from connlog.core.settings import Settings
+from connlog.gateway import process as gateway
 from connlog.store.accounts import AccountStore
 from connlog.store.migrate import migrate
 
@@ -103,6 +104,7 @@ async def run_suite(settings: Settings) -> int:
     env = {**os.environ, "DATABASE_URL": database_url}
     services = suite_services(settings)
     processes: dict[str, subprocess.Popen] = {}
+    envoy: subprocess.Popen | None = None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -112,6 +114,9 @@ async def run_suite(settings: Settings) -> int:
         for service in services:
             processes[service.name] = _spawn(service, env)
         await asyncio.gather(*(wait_serving(f"{settings.host}:{s.port}") for s in services))
+        envoy = gateway.start(settings, settings.data_dir / "envoy.yaml", settings.data_dir / "envoy.log")
+        processes["gateway"] = envoy
+        await gateway.wait_ready(settings.gateway_admin_port, envoy)
         _print_banner(settings, services, token)
         while not stop.is_set():
             dead = [name for name, proc in processes.items() if proc.poll() is not None]
@@ -124,6 +129,8 @@ async def run_suite(settings: Settings) -> int:
             except asyncio.TimeoutError:
                 pass
     finally:
+        if envoy is not None:
+            await asyncio.to_thread(gateway.stop, envoy)
         for proc in processes.values():
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
@@ -146,6 +153,8 @@ def _print_banner(settings: Settings, services: list[ServiceProcess], token: str
             f"  {s.name:<8} gRPC {settings.host}:{s.port}   metrics http://{settings.host}:{s.metrics_port}/metrics"
         )
     lines += [
+        f"  gateway  http://{settings.host}:{settings.gateway_port}  (Meraki /api/v1, Mojo /V5, Zequenze, /v1, gRPC)"
+        f"   admin http://127.0.0.1:{settings.gateway_admin_port}",
         f"  data     {settings.data_dir.resolve()}",
         f"  API key  {token}   (administrator of tenant '{DEFAULT_TENANT}', also in {settings.data_dir / 'admin.key'})",
         "Press Ctrl-C to stop.",

@@ -105,6 +105,7 @@ def settings(database_url: str, tmp_path_factory) -> Settings:
         database_url=database_url,
         data_dir=tmp_path_factory.mktemp("data"),
         auth_cache_seconds=0,
+        meraki_rate_limit_per_second=50,
         shutdown_grace_seconds=5,
         log_level="warning",
         log_format="console",
@@ -197,3 +198,42 @@ async def make_tenant(pool: asyncpg.Pool):
 @pytest.fixture
 async def tenant(make_tenant) -> Tenant:
     return await make_tenant()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Gateway:
+    """A real Envoy in front of the in-process services."""
+
+    url: str
+    admin_port: int
+    config: Path
+
+
+@pytest.fixture(scope="session")
+async def gateway(suite: Suite, tmp_path_factory) -> AsyncIterator[Gateway]:
+    from connlog.gateway import process
+
+    port, admin_port = free_port(), free_port()
+    settings = suite.settings.model_copy(
+        update={
+            "gateway_port": port,
+            "gateway_admin_port": admin_port,
+            "gateway_ingest_upstream": suite.ingest_address,
+            "gateway_query_upstream": suite.query_address,
+        }
+    )
+    folder = tmp_path_factory.mktemp("envoy")
+    proc = process.start(settings, folder / "envoy.yaml", folder / "envoy.log")
+    try:
+        await process.wait_ready(admin_port, proc)
+        yield Gateway(f"http://127.0.0.1:{port}", admin_port, folder / "envoy.yaml")
+    finally:
+        process.stop(proc)
