@@ -8,10 +8,12 @@ import grpc
 
 from connlog.api.v1 import ingest_service_pb2 as ingest_pb
 from connlog.api.v1 import ingest_service_pb2_grpc as ingest_grpc
+from connlog.api.v1 import zequenze_service_pb2, zequenze_service_pb2_grpc
 from connlog.core.auth import Permission
 from connlog.core.logging import get_logger
 from connlog.core.server import ServiceContext
 from connlog.ingest.pipeline import ACCEPTED, DUPLICATE, REJECTED, IngestPipeline
+from connlog.ingest.zequenze import ZequenzeServicer
 
 
 def _counts(results) -> dict[str, int]:
@@ -73,7 +75,11 @@ async def register(server: grpc.aio.Server, ctx: ServiceContext) -> list[str]:
     await pipeline.maintain_partitions()
     ctx.background.append(asyncio.create_task(_partition_upkeep(pipeline, ctx.settings.partition_maintenance_seconds)))
     ingest_grpc.add_IngestServiceServicer_to_server(IngestServicer(ctx, pipeline), server)
-    return [ingest_pb.DESCRIPTOR.services_by_name["IngestService"].full_name]
+    zequenze_service_pb2_grpc.add_ZequenzeServiceServicer_to_server(ZequenzeServicer(ctx, pipeline), server)
+    return [
+        ingest_pb.DESCRIPTOR.services_by_name["IngestService"].full_name,
+        zequenze_service_pb2.DESCRIPTOR.services_by_name["ZequenzeService"].full_name,
+    ]
 
 
 async def _partition_upkeep(pipeline: IngestPipeline, every: float) -> None:

@@ -8,12 +8,15 @@ import grpc
 from google.protobuf import timestamp_pb2
 
 from connlog.api.v1 import connection_event_pb2 as pb
+from connlog.api.v1 import meraki_service_pb2, meraki_service_pb2_grpc, mojo_service_pb2, mojo_service_pb2_grpc
 from connlog.api.v1 import query_service_pb2 as query_pb
 from connlog.api.v1 import query_service_pb2_grpc as query_grpc
 from connlog.core.auth import Permission
 from connlog.core.identifiers import event_name, normalise_mac, parse_event_name, parse_network_parent
 from connlog.core.server import ServiceContext
 from connlog.query import page_token
+from connlog.query.meraki import MerakiServicer
+from connlog.query.mojo import MojoServicer
 from connlog.store.accounts import AccountStore
 from connlog.store.events import EventFilter, EventRow, EventStore
 
@@ -135,10 +138,6 @@ class QueryServicer(query_grpc.QueryServiceServicer):
 
 async def register(server: grpc.aio.Server, ctx: ServiceContext) -> list[str]:
     """Add the query service to a server."""
-    from connlog.api.v1 import meraki_service_pb2, meraki_service_pb2_grpc, mojo_service_pb2, mojo_service_pb2_grpc
-    from connlog.query.meraki import MerakiServicer
-    from connlog.query.mojo import MojoServicer
-
     query_grpc.add_QueryServiceServicer_to_server(QueryServicer(ctx), server)
     meraki_service_pb2_grpc.add_MerakiServiceServicer_to_server(MerakiServicer(ctx), server)
     mojo_service_pb2_grpc.add_MojoServiceServicer_to_server(MojoServicer(ctx), server)
