@@ -159,5 +159,5 @@ async def test_api_key_login_cookie(gateway, clients, tenant, pool):
         async with pool.acquire() as conn:
             await conn.execute("UPDATE sessions SET expires_at = now() - interval '1 second'")
         response = await http.get(URL, params={"clientmacaddress": "f0:d7:aa:df:59:a2"},
-                                  cookies={"JSESSIONID": cookie})
+                                  headers={"Cookie": f"JSESSIONID={cookie}"})
         assert response.status_code == 401
