@@ -39,6 +39,8 @@ def _env(data_dir, ports, database_url=None) -> dict[str, str]:
         CONNLOG_QUERY_PORT=str(ports[1]),
         CONNLOG_INGEST_METRICS_PORT=str(ports[2]),
         CONNLOG_QUERY_METRICS_PORT=str(ports[3]),
+        CONNLOG_GATEWAY_PORT=str(ports[4]),
+        CONNLOG_GATEWAY_ADMIN_PORT=str(ports[5]),
         CONNLOG_LOG_FORMAT="console",
     )
     return env
@@ -66,7 +68,7 @@ async def _stop(proc: subprocess.Popen) -> None:
 
 async def test_data_survives_a_restart_of_the_suite(tmp_path):
     """Embedded PostgreSQL (or DATABASE_URL's server) and both services, twice."""
-    ports = _free_ports(4)
+    ports = _free_ports(6)
     env = _env(tmp_path / "data", ports, os.environ.get("DATABASE_URL"))
     proc, key = await _start(env)
     md = (("authorization", f"Bearer {key}"),)
@@ -89,6 +91,13 @@ async def test_data_survives_a_restart_of_the_suite(tmp_path):
                 qpb.GetConnectionEventRequest(name=name), metadata=md
             )
         assert event.client.client_id == "k-restart"
+        # the gateway is up too
+        import httpx
+
+        async with httpx.AsyncClient() as http:
+            response = await http.get(f"http://127.0.0.1:{ports[4]}/api/v1/networks/N_restart",
+                                      headers={"X-Cisco-Meraki-API-Key": key})
+        assert response.status_code == 200 and response.json()["id"] == "N_restart"
     finally:
         await _stop(proc)
     if not os.environ.get("DATABASE_URL"):
@@ -101,7 +110,7 @@ def _connlog(env, *args) -> subprocess.CompletedProcess:
 
 
 async def test_keys_commands(tmp_path, database_url, clients):
-    env = _env(tmp_path, _free_ports(4), database_url)
+    env = _env(tmp_path, _free_ports(6), database_url)
     created = _connlog(env, "keys", "create", "--tenant", "cli-tenant", "--role", "viewer", "--description", "ci")
     assert created.returncode == 0, created.stderr
     token = created.stdout.strip()
