@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import json
+from importlib import resources
 from pathlib import Path
 
 import httpx
@@ -14,7 +15,7 @@ from connlog.vendors import mojo
 from tests.factories import now, simple_event
 from tests.test_gateway_meraki import ingest
 
-SAMPLES = Path(__file__).parent / "samples"
+SAMPLES = Path(str(resources.files("connlog.devtools").joinpath("samples")))
 URL = "/V5/devices/clients/connectionlogs"
 
 

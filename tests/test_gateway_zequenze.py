@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from importlib import resources
 from pathlib import Path
 
 import httpx
@@ -11,7 +12,7 @@ import pytest
 
 from connlog.api.v1 import query_service_pb2 as qpb
 
-SAMPLES = json.loads((Path(__file__).parent / "samples" / "zequenze_logs.json").read_text())
+SAMPLES = json.loads(resources.files("connlog.devtools").joinpath("samples", "zequenze_logs.json").read_text())
 URL = "/api/v1/device_app_connection_log/"
 FIELDS = ["network_name", "network_type", "network_security", "network_mccmnc", "frequency", "authentication",
           "bssid", "cellid", "roaming", "latitude", "longitude", "inbytes", "outbytes", "link_speed",
