@@ -53,7 +53,12 @@ class IngestPipeline:
                 ahead_days=self._settings.partitions_ahead_days,
             )
         if changes.created or changes.dropped:
-            self._log.info("partitions maintained", created=changes.created, dropped=changes.dropped)
+            self._log.info(
+                "partitions maintained",
+                created=len(changes.created),
+                dropped=len(changes.dropped),
+                range=[min(changes.created + changes.dropped), max(changes.created + changes.dropped)],
+            )
 
     async def ingest(
         self, principal: Principal, events: Sequence[pb.ConnectionEvent], first_index: int = 0
