@@ -86,3 +86,5 @@ async def test_errors_name_the_field(gateway, tenant):
             assert response.status_code == status, (body, response.text)
             assert response.headers["content-type"] == "application/json"
             assert field in response.json(), response.text
+        response = await http.post(URL + "?netwrok=1", json=wifi, headers=device(tenant))
+        assert response.status_code == 400 and "netwrok" in response.json()

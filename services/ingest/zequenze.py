@@ -20,7 +20,7 @@ from connlog.api.v1 import ingest_service_pb2 as ingest_pb
 from connlog.api.v1 import zequenze_service_pb2_grpc
 from connlog.core.auth import Role
 from connlog.core.identifiers import normalise_mac
-from connlog.core.rest import metadata_dict, respond
+from connlog.core.rest import metadata_dict, respond, rest_call
 from connlog.core.server import ServiceContext
 from connlog.ingest.pipeline import IngestPipeline
 
@@ -240,6 +240,9 @@ class ZequenzeServicer(zequenze_service_pb2_grpc.ZequenzeServiceServicer):
             raise ZequenzeError(401, {"detail": "Invalid token."})
         if principal.role is not Role.DEVICE:
             raise ZequenzeError(403, {"detail": "Only a device token may register connection logs."})
+        unknown = sorted(rest_call(context).names())
+        if unknown:
+            raise ZequenzeError(400, {name: ["Unknown query parameter."] for name in unknown})
         log = parse_body(request.body.data)
         validate(log)
         received_at = dt.datetime.now(dt.timezone.utc)
