@@ -20,6 +20,16 @@ def validate(settings: Settings, config: Path) -> subprocess.CompletedProcess:
     )
 
 
+def exec_envoy(settings: Settings) -> None:
+    """Render the configuration into the data directory and replace this
+    process with Envoy (``connlog serve gateway``, e.g. in a container)."""
+    import os
+
+    config = write_config(settings, settings.data_dir / "envoy.yaml")
+    binary = envoy_binary(settings)
+    os.execv(binary, [binary, "-c", str(config), "--log-level", "info", "--drain-time-s", "5"])
+
+
 def start(settings: Settings, config_path: Path, log_path: Path, **ports: int) -> subprocess.Popen:
     """Render the configuration and start Envoy; returns the process."""
     write_config(settings, config_path, **ports)

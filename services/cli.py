@@ -17,7 +17,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("up", help="start the whole suite (database, migrations, services)")
 
     serve = sub.add_parser("serve", help="run one service")
-    serve.add_argument("service", choices=["ingest", "query"])
+    serve.add_argument("service", choices=["ingest", "query", "gateway"])
 
     db = sub.add_parser("db", help="database tasks")
     db_sub = db.add_subparsers(dest="db_command", required=True)
@@ -62,6 +62,10 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
         return await run_suite(settings)
     if args.command == "serve":
+        if args.service == "gateway":
+            from connlog.gateway.process import exec_envoy
+
+            exec_envoy(settings)  # replaces this process
         if args.service == "ingest":
             from connlog.ingest.main import run
         else:

@@ -1,0 +1,111 @@
+"""The Kubernetes manifests agree with the code (no cluster needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from connlog.core.settings import Settings
+from connlog.gateway.config import render
+
+DEPLOY = Path(__file__).resolve().parents[1] / "deploy" / "kubernetes"
+
+
+def _documents() -> list[dict]:
+    kustomization = yaml.safe_load((DEPLOY / "kustomization.yaml").read_text())
+    docs = []
+    for name in kustomization["resources"]:
+        docs += [d for d in yaml.safe_load_all((DEPLOY / name).read_text()) if d]
+    return docs
+
+
+def _setting_names() -> set[str]:
+    names = set()
+    for field_name, field in Settings.model_fields.items():
+        names.add(f"CONNLOG_{field_name.upper()}")
+        alias = field.validation_alias
+        if alias is not None:
+            names.update(str(choice) for choice in getattr(alias, "choices", [alias]))
+    return names
+
+
+def test_every_listed_file_exists_and_parses():
+    listed = set(yaml.safe_load((DEPLOY / "kustomization.yaml").read_text())["resources"])
+    on_disk = {p.name for p in DEPLOY.glob("*.yaml")} - {"kustomization.yaml"}
+    assert listed == on_disk
+    assert all("kind" in d and "metadata" in d for d in _documents())
+
+
+def test_env_names_are_real_settings():
+    valid = _setting_names()
+    for doc in _documents():
+        if doc["kind"] == "ConfigMap":
+            assert set(doc["data"]) <= valid, set(doc["data"]) - valid
+        if doc["kind"] == "Secret":
+            assert set(doc["stringData"]) <= valid
+        for container in doc.get("spec", {}).get("template", {}).get("spec", {}).get("containers", []):
+            for env in container.get("env", []):
+                if container["image"] == "connlog":
+                    assert env["name"] in valid, env["name"]
+    # every ConfigMap value is accepted by the settings object
+    [config] = [d for d in _documents() if d["kind"] == "ConfigMap"]
+    Settings(**{k.removeprefix("CONNLOG_").lower(): v for k, v in config["data"].items()})
+
+
+@pytest.mark.parametrize(("service", "port", "metrics"), [("ingest", 50051, 9101), ("query", 50052, 9102)])
+def test_service_deployments(service, port, metrics):
+    docs = {(d["kind"], d["metadata"]["name"]): d for d in _documents()}
+    deployment = docs[("Deployment", service)]
+    pod = deployment["spec"]["template"]
+    [container] = pod["spec"]["containers"]
+    assert container["args"] == ["serve", service]
+    assert {p["containerPort"] for p in container["ports"]} == {port, metrics}
+    assert Settings.model_fields[f"{service}_port"].default == port
+    assert Settings.model_fields[f"{service}_metrics_port"].default == metrics
+    assert container["readinessProbe"]["grpc"]["port"] == port
+    assert container["livenessProbe"]["grpc"]["port"] == port
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert container["resources"]["limits"]["memory"]
+    assert pod["spec"]["securityContext"]["runAsNonRoot"] is True
+    config = next(d for d in _documents() if d["kind"] == "ConfigMap")["data"]
+    grace = float(config["CONNLOG_SHUTDOWN_GRACE_SECONDS"])
+    assert pod["spec"]["terminationGracePeriodSeconds"] > grace
+    service_doc = docs[("Service", service)]
+    assert service_doc["spec"]["selector"].items() <= pod["metadata"]["labels"].items()
+    assert pod["metadata"]["annotations"]["prometheus.io/port"] == str(metrics)
+    assert ("PodDisruptionBudget", service) in docs
+
+
+def test_gateway_upstreams_point_at_the_services():
+    docs = {(d["kind"], d["metadata"]["name"]): d for d in _documents()}
+    config = docs[("ConfigMap", "connlog-settings")]["data"]
+    for service, port in (("ingest", 50051), ("query", 50052)):
+        host, _, upstream_port = config[f"CONNLOG_GATEWAY_{service.upper()}_UPSTREAM"].partition(":")
+        assert ("Service", host) in docs and int(upstream_port) == port
+    rendered = render(Settings(host="0.0.0.0", gateway_ingest_upstream=config["CONNLOG_GATEWAY_INGEST_UPSTREAM"],
+                               gateway_query_upstream=config["CONNLOG_GATEWAY_QUERY_UPSTREAM"]))
+    envoy = yaml.safe_load(rendered)
+    endpoints = {c["name"]: c["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]
+                 ["socket_address"] for c in envoy["static_resources"]["clusters"]}
+    assert endpoints["ingest"] == {"address": "ingest", "port_value": 50051}
+    assert endpoints["query"] == {"address": "query", "port_value": 50052}
+    assert envoy["admin"]["address"]["socket_address"]["address"] == "127.0.0.1"
+    gateway = docs[("Deployment", "gateway")]["spec"]["template"]["spec"]["containers"][0]
+    assert gateway["args"] == ["serve", "gateway"]
+
+
+def test_kubernetes_gateway_config_validates(tmp_path):
+    import subprocess
+
+    from connlog.gateway.config import envoy_binary
+
+    config = yaml.safe_load((DEPLOY / "config.yaml").read_text())["data"]
+    settings = Settings(host="0.0.0.0", gateway_ingest_upstream=config["CONNLOG_GATEWAY_INGEST_UPSTREAM"],
+                        gateway_query_upstream=config["CONNLOG_GATEWAY_QUERY_UPSTREAM"])
+    path = tmp_path / "envoy.yaml"
+    path.write_text(render(settings))
+    result = subprocess.run([envoy_binary(settings), "--mode", "validate", "-c", str(path)], capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
