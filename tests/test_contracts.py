@@ -31,7 +31,7 @@ def test_buf_build_compiles_every_file():
                             timeout=120)
     assert result.returncode == 0, result.stderr
     for name in ("connection_event.proto", "ingest_service.proto", "query_service.proto", "meraki_service.proto",
-                 "mojo_service.proto", "zequenze_service.proto"):
+                 "mojo_service.proto", "zequenze_service.proto", "vendor_sync_service.proto"):
         assert f"connlog/api/v1/{name}" in result.stdout
 
 
