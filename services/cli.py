@@ -17,7 +17,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("up", help="start the whole suite (database, migrations, services)")
 
     serve = sub.add_parser("serve", help="run one service")
-    serve.add_argument("service", choices=["ingest", "query", "gateway"])
+    serve.add_argument("service", choices=["ingest", "query", "vendor-sync", "gateway"])
 
     db = sub.add_parser("db", help="database tasks")
     db_sub = db.add_subparsers(dest="db_command", required=True)
@@ -38,6 +38,30 @@ def _parser() -> argparse.ArgumentParser:
     listing.add_argument("--tenant")
     revoke = keys_sub.add_parser("revoke", help="revoke a key")
     revoke.add_argument("key_id")
+
+    sources = sub.add_parser("sources", help="manage vendor sync sources (through the vendor-sync service)")
+    sources.add_argument("--address", help="vendor-sync service address (default: from settings)")
+    sources.add_argument("--key", help="API key (default: $CONNLOG_API_KEY, else the key of 'connlog up')")
+    src_sub = sources.add_subparsers(dest="sources_command", required=True)
+    src_create = src_sub.add_parser("create", help="create a source")
+    src_create.add_argument("--vendor", required=True, choices=["meraki", "mojo"])
+    src_create.add_argument("--base-url", required=True)
+    src_create.add_argument("--credential", required=True, help="Meraki API key, or Mojo keyId:keyValue")
+    src_create.add_argument("--network", required=True, help="connlog network the events go to")
+    src_create.add_argument("--vendor-network", default="", help="Meraki network to read (default: --network)")
+    src_create.add_argument("--client", action="append", required=True, help="client id or MAC (repeatable)")
+    src_create.add_argument("--interval", type=float, default=60.0, help="poll interval, seconds")
+    src_create.add_argument("--rate", type=float, default=0.0, help="requests/s towards the vendor (0: default)")
+    src_create.add_argument("--organization", default="", help="Meraki organisation (shares its rate budget)")
+    src_create.add_argument("--client-identifier", default="", help="Mojo client identifier")
+    src_create.add_argument("--name", default="")
+    src_sub.add_parser("list", help="list sources")
+    for verb in ("get", "status", "run", "delete", "pause", "resume"):
+        one = src_sub.add_parser(verb, help=f"{verb} a source")
+        one.add_argument("source", help="syncSources/<id> or <id>")
+    src_cred = src_sub.add_parser("set-credential", help="replace a source's credential")
+    src_cred.add_argument("source")
+    src_cred.add_argument("credential")
 
     demo = sub.add_parser("demo", help="load realistic sample data through the ingest service")
     demo.add_argument("--address", help="ingest service address (default: from settings)")
@@ -68,6 +92,8 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             exec_envoy(settings)  # replaces this process
         if args.service == "ingest":
             from connlog.ingest.main import run
+        elif args.service == "vendor-sync":
+            from connlog.vendorsync.main import run
         else:
             from connlog.query.main import run
         await run(settings)
@@ -80,6 +106,10 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         from connlog import admin
 
         return await admin.keys_command(settings, args)
+    if args.command == "sources":
+        from connlog.vendorsync.cli import sources_command
+
+        return await sources_command(settings, args)
     if args.command == "demo":
         from connlog.demo import run_demo
 

@@ -42,6 +42,7 @@ def suite_services(settings: Settings) -> list[ServiceProcess]:
     return [
         ServiceProcess("ingest", settings.ingest_port, settings.ingest_metrics_port),
         ServiceProcess("query", settings.query_port, settings.query_metrics_port),
+        ServiceProcess("vendor-sync", settings.vendor_sync_port, settings.vendor_sync_metrics_port),
     ]
 
 
@@ -150,7 +151,7 @@ def _print_banner(settings: Settings, services: list[ServiceProcess], token: str
     lines = ["", "connlog is up:"]
     for s in services:
         lines.append(
-            f"  {s.name:<8} gRPC {settings.host}:{s.port}   metrics http://{settings.host}:{s.metrics_port}/metrics"
+            f"  {s.name:<11} gRPC {settings.host}:{s.port}   metrics http://{settings.host}:{s.metrics_port}/metrics"
         )
     lines += [
         f"  gateway  http://{settings.host}:{settings.gateway_port}  (Meraki /api/v1, Mojo /V5, Zequenze, /v1, gRPC)"

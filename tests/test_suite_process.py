@@ -41,6 +41,8 @@ def _env(data_dir, ports, database_url=None) -> dict[str, str]:
         CONNLOG_QUERY_METRICS_PORT=str(ports[3]),
         CONNLOG_GATEWAY_PORT=str(ports[4]),
         CONNLOG_GATEWAY_ADMIN_PORT=str(ports[5]),
+        CONNLOG_VENDOR_SYNC_PORT=str(ports[6]),
+        CONNLOG_VENDOR_SYNC_METRICS_PORT=str(ports[7]),
         CONNLOG_LOG_FORMAT="console",
     )
     return env
@@ -68,7 +70,7 @@ async def _stop(proc: subprocess.Popen) -> None:
 
 async def test_data_survives_a_restart_of_the_suite(tmp_path):
     """Embedded PostgreSQL (or DATABASE_URL's server) and both services, twice."""
-    ports = _free_ports(6)
+    ports = _free_ports(8)
     env = _env(tmp_path / "data", ports, os.environ.get("DATABASE_URL"))
     proc, key = await _start(env)
     md = (("authorization", f"Bearer {key}"),)
@@ -110,7 +112,7 @@ def _connlog(env, *args) -> subprocess.CompletedProcess:
 
 
 async def test_keys_commands(tmp_path, database_url, clients):
-    env = _env(tmp_path, _free_ports(6), database_url)
+    env = _env(tmp_path, _free_ports(8), database_url)
     created = _connlog(env, "keys", "create", "--tenant", "cli-tenant", "--role", "viewer", "--description", "ci")
     assert created.returncode == 0, created.stderr
     token = created.stdout.strip()

@@ -36,13 +36,14 @@ class Permission(enum.Enum):
 
     READ_EVENTS = "read_events"
     WRITE_EVENTS = "write_events"
+    MANAGE_SOURCES = "manage_sources"
 
 
 _GRANTS: dict[Role, frozenset[Permission]] = {
     Role.VIEWER: frozenset({Permission.READ_EVENTS}),
     Role.OPERATOR: frozenset({Permission.READ_EVENTS, Permission.WRITE_EVENTS}),
-    Role.ADMINISTRATOR: frozenset({Permission.READ_EVENTS, Permission.WRITE_EVENTS}),
-    Role.SUPER_USER: frozenset({Permission.READ_EVENTS, Permission.WRITE_EVENTS}),
+    Role.ADMINISTRATOR: frozenset({Permission.READ_EVENTS, Permission.WRITE_EVENTS, Permission.MANAGE_SOURCES}),
+    Role.SUPER_USER: frozenset({Permission.READ_EVENTS, Permission.WRITE_EVENTS, Permission.MANAGE_SOURCES}),
     # A device may only push its own events (enforced by the ingest service).
     Role.DEVICE: frozenset({Permission.WRITE_EVENTS}),
 }

@@ -58,6 +58,18 @@ class ServiceMetrics:
             ["result"],
             registry=self.registry,
         )
+        self.polls = Counter(
+            "connlog_sync_polls",
+            "Vendor polls of a source's client, by vendor and outcome",
+            ["vendor", "outcome"],
+            registry=self.registry,
+        )
+        self.sync_events = Counter(
+            "connlog_sync_events",
+            "Vendor records by vendor and result (fetched, ingested, duplicate, rejected, malformed)",
+            ["vendor", "result"],
+            registry=self.registry,
+        )
         self.service = service
         self.registry.register(_PoolCollector(lambda: self._pool))
         self._http: Any = None

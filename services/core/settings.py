@@ -51,6 +51,16 @@ class Settings(BaseSettings):
     meraki_rate_limit_per_second: float = Field(default=10.0, gt=0)
     mojo_session_max_minutes: int = Field(default=1440, ge=1)
 
+    vendor_sync_port: int = Field(default=50053, ge=0, le=65535)
+    vendor_sync_metrics_port: int = Field(default=9103, ge=0, le=65535)
+    sync_ingest_address: str | None = None
+    sync_schedule_seconds: float = Field(default=1.0, gt=0)
+    sync_overlap_seconds: float = Field(default=300.0, ge=0)
+    sync_initial_lookback_seconds: float = Field(default=86400.0, gt=0)
+    sync_http_timeout_seconds: float = Field(default=30.0, gt=0)
+    sync_http_attempts: int = Field(default=6, ge=1)
+    sync_backoff_base_seconds: float = Field(default=0.5, gt=0)
+
     auth_cache_seconds: float = Field(default=5.0, ge=0)
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)
     log_level: str = "info"

@@ -1,0 +1,98 @@
+"""``connlog sources ...``: manage sync sources through the vendor-sync service."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import grpc
+from google.protobuf import field_mask_pb2
+from google.protobuf.json_format import MessageToJson
+
+from connlog.api.v1 import connection_event_pb2 as pb
+from connlog.api.v1 import vendor_sync_service_pb2 as sync_pb
+from connlog.api.v1 import vendor_sync_service_pb2_grpc as sync_grpc
+from connlog.core.settings import Settings
+
+
+def _key(settings: Settings, args: argparse.Namespace) -> str:
+    if args.key:
+        return args.key
+    if os.environ.get("CONNLOG_API_KEY"):
+        return os.environ["CONNLOG_API_KEY"]
+    key_file = settings.data_dir / "admin.key"
+    if key_file.exists():
+        return key_file.read_text().strip()
+    raise SystemExit("connlog sources: no API key (use --key or CONNLOG_API_KEY)")
+
+
+def _name(source: str) -> str:
+    return source if source.startswith("syncSources/") else f"syncSources/{source}"
+
+
+async def sources_command(settings: Settings, args: argparse.Namespace) -> int:
+    address = args.address or f"127.0.0.1:{settings.vendor_sync_port}"
+    metadata = (("authorization", f"Bearer {_key(settings, args)}"),)
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = sync_grpc.VendorSyncServiceStub(channel)
+        try:
+            return await _run(stub, args, metadata)
+        except grpc.aio.AioRpcError as err:
+            print(f"connlog sources: {err.code().name}: {err.details()}", file=sys.stderr)
+            return 1
+
+
+def _print(message) -> None:
+    print(MessageToJson(message, indent=2))
+
+
+async def _run(stub, args, metadata) -> int:
+    command = args.sources_command
+    if command == "create":
+        source = sync_pb.SyncSource(
+            display_name=args.name,
+            vendor=pb.VENDOR_MERAKI if args.vendor == "meraki" else pb.VENDOR_MOJO,
+            base_url=args.base_url,
+            credential=args.credential,
+            network_id=args.network,
+            vendor_network_id=args.vendor_network,
+            clients=args.client,
+            rate_limit_per_second=args.rate,
+            organization_id=args.organization,
+            client_identifier=args.client_identifier,
+        )
+        source.poll_interval.FromMilliseconds(int(args.interval * 1000))
+        _print(await stub.CreateSyncSource(sync_pb.CreateSyncSourceRequest(sync_source=source), metadata=metadata))
+    elif command == "list":
+        token = ""
+        while True:
+            page = await stub.ListSyncSources(sync_pb.ListSyncSourcesRequest(page_token=token), metadata=metadata)
+            for source in page.sync_sources:
+                print(f"{source.name}  {pb.Vendor.Name(source.vendor):<15} {source.base_url}  "
+                      f"network {source.network_id}  clients {len(source.clients)}  "
+                      f"{'enabled' if source.enabled else 'paused'}")
+            token = page.next_page_token
+            if not token:
+                break
+    elif command == "get":
+        _print(await stub.GetSyncSource(sync_pb.GetSyncSourceRequest(name=_name(args.source)), metadata=metadata))
+    elif command == "status":
+        _print(await stub.GetSyncSourceStatus(
+            sync_pb.GetSyncSourceStatusRequest(name=_name(args.source) + "/status"), metadata=metadata))
+    elif command == "run":
+        _print(await stub.RunSyncSource(sync_pb.RunSyncSourceRequest(name=_name(args.source), wait=True),
+                                        metadata=metadata))
+    elif command == "delete":
+        await stub.DeleteSyncSource(sync_pb.DeleteSyncSourceRequest(name=_name(args.source)), metadata=metadata)
+        print(f"deleted {_name(args.source)}")
+    elif command in ("pause", "resume", "set-credential"):
+        source = sync_pb.SyncSource(name=_name(args.source))
+        if command == "set-credential":
+            source.credential, path = args.credential, "credential"
+        else:
+            source.enabled, path = command == "resume", "enabled"
+        _print(await stub.UpdateSyncSource(
+            sync_pb.UpdateSyncSourceRequest(sync_source=source, update_mask=field_mask_pb2.FieldMask(paths=[path])),
+            metadata=metadata))
+    return 0

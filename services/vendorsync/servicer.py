@@ -1,0 +1,229 @@
+"""The VendorSyncService gRPC servicer."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import secrets
+from urllib.parse import urlsplit
+
+import grpc
+from google.protobuf import duration_pb2, empty_pb2
+
+from connlog.api.v1 import connection_event_pb2 as pb
+from connlog.api.v1 import vendor_sync_service_pb2 as sync_pb
+from connlog.api.v1 import vendor_sync_service_pb2_grpc as sync_grpc
+from connlog.core.auth import Permission, Principal, Role, create_key
+from connlog.core.identifiers import NETWORK_ID, normalise_mac
+from connlog.core.server import ServiceContext
+from connlog.store.accounts import AccountStore
+from connlog.store.sync import SourceRecord, SyncStore
+from connlog.vendorsync.worker import SyncWorker
+
+_PREFIX = "syncSources/"
+_MUTABLE = {"display_name", "base_url", "credential", "network_id", "vendor_network_id", "clients", "poll_interval",
+            "rate_limit_per_second", "organization_id", "client_identifier", "enabled"}
+
+
+class InvalidSource(ValueError):
+    """A source field that cannot be accepted; names the field."""
+
+
+def to_proto(record: SourceRecord) -> sync_pb.SyncSource:
+    """The API view of a source: never its credential."""
+    source = sync_pb.SyncSource(
+        name=_PREFIX + record.source_id,
+        display_name=record.display_name,
+        vendor=record.vendor,
+        base_url=record.base_url,
+        has_credential=bool(record.credential),
+        network_id=record.network_id,
+        vendor_network_id=record.vendor_network_id,
+        clients=record.clients,
+        rate_limit_per_second=record.rate_limit_per_s,
+        organization_id=record.organization_id,
+        client_identifier=record.client_identifier,
+        enabled=record.enabled,
+        tenant_id=record.tenant_id,
+    )
+    source.poll_interval.FromTimedelta(dt.timedelta(seconds=record.poll_interval_s))
+    source.create_time.FromDatetime(record.created_at)
+    source.update_time.FromDatetime(record.updated_at)
+    return source
+
+
+def columns(source: sync_pb.SyncSource, paths: set[str]) -> dict:
+    """Validated column values of the given source fields."""
+    out: dict = {}
+    if "display_name" in paths:
+        out["display_name"] = source.display_name[:200]
+    if "vendor" in paths:
+        if source.vendor not in (pb.VENDOR_MERAKI, pb.VENDOR_MOJO):
+            raise InvalidSource("sync_source.vendor: must be VENDOR_MERAKI or VENDOR_MOJO")
+        out["vendor"] = source.vendor
+    if "base_url" in paths:
+        parts = urlsplit(source.base_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise InvalidSource("sync_source.base_url: must be an http(s) URL")
+        out["base_url"] = source.base_url.rstrip("/")
+    if "credential" in paths:
+        if not source.credential:
+            raise InvalidSource("sync_source.credential: is required")
+        out["credential"] = source.credential
+    if "network_id" in paths:
+        if not NETWORK_ID.match(source.network_id):
+            raise InvalidSource("sync_source.network_id: must be a network id")
+        out["network_id"] = source.network_id
+    if "vendor_network_id" in paths:
+        out["vendor_network_id"] = source.vendor_network_id
+    if "clients" in paths:
+        clients = [c.strip() for c in source.clients]
+        if not clients or any(not c or len(c) > 128 for c in clients):
+            raise InvalidSource("sync_source.clients: needs at least one client id or MAC")
+        if len(set(clients)) != len(clients):
+            raise InvalidSource("sync_source.clients: listed twice")
+        out["clients"] = clients
+    if "poll_interval" in paths:
+        seconds = source.poll_interval.ToTimedelta().total_seconds() if source.HasField("poll_interval") else 60.0
+        if seconds < 1:
+            raise InvalidSource("sync_source.poll_interval: must be at least 1s")
+        out["poll_interval_s"] = seconds
+    if "rate_limit_per_second" in paths:
+        if not 0 <= source.rate_limit_per_second <= 10000:
+            raise InvalidSource("sync_source.rate_limit_per_second: must be 0-10000")
+        out["rate_limit_per_s"] = source.rate_limit_per_second
+    for name in ("organization_id", "client_identifier"):
+        if name in paths:
+            out[name] = getattr(source, name)
+    if "enabled" in paths:
+        out["enabled"] = source.enabled
+    return out
+
+
+def _check_vendor_rules(values: dict) -> None:
+    if values.get("vendor") == pb.VENDOR_MOJO:
+        if ":" not in values.get("credential", ":"):
+            raise InvalidSource("sync_source.credential: a Mojo credential is keyId:keyValue")
+        for client in values.get("clients", []):
+            if normalise_mac(client) is None:
+                raise InvalidSource(f"sync_source.clients: Mojo follows clients by MAC; {client!r} is not one")
+
+
+class VendorSyncServicer(sync_grpc.VendorSyncServiceServicer):
+    """Manages sources; the worker polls them."""
+
+    def __init__(self, ctx: ServiceContext, worker: SyncWorker) -> None:
+        self._ctx = ctx
+        self._worker = worker
+        self._store = SyncStore(ctx.pool)
+        self._accounts = AccountStore(ctx.pool)
+
+    async def _source(self, context, principal: Principal, name: str) -> SourceRecord:
+        source_id = name.removeprefix(_PREFIX).removesuffix("/status")
+        if not name.startswith(_PREFIX) or not source_id or "/" in source_id:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "name: must be syncSources/{sync_source}")
+        record = await self._store.get(source_id, principal.tenant_ref)
+        if record is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"{name} not found")
+        return record
+
+    async def CreateSyncSource(self, request, context):
+        principal = await self._ctx.auth.require(context, Permission.MANAGE_SOURCES)
+        source = request.sync_source
+        required = {"vendor", "base_url", "credential", "network_id", "clients", "poll_interval",
+                    "rate_limit_per_second", "organization_id", "client_identifier", "display_name",
+                    "vendor_network_id"}
+        try:
+            values = columns(source, required)
+            _check_vendor_rules(values)
+        except InvalidSource as err:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(err))
+        source_id = secrets.token_hex(8)
+        key = await create_key(self._accounts, tenant_id=principal.tenant_id, role=Role.OPERATOR,
+                               description=f"vendor sync of syncSources/{source_id}")
+        values |= {"source_id": source_id, "tenant_ref": principal.tenant_ref, "enabled": True,
+                   "ingest_key_id": key.key_id, "ingest_token": key.token}
+        await self._store.create(values)
+        return to_proto(await self._store.get(source_id))
+
+    async def GetSyncSource(self, request, context):
+        principal = await self._ctx.auth.require(context, Permission.READ_EVENTS)
+        return to_proto(await self._source(context, principal, request.name))
+
+    async def ListSyncSources(self, request, context):
+        principal = await self._ctx.auth.require(context, Permission.READ_EVENTS)
+        if not 0 <= request.page_size <= 1000:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "page_size: must be 0-1000")
+        size = request.page_size or 100
+        records = await self._store.list(principal.tenant_ref, after=request.page_token, limit=size + 1)
+        response = sync_pb.ListSyncSourcesResponse(sync_sources=[to_proto(r) for r in records[:size]])
+        if len(records) > size:
+            response.next_page_token = records[size - 1].source_id
+        return response
+
+    async def UpdateSyncSource(self, request, context):
+        principal = await self._ctx.auth.require(context, Permission.MANAGE_SOURCES)
+        record = await self._source(context, principal, request.sync_source.name)
+        paths = set(request.update_mask.paths) or (_MUTABLE - {"credential"} | (
+            {"credential"} if request.sync_source.credential else set()))
+        unknown = paths - _MUTABLE
+        if unknown:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                                f"update_mask: cannot update {', '.join(sorted(unknown))}")
+        try:
+            values = columns(request.sync_source, paths)
+            _check_vendor_rules({"vendor": record.vendor, "credential": record.credential,
+                                 "clients": record.clients} | values)
+        except InvalidSource as err:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(err))
+        await self._store.update(record.source_id, values, reset_state=sync_pb.SYNC_SOURCE_STATE_ACTIVE)
+        return to_proto(await self._store.get(record.source_id))
+
+    async def DeleteSyncSource(self, request, context):
+        principal = await self._ctx.auth.require(context, Permission.MANAGE_SOURCES)
+        record = await self._source(context, principal, request.name)
+        key_id = await self._store.delete(record.source_id)
+        if key_id:
+            await self._accounts.revoke_key(key_id)
+        return empty_pb2.Empty()
+
+    async def RunSyncSource(self, request, context):
+        principal = await self._ctx.auth.require(context, Permission.MANAGE_SOURCES)
+        record = await self._source(context, principal, request.name)
+        if record.state == sync_pb.SYNC_SOURCE_STATE_ACTIVE and record.enabled:
+            await self._worker.run_now(record.source_id, request.wait)
+        return sync_pb.RunSyncSourceResponse(status=await self._status(record.source_id))
+
+    async def GetSyncSourceStatus(self, request, context):
+        principal = await self._ctx.auth.require(context, Permission.READ_EVENTS)
+        record = await self._source(context, principal, request.name)
+        return await self._status(record.source_id)
+
+    async def _status(self, source_id: str) -> sync_pb.SyncSourceStatus:
+        record = await self._store.get(source_id)
+        checkpoints = await self._store.checkpoints(source_id)
+        state = record.state if record.enabled else sync_pb.SYNC_SOURCE_STATE_PAUSED
+        status = sync_pb.SyncSourceStatus(name=f"{_PREFIX}{source_id}/status", state=state,
+                                          last_error=record.last_error)
+        now = dt.datetime.now(dt.timezone.utc)
+        for client in record.clients:
+            cp = checkpoints.get(client)
+            entry = status.clients.add(client=client)
+            if cp is None:
+                continue
+            entry.fetched_count, entry.ingested_count, entry.duplicate_count = cp.fetched, cp.ingested, cp.duplicate
+            entry.rejected_count, entry.malformed_count, entry.last_error = cp.rejected, cp.malformed, cp.last_error
+            if cp.checkpoint_at:
+                entry.checkpoint_time.FromDatetime(cp.checkpoint_at)
+                entry.lag.FromTimedelta(max(now - cp.checkpoint_at, dt.timedelta(0)))
+            if cp.last_success_at:
+                entry.last_success_time.FromDatetime(cp.last_success_at)
+        return status
+
+
+async def register(server: grpc.aio.Server, ctx: ServiceContext) -> list[str]:
+    """Add the vendor-sync service and start its worker."""
+    worker = SyncWorker(ctx.settings, SyncStore(ctx.pool), ctx.metrics)
+    ctx.background.append(asyncio.create_task(worker.run_forever()))
+    sync_grpc.add_VendorSyncServiceServicer_to_server(VendorSyncServicer(ctx, worker), server)
+    return [sync_pb.DESCRIPTOR.services_by_name["VendorSyncService"].full_name]
