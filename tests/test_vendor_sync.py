@@ -1,0 +1,215 @@
+"""Vendor sync against fake Meraki and Mojo servers (loopback), with faults."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+
+import grpc
+import pytest
+from google.protobuf import field_mask_pb2
+
+from connlog.api.v1 import connection_event_pb2 as pb
+from connlog.api.v1 import query_service_pb2 as qpb
+from connlog.api.v1 import vendor_sync_service_pb2 as spb
+from connlog.api.v1 import vendor_sync_service_pb2_grpc as sgrpc
+from connlog.core.server import start_service
+from connlog.vendorsync.servicer import register as register_sync
+from tests.factories import now
+from tests.fake_vendors import FakeMeraki, FakeMojo, meraki_records, mojo_logs
+
+
+@pytest.fixture(scope="module")
+async def sync(suite, pool):
+    settings = suite.settings.model_copy(update={
+        "sync_ingest_address": suite.ingest_address, "sync_schedule_seconds": 0.2, "sync_http_timeout_seconds": 2.0,
+        "sync_backoff_base_seconds": 0.05, "sync_overlap_seconds": 60.0, "sync_initial_lookback_seconds": 6 * 3600.0,
+    })
+    service = await start_service("vendor-sync", settings, register_sync, port=0, pool=pool)
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{service.port}") as channel:
+        yield sgrpc.VendorSyncServiceStub(channel)
+    await service.stop(1)
+
+
+@pytest.fixture
+async def meraki_fake():
+    fake = FakeMeraki("meraki-key")
+    await fake.start()
+    yield fake
+    await fake.stop()
+
+
+@pytest.fixture
+async def mojo_fake():
+    fake = FakeMojo("kid", "kvalue")
+    await fake.start()
+    yield fake
+    await fake.stop()
+
+
+def meraki_source(fake, network="N_sync", clients=("k1",), **fields) -> spb.SyncSource:
+    source = spb.SyncSource(vendor=pb.VENDOR_MERAKI, base_url=f"{fake.url}/api/v1", credential="meraki-key",
+                            network_id=network, clients=list(clients), **fields)
+    source.poll_interval.FromSeconds(3600)
+    return source
+
+
+async def create(sync, tenant, source):
+    return await sync.CreateSyncSource(spb.CreateSyncSourceRequest(sync_source=source), metadata=tenant.md("administrator"))
+
+
+async def run(sync, tenant, source):
+    reply = await sync.RunSyncSource(spb.RunSyncSourceRequest(name=source.name, wait=True),
+                                     metadata=tenant.md("administrator"))
+    return reply.status
+
+
+async def stored(clients, tenant, network, **filters) -> list[pb.ConnectionEvent]:
+    events, token = [], ""
+    while True:
+        page = await clients.query.ListConnectionEvents(
+            qpb.ListConnectionEventsRequest(parent=f"networks/{network}", page_size=1000, page_token=token, **filters),
+            metadata=tenant.md("viewer"))
+        events += page.connection_events
+        token = page.next_page_token
+        if not token:
+            return events
+
+
+async def test_meraki_source_exactly_once_with_faults(sync, clients, tenant, meraki_fake):
+    start = now() - dt.timedelta(hours=2)
+    records = meraki_records(2500, start, 2.0)
+    records[1234] = dict(records[1234], type="boot")  # malformed: not a Meraki type, skipped
+    meraki_fake.per_page_cap = 300
+    meraki_fake.add("N_sync", "k1", records)
+    meraki_fake.faults = ["429", "500", "timeout", "repeat", "503"]
+    source = await create(sync, tenant, meraki_source(meraki_fake))
+    assert source.has_credential and not source.credential
+    status = await run(sync, tenant, source)
+    [client] = status.clients
+    assert status.state == spb.SYNC_SOURCE_STATE_ACTIVE and client.last_error == ""
+    assert client.malformed_count == 1
+    assert client.ingested_count == 2499
+    events = await stored(clients, tenant, "N_sync")
+    assert sorted(json.loads(e.vendor_record.data)["captureId"] for e in events) == sorted(
+        r["captureId"] for i, r in enumerate(records) if i != 1234)
+    assert all(e.source.vendor == pb.VENDOR_MERAKI and e.client.client_id == "k1" for e in events)
+    assert not meraki_fake.faults  # every fault was met and survived
+
+    # New events plus a re-poll: the overlap brings duplicates, never copies.
+    meraki_fake.add("N_sync", "k1", meraki_records(10, now() - dt.timedelta(seconds=30), 1.0, tag="late"))
+    status = await run(sync, tenant, source)
+    assert status.clients[0].ingested_count == 2509
+    assert len(await stored(clients, tenant, "N_sync")) == 2509
+    assert status.clients[0].lag.ToTimedelta() < dt.timedelta(minutes=1)
+    assert status.clients[0].HasField("last_success_time")
+
+
+async def test_rejected_credential_stops_polling_until_updated(sync, tenant, meraki_fake):
+    meraki_fake.add("N_cred", "k1", meraki_records(5, now() - dt.timedelta(minutes=10)))
+    source = meraki_source(meraki_fake, network="N_cred")
+    source.credential = "wrong"
+    source.poll_interval.FromSeconds(1)
+    created = await create(sync, tenant, source)
+    status = await run(sync, tenant, created)
+    assert status.state == spb.SYNC_SOURCE_STATE_CREDENTIAL_REJECTED and "rejected" in status.last_error
+    requests = len(meraki_fake.request_times)
+    await asyncio.sleep(2.5)  # several poll intervals: no busy retrying
+    assert len(meraki_fake.request_times) == requests
+    updated = await sync.UpdateSyncSource(spb.UpdateSyncSourceRequest(
+        sync_source=spb.SyncSource(name=created.name, credential="meraki-key"),
+        update_mask=field_mask_pb2.FieldMask(paths=["credential"])), metadata=tenant.md("administrator"))
+    assert not updated.credential
+    status = await run(sync, tenant, created)
+    assert status.state == spb.SYNC_SOURCE_STATE_ACTIVE and status.clients[0].ingested_count == 5
+
+
+async def test_rate_budget_shared_by_an_organisation(sync, tenant, meraki_fake):
+    meraki_fake.per_page_cap = 3
+    for client in ("r1", "r2"):
+        meraki_fake.add("N_rate", client, meraki_records(30, now() - dt.timedelta(minutes=30), tag=client))
+    sources = [await create(sync, tenant, meraki_source(meraki_fake, network="N_rate", clients=(c,),
+                                                        rate_limit_per_second=5, organization_id="org-1"))
+               for c in ("r1", "r2")]
+    meraki_fake.request_times.clear()
+    statuses = await asyncio.gather(*(run(sync, tenant, s) for s in sources))
+    assert [s.clients[0].ingested_count for s in statuses] == [30, 30]
+    times = meraki_fake.request_times
+    assert len(times) == 20
+    # 20 requests at 5/s with a burst of 5: at least 3 seconds, never more than 5+5 in any second
+    assert times[-1] - times[0] >= 2.9
+    assert max(sum(1 for t in times if s <= t < s + 1.0) for s in times) <= 10
+
+
+async def test_mojo_source_with_relogin_and_backward_paging(sync, clients, tenant, mojo_fake):
+    mac = "f0:d7:aa:df:59:a2"
+    logs = mojo_logs(2300, now() - dt.timedelta(hours=1), mac)
+    logs[7] = dict(logs[7], eventType="Maybe")  # malformed
+    mojo_fake.add(mac, logs)
+    source = spb.SyncSource(vendor=pb.VENDOR_MOJO, base_url=f"{mojo_fake.url}/new/webservice",
+                            credential="kid:kvalue", network_id="N_mojo_sync", clients=[mac.upper()],
+                            client_identifier="acme")
+    created = await create(sync, tenant, source)
+    status = await run(sync, tenant, created)
+    assert status.clients[0].ingested_count == 2299 and status.clients[0].malformed_count == 1
+    assert mojo_fake.logins == 1
+    events = await stored(clients, tenant, "N_mojo_sync")
+    assert len(events) == 2299
+    assert all(json.loads(e.vendor_record.data)["eventType"] in ("Success", "Failure") for e in events)
+
+    mojo_fake.expire_sessions()
+    mojo_fake.add(mac, mojo_logs(3, now() - dt.timedelta(seconds=20), mac))
+    status = await run(sync, tenant, created)
+    assert mojo_fake.logins == 2
+    assert status.clients[0].ingested_count == 2302
+
+    bad = spb.SyncSource(vendor=pb.VENDOR_MOJO, base_url=f"{mojo_fake.url}/new/webservice", credential="kid:nope",
+                         network_id="N_mojo_sync", clients=[mac])
+    rejected = await run(sync, tenant, await create(sync, tenant, bad))
+    assert rejected.state == spb.SYNC_SOURCE_STATE_CREDENTIAL_REJECTED
+
+
+async def test_source_api(sync, tenant, make_tenant, meraki_fake):
+    bad = [
+        (dict(vendor=pb.VENDOR_ZEQUENZE), "vendor"),
+        (dict(base_url="ftp://x"), "base_url"),
+        (dict(credential=""), "credential"),
+        (dict(network_id="bad id!"), "network_id"),
+        (dict(clients=[]), "clients"),
+    ]
+    for change, field in bad:
+        source = meraki_source(meraki_fake)
+        for key, value in change.items():
+            if key == "clients":
+                del source.clients[:]
+            else:
+                setattr(source, key, value)
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await create(sync, tenant, source)
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and field in err.value.details()
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await sync.CreateSyncSource(spb.CreateSyncSourceRequest(sync_source=meraki_source(meraki_fake)),
+                                    metadata=tenant.md("operator"))
+    assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+    created = await create(sync, tenant, meraki_source(meraki_fake, display_name="hq"))
+    got = await sync.GetSyncSource(spb.GetSyncSourceRequest(name=created.name), metadata=tenant.md("viewer"))
+    assert got == created and not got.credential
+    listed = await sync.ListSyncSources(spb.ListSyncSourcesRequest(), metadata=tenant.md("viewer"))
+    assert created.name in [s.name for s in listed.sync_sources]
+    other = await make_tenant()
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await sync.GetSyncSource(spb.GetSyncSourceRequest(name=created.name), metadata=other.md("viewer"))
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+    paused = await sync.UpdateSyncSource(spb.UpdateSyncSourceRequest(
+        sync_source=spb.SyncSource(name=created.name, enabled=False),
+        update_mask=field_mask_pb2.FieldMask(paths=["enabled"])), metadata=tenant.md("administrator"))
+    assert not paused.enabled
+    status = await sync.GetSyncSourceStatus(spb.GetSyncSourceStatusRequest(name=created.name + "/status"),
+                                            metadata=tenant.md("viewer"))
+    assert status.state == spb.SYNC_SOURCE_STATE_PAUSED
+    await sync.DeleteSyncSource(spb.DeleteSyncSourceRequest(name=created.name), metadata=tenant.md("administrator"))
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await sync.GetSyncSource(spb.GetSyncSourceRequest(name=created.name), metadata=tenant.md("viewer"))
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
