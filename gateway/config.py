@@ -28,6 +28,9 @@ def render(settings: Settings, *, gateway_port: int | None = None, admin_port: i
     upstream_host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
     ingest_host, ingest_port = _split(settings.gateway_ingest_upstream or f"{upstream_host}:{settings.ingest_port}")
     query_host, query_port = _split(settings.gateway_query_upstream or f"{upstream_host}:{settings.query_port}")
+    sync_host, sync_port = _split(
+        settings.gateway_vendor_sync_upstream or f"{upstream_host}:{settings.vendor_sync_port}"
+    )
     template = Template(asset("envoy.yaml").read_text())
     return template.substitute(
         listen_host=settings.host,
@@ -39,6 +42,8 @@ def render(settings: Settings, *, gateway_port: int | None = None, admin_port: i
         ingest_port=ingest_port,
         query_host=query_host,
         query_port=query_port,
+        vendor_sync_host=sync_host,
+        vendor_sync_port=sync_port,
     )
 
 

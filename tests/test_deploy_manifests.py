@@ -54,7 +54,8 @@ def test_env_names_are_real_settings():
     Settings(**{k.removeprefix("CONNLOG_").lower(): v for k, v in config["data"].items()})
 
 
-@pytest.mark.parametrize(("service", "port", "metrics"), [("ingest", 50051, 9101), ("query", 50052, 9102)])
+@pytest.mark.parametrize(("service", "port", "metrics"),
+                         [("ingest", 50051, 9101), ("query", 50052, 9102), ("vendor-sync", 50053, 9103)])
 def test_service_deployments(service, port, metrics):
     docs = {(d["kind"], d["metadata"]["name"]): d for d in _documents()}
     deployment = docs[("Deployment", service)]
@@ -62,8 +63,9 @@ def test_service_deployments(service, port, metrics):
     [container] = pod["spec"]["containers"]
     assert container["args"] == ["serve", service]
     assert {p["containerPort"] for p in container["ports"]} == {port, metrics}
-    assert Settings.model_fields[f"{service}_port"].default == port
-    assert Settings.model_fields[f"{service}_metrics_port"].default == metrics
+    field = service.replace("-", "_")
+    assert Settings.model_fields[f"{field}_port"].default == port
+    assert Settings.model_fields[f"{field}_metrics_port"].default == metrics
     assert container["readinessProbe"]["grpc"]["port"] == port
     assert container["livenessProbe"]["grpc"]["port"] == port
     assert container["securityContext"]["readOnlyRootFilesystem"] is True

@@ -99,7 +99,11 @@ async def test_data_survives_a_restart_of_the_suite(tmp_path):
         async with httpx.AsyncClient() as http:
             response = await http.get(f"http://127.0.0.1:{ports[4]}/api/v1/networks/N_restart",
                                       headers={"X-Cisco-Meraki-API-Key": key})
-        assert response.status_code == 200 and response.json()["id"] == "N_restart"
+            assert response.status_code == 200 and response.json()["id"] == "N_restart"
+            # the vendor-sync service is up too, through the gateway's canonical REST
+            sources = await http.get(f"http://127.0.0.1:{ports[4]}/v1/syncSources",
+                                     headers={"Authorization": f"Bearer {key}"})
+            assert sources.status_code == 200 and sources.json() == {}
     finally:
         await _stop(proc)
     if not os.environ.get("DATABASE_URL"):

@@ -26,9 +26,11 @@ async def sync(suite, pool):
         "sync_ingest_address": suite.ingest_address, "sync_schedule_seconds": 0.2, "sync_http_timeout_seconds": 2.0,
         "sync_backoff_base_seconds": 0.05, "sync_overlap_seconds": 60.0, "sync_initial_lookback_seconds": 6 * 3600.0,
     })
-    service = await start_service("vendor-sync", settings, register_sync, port=0, pool=pool)
+    service = await start_service("vendor-sync", settings, register_sync, port=0, metrics_port=0, pool=pool)
     async with grpc.aio.insecure_channel(f"127.0.0.1:{service.port}") as channel:
-        yield sgrpc.VendorSyncServiceStub(channel)
+        stub = sgrpc.VendorSyncServiceStub(channel)
+        stub.metrics_port = service.metrics_port
+        yield stub
     await service.stop(1)
 
 
@@ -104,6 +106,14 @@ async def test_meraki_source_exactly_once_with_faults(sync, clients, tenant, mer
     assert len(await stored(clients, tenant, "N_sync")) == 2509
     assert status.clients[0].lag.ToTimedelta() < dt.timedelta(minutes=1)
     assert status.clients[0].HasField("last_success_time")
+
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{sync.metrics_port}/metrics", timeout=5) as response:
+        metrics = response.read().decode()
+    assert 'connlog_sync_events_total{result="ingested",vendor="meraki"}' in metrics
+    assert 'connlog_sync_events_total{result="malformed",vendor="meraki"}' in metrics
+    assert 'connlog_sync_polls_total{outcome="ok",vendor="meraki"}' in metrics
 
 
 async def test_rejected_credential_stops_polling_until_updated(sync, tenant, meraki_fake):

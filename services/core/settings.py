@@ -34,6 +34,7 @@ class Settings(BaseSettings):
     # Where Envoy reaches the services; default: this machine's ports.
     gateway_ingest_upstream: str | None = None
     gateway_query_upstream: str | None = None
+    gateway_vendor_sync_upstream: str | None = None
 
     migrate_on_start: bool = True
 
