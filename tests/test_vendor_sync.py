@@ -30,6 +30,7 @@ async def sync(suite, pool):
     async with grpc.aio.insecure_channel(f"127.0.0.1:{service.port}") as channel:
         stub = sgrpc.VendorSyncServiceStub(channel)
         stub.metrics_port = service.metrics_port
+        stub.port = service.port
         yield stub
     await service.stop(1)
 
@@ -223,3 +224,45 @@ async def test_source_api(sync, tenant, make_tenant, meraki_fake):
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await sync.GetSyncSource(spb.GetSyncSourceRequest(name=created.name), metadata=tenant.md("viewer"))
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_unreachable_vendor_is_an_error_not_a_crash(sync, tenant):
+    from tests.conftest import free_port
+
+    source = spb.SyncSource(vendor=pb.VENDOR_MERAKI, base_url=f"http://127.0.0.1:{free_port()}/api/v1",
+                            credential="k", network_id="N_down", clients=["k1"])
+    source.poll_interval.FromSeconds(3600)
+    created = await create(sync, tenant, source)
+    status = await run(sync, tenant, created)
+    assert status.state == spb.SYNC_SOURCE_STATE_ACTIVE
+    assert "ConnectError" in status.clients[0].last_error
+    assert not status.clients[0].HasField("checkpoint_time")
+
+
+async def test_sources_cli(sync, tenant, meraki_fake, settings):
+    import subprocess
+    import sys
+
+    meraki_fake.add("N_cli", "k1", meraki_records(7, now() - dt.timedelta(minutes=5)))
+    base = [sys.executable, "-m", "connlog", "sources", "--address", f"127.0.0.1:{sync.port}",
+            "--key", tenant.keys["administrator"]]
+
+    def run_cli(*args):
+        return subprocess.run([*base, *args], capture_output=True, text=True, timeout=60)
+
+    async def cli(*args):  # in a thread: the services answer on this test's event loop
+        return await asyncio.to_thread(run_cli, *args)
+
+    created = await cli("create", "--vendor", "meraki", "--base-url", f"{meraki_fake.url}/api/v1", "--credential",
+                  "meraki-key", "--network", "N_cli", "--client", "k1", "--interval", "3600")
+    assert created.returncode == 0, created.stderr
+    name = json.loads(created.stdout)["name"]
+    assert "meraki-key" not in created.stdout
+    assert name in (await cli("list")).stdout
+    ran = await cli("run", name)
+    assert ran.returncode == 0 and json.loads(ran.stdout)["status"]["clients"][0]["ingestedCount"] == "7"
+    assert json.loads((await cli("pause", name)).stdout).get("enabled") is None  # false is omitted in JSON
+    assert json.loads((await cli("status", name)).stdout)["state"] == "SYNC_SOURCE_STATE_PAUSED"
+    assert (await cli("delete", name)).returncode == 0
+    missing = await cli("get", name)
+    assert missing.returncode == 1 and "NOT_FOUND" in missing.stderr
