@@ -1,0 +1,5 @@
+"""connlog benchmarks: ``python -m bench [--quick]`` (see docs/benchmarks.md).
+
+Every figure is a ratio against a baseline measured in the same run, because
+machines are noisy. Benchmarks are run by hand, never by the test suite.
+"""

@@ -1,0 +1,285 @@
+"""The measurements: each connlog path next to its baseline, in one run."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import random
+import statistics
+import time
+from concurrent.futures import ProcessPoolExecutor
+
+import asyncpg
+import grpc
+import httpx
+
+from bench.data import Shape, all_events, client_mac, network_id
+from bench.harness import Suite
+from bench.load import generate_only, stream_ingest, unary_load
+from connlog.api.v1 import connection_event_pb2 as pb
+from connlog.api.v1 import query_service_pb2 as qpb
+from connlog.api.v1 import query_service_pb2_grpc
+from connlog.core.auth import Principal, Role
+from connlog.ingest.normalise import IngestWindow, normalise
+from connlog.store.migrate import migrate
+from connlog.store.partitions import maintain_partitions
+
+
+def spread(values: list[float]) -> dict:
+    return {"min": min(values), "median": statistics.median(values), "max": max(values), "runs": values}
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+# ---------------------------------------------------------------- bulk ingest
+
+async def bulk_ingest(suite: Suite, shape: Shape, tokens: list[str], repeats: int) -> dict:
+    """Client-streaming gRPC ingest (one generator process per tenant) against
+    asyncpg COPY of the same rows + INSERT … ON CONFLICT DO NOTHING."""
+    end = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5)
+    loop = asyncio.get_running_loop()
+    out = {"events_per_run": shape.total, "generator_events_per_s": [], "connlog_events_per_s": [],
+           "baseline_rows_per_s": [], "ratio": []}
+    with ProcessPoolExecutor(max_workers=shape.tenants) as pool:
+        for run in range(repeats):
+            generation = 100 + run
+            # the load generator alone
+            results = await asyncio.gather(*(loop.run_in_executor(pool, generate_only, shape, t, end.timestamp(),
+                                                                  generation) for t in range(shape.tenants)))
+            out["generator_events_per_s"].append(sum(c for c, _ in results) / max(s for _, s in results))
+            # connlog
+            start_at = time.time() + 3 + shape.total / 200_000  # after every generator has built its requests
+            results = await asyncio.gather(*(loop.run_in_executor(
+                pool, stream_ingest, suite.ingest_address, tokens[t], shape, t, end.timestamp(), generation, start_at)
+                for t in range(shape.tenants)))
+            accepted = sum(r[0] for r in results)
+            assert accepted == shape.total, f"connlog accepted {accepted} of {shape.total}"
+            began, finished = min(r[2] for r in results), max(r[3] for r in results)
+            rate = accepted / (finished - began)
+            out["connlog_events_per_s"].append(rate)
+            # baseline: the same rows, hand-rolled, into a copy of the schema
+            baseline = await baseline_copy(suite, shape, end, generation + 1000)
+            out["baseline_rows_per_s"].append(baseline)
+            out["ratio"].append(rate / baseline)
+    for key in ("generator_events_per_s", "connlog_events_per_s", "baseline_rows_per_s", "ratio"):
+        out[key] = spread(out[key])
+    return out
+
+
+_COPY_COLUMNS = ["tenant_ref", "network_ref", "occurred_at", "dedup_key", "step", "outcome", "severity", "band",
+                 "vendor", "client_mac", "client_id", "ssid", "ssid_number", "ap_serial", "ap_name", "bssid",
+                 "failure_code", "payload"]
+
+
+_STAGED = [f"{c}::macaddr" if c in ("client_mac", "bssid") else c for c in _COPY_COLUMNS]
+
+
+async def baseline_database(suite: Suite) -> str:
+    """A second database with connlog's schema, for the hand-rolled baseline."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    conn = await asyncpg.connect(suite.database_url)
+    exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = 'bench_baseline'")
+    if not exists:
+        await conn.execute("CREATE DATABASE bench_baseline")
+    await conn.close()
+    parts = urlsplit(suite.database_url)
+    url = urlunsplit((parts.scheme, parts.netloc, "/bench_baseline", parts.query, parts.fragment))
+    conn = await asyncpg.connect(url)
+    await migrate(conn)
+    await maintain_partitions(conn, retention_days=suite.settings.retention_days, ahead_days=7)
+    await conn.execute("INSERT INTO tenants (tenant_id) VALUES ('baseline') ON CONFLICT DO NOTHING")
+    await conn.close()
+    return url
+
+
+def rows_of(events, tenant_ref: int, network_refs: dict[str, int]) -> list[tuple]:
+    """What a hand-rolled loader would COPY: connlog's own normalised rows."""
+    principal = Principal("bench", "baseline", tenant_ref, Role.OPERATOR, None)
+    now = dt.datetime.now(dt.timezone.utc)
+    window = IngestWindow(now - dt.timedelta(days=31), now + dt.timedelta(days=1), 31)
+    rows = []
+    for event in events:
+        s = normalise(event, principal, window)
+        rows.append((tenant_ref, network_refs.setdefault(s.network_id, len(network_refs) + 1), s.occurred_at,
+                     s.dedup_key, s.step, s.outcome, s.severity, s.band, s.vendor, s.client_mac, s.client_id, s.ssid,
+                     s.ssid_number, s.ap_serial, s.ap_name, s.bssid, s.failure_code, s.payload))
+    return rows
+
+
+async def baseline_copy(suite: Suite, shape: Shape, end: dt.datetime, generation: int) -> float:
+    url = await baseline_database(suite)
+    rows = rows_of(all_events(shape, end=end, generation=generation), 1, {})  # prepared before timing
+    conn = await asyncpg.connect(url)
+    try:
+        began = time.perf_counter()
+        for start in range(0, len(rows), 50_000):
+            async with conn.transaction():
+                await conn.execute("CREATE TEMP TABLE staging (LIKE connection_events INCLUDING DEFAULTS) "
+                                   "ON COMMIT DROP; ALTER TABLE staging ALTER client_mac TYPE text, "
+                                   "ALTER bssid TYPE text")
+                await conn.copy_records_to_table("staging", records=rows[start:start + 50_000],
+                                                 columns=_COPY_COLUMNS)
+                await conn.execute(f"INSERT INTO connection_events ({', '.join(_COPY_COLUMNS)}) "
+                                   f"SELECT {', '.join(_STAGED)} FROM staging "
+                                   "ON CONFLICT (tenant_ref, dedup_key, occurred_at) DO NOTHING")
+        return len(rows) / (time.perf_counter() - began)
+    finally:
+        await conn.close()
+
+
+# ----------------------------------------------------------- single events
+
+async def single_event_ingest(suite: Suite, device_token: str, operator_token: str, requests: int,
+                              repeats: int) -> dict:
+    """Zequenze POST through Envoy vs gRPC unary ingest, 64 concurrent clients."""
+    loop = asyncio.get_running_loop()
+    out = {"rest_rps": [], "grpc_rps": [], "ratio": [], "rest_p50_ms": [], "rest_p99_ms": [], "grpc_p50_ms": [],
+           "grpc_p99_ms": [], "errors": 0}
+    with ProcessPoolExecutor(max_workers=1) as pool:
+        for run in range(repeats):
+            bodies = [json.dumps({"network_name": "Office WiFi 5GHz", "network_type": "wi", "frequency": 5.2,
+                                  "bssid": "aa:bb:cc:dd:ee:ff", "inbytes": i, "outbytes": run,
+                                  "quality_metric": "rssi", "quality_value": -45.0}).encode()
+                      for i in range(requests)]
+            rest = await loop.run_in_executor(pool, unary_load, "rest", suite.gateway_url, device_token, bodies, 64)
+            events = []
+            for i in range(requests):
+                event = pb.ConnectionEvent(network_id="N_unary", client=pb.Client(client_id=f"u{run}-{i}"),
+                                           step=pb.CONNECTION_STEP_CONNECTION)
+                event.occur_time.GetCurrentTime()
+                events.append(event.SerializeToString())
+            unary = await loop.run_in_executor(pool, unary_load, "grpc", suite.ingest_address, operator_token,
+                                               events, 64)
+            out["errors"] += rest["errors"] + unary["errors"]
+            rest_rps, grpc_rps = requests / rest["seconds"], requests / unary["seconds"]
+            out["rest_rps"].append(rest_rps)
+            out["grpc_rps"].append(grpc_rps)
+            out["ratio"].append(rest_rps / grpc_rps)
+            for name, result in (("rest", rest), ("grpc", unary)):
+                out[f"{name}_p50_ms"].append(percentile(result["latencies"], 50) * 1000)
+                out[f"{name}_p99_ms"].append(percentile(result["latencies"], 99) * 1000)
+    return {k: spread(v) if isinstance(v, list) else v for k, v in out.items()}
+
+
+# ---------------------------------------------------------------- reads
+
+async def reads(suite: Suite, shape: Shape, token: str, samples: int, repeats: int) -> dict:
+    """Per-client timelines: Meraki page of 1000 (Envoy), canonical gRPC list,
+    Mojo limit=1000 (Envoy), each against the same SQL run with asyncpg."""
+    rng = random.Random(5)
+    span = dt.timedelta(days=min(shape.days, 30.9))
+    conn = await asyncpg.connect(suite.database_url)
+    tenant_ref = await conn.fetchval("SELECT tenant_ref FROM tenants WHERE tenant_id = 'bench-0'")
+    refs = {r["network_id"]: r["network_ref"] for r in await conn.fetch(
+        "SELECT network_id, network_ref FROM networks WHERE tenant_ref = $1", tenant_ref)}
+    meraki_sql = await conn.prepare(
+        """SELECT e.id, n.network_id, e.occurred_at, e.received_at, e.payload
+           FROM connection_events e JOIN networks n USING (network_ref)
+           WHERE e.tenant_ref = $1 AND e.network_ref = $2 AND e.client_id = $3 AND e.occurred_at >= $4
+             AND e.occurred_at < $5 ORDER BY e.occurred_at ASC, e.id ASC LIMIT 1001""")
+    mojo_sql = await conn.prepare(
+        """SELECT e.id, n.network_id, e.occurred_at, e.received_at, e.payload
+           FROM connection_events e JOIN networks n USING (network_ref)
+           WHERE e.tenant_ref = $1 AND e.client_mac = $2::macaddr ORDER BY e.occurred_at DESC, e.id DESC
+           LIMIT 1000""")
+    headers = {"Authorization": f"Bearer {token}"}
+    results: dict[str, list[float]] = {k: [] for k in (
+        "meraki_p50_ms", "meraki_p99_ms", "grpc_p50_ms", "grpc_p99_ms", "sql_meraki_p50_ms", "sql_meraki_p99_ms",
+        "mojo_p50_ms", "mojo_p99_ms", "sql_mojo_p50_ms", "sql_mojo_p99_ms", "meraki_ratio", "grpc_ratio",
+        "mojo_ratio")}
+    sizes = []
+    async with httpx.AsyncClient(base_url=suite.gateway_url, timeout=60) as http, \
+            grpc.aio.insecure_channel(suite.query_address, options=[
+                ("grpc.max_receive_message_length", 64 << 20)]) as channel:
+        stub = query_service_pb2_grpc.QueryServiceStub(channel)
+        for _ in range(repeats):
+            timings = {k: [] for k in ("meraki", "grpc", "sql_meraki", "mojo", "sql_mojo")}
+            for _ in range(samples):
+                network, client = rng.randrange(shape.networks_per_tenant), rng.randrange(shape.clients_per_network)
+                net, client_id = network_id(network, 100), f"k00{network:02x}{client:04x}"
+                mac = client_mac(0, network, client)
+                now = dt.datetime.now(dt.timezone.utc)
+                t0 = now - span
+                began = time.perf_counter()
+                response = await http.get(
+                    f"/api/v1/networks/{net}/wireless/clients/{client_id}/connectivityEvents",
+                    params={"perPage": 1000, "t0": f"{t0.timestamp():.6f}", "t1": f"{now.timestamp():.6f}"},
+                    headers=headers)
+                timings["meraki"].append(time.perf_counter() - began)
+                assert response.status_code == 200, response.text[:200]
+                sizes.append(len(response.json()))
+                request = qpb.ListConnectionEventsRequest(parent=f"networks/{net}", client_id=client_id,
+                                                          page_size=1000)
+                request.start_time.FromDatetime(t0)
+                began = time.perf_counter()
+                await stub.ListConnectionEvents(request, metadata=(("authorization", f"Bearer {token}"),))
+                timings["grpc"].append(time.perf_counter() - began)
+                began = time.perf_counter()
+                await meraki_sql.fetch(tenant_ref, refs[net], client_id, t0, now)
+                timings["sql_meraki"].append(time.perf_counter() - began)
+                began = time.perf_counter()
+                response = await http.get("/V5/devices/clients/connectionlogs",
+                                          params={"clientmacaddress": mac, "limit": 1000}, headers=headers)
+                timings["mojo"].append(time.perf_counter() - began)
+                assert response.status_code == 200
+                began = time.perf_counter()
+                await mojo_sql.fetch(tenant_ref, mac)
+                timings["sql_mojo"].append(time.perf_counter() - began)
+            for name, values in timings.items():
+                results[f"{name}_p50_ms"].append(percentile(values, 50) * 1000)
+                results[f"{name}_p99_ms"].append(percentile(values, 99) * 1000)
+            results["meraki_ratio"].append(results["meraki_p50_ms"][-1] / results["sql_meraki_p50_ms"][-1])
+            results["grpc_ratio"].append(results["grpc_p50_ms"][-1] / results["sql_meraki_p50_ms"][-1])
+            results["mojo_ratio"].append(results["mojo_p50_ms"][-1] / results["sql_mojo_p50_ms"][-1])
+    await conn.close()
+    out = {k: spread(v) for k, v in results.items()}
+    out["events_per_page"] = statistics.median(sizes)
+    out["samples_per_run"] = samples
+    return out
+
+
+# ---------------------------------------------------------------- storage
+
+async def stored(suite: Suite) -> dict:
+    conn = await asyncpg.connect(suite.database_url)
+    try:
+        count = await conn.fetchval("SELECT count(*) FROM connection_events")
+        size = await conn.fetchval(
+            """SELECT sum(pg_total_relation_size(inhrelid)) FROM pg_inherits
+               WHERE inhparent = 'connection_events'::regclass""")
+        return {"events": count, "bytes": size, "bytes_per_event": size / max(count, 1)}
+    finally:
+        await conn.close()
+
+
+async def grow(suite: Suite, target: int) -> int:
+    """Add stored events by copying existing ones under new networks and
+    clients in SQL (fast), until about ``target`` events are stored."""
+    conn = await asyncpg.connect(suite.database_url)
+    try:
+        current = await conn.fetchval("SELECT count(*) FROM connection_events")
+        base = current
+        copy = 0
+        while current < target:
+            copy += 1
+            take = min(base, target - current)
+            tenant_ref, network = await conn.fetchrow(
+                """INSERT INTO networks (tenant_ref, network_id) SELECT tenant_ref, 'N_growth_' || $1
+                   FROM tenants WHERE tenant_id = 'bench-0' RETURNING tenant_ref, network_ref""", str(copy))
+            await conn.execute(
+                f"""INSERT INTO connection_events ({', '.join(_COPY_COLUMNS)})
+                    SELECT {tenant_ref}, $1, occurred_at, sha224(dedup_key || $2::bytea), step, outcome, severity,
+                           band, vendor, ('1' || to_hex(($3 % 16)::int) || substr(client_mac::text, 3))::macaddr,
+                           client_id || '-' || $3, ssid, ssid_number, ap_serial, ap_name, bssid, failure_code, payload
+                    FROM connection_events WHERE id IN (SELECT id FROM connection_events ORDER BY id LIMIT $4)""",
+                network, str(copy).encode(), copy, take)
+            current += take
+        await conn.execute("ANALYZE connection_events")
+        return current
+    finally:
+        await conn.close()

@@ -1,0 +1,82 @@
+"""The benchmark report as Markdown."""
+
+from __future__ import annotations
+
+
+def _f(value: float, digits: int = 1) -> str:
+    return f"{value:,.{digits}f}"
+
+
+def _s(stat: dict, digits: int = 1) -> str:
+    return f"{_f(stat['median'], digits)} ({_f(stat['min'], digits)}–{_f(stat['max'], digits)})"
+
+
+def _verdict(ok: bool) -> str:
+    return "met" if ok else "**not met**"
+
+
+def markdown(r: dict) -> str:
+    bulk, single = r["bulk_ingest"], r["single_event_ingest"]
+    small, large = r["reads_small"], r["reads_large"]
+    m = r["machine"]
+    rss = r["peak_rss_mb"]
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Run `{'python -m bench --quick' if r['mode'] == 'quick' else 'python -m bench'}` ({r['mode']} mode), "
+        f"started {r['started']}, took {r['seconds'] / 60:.1f} min.",
+        "",
+        f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB; Python {m['python']}; "
+        f"PostgreSQL {r['postgres']} (embedded); {m['platform']}.",
+        "",
+        f"Data shape: {r['data_shape']} per bulk-ingest run; the store then holds "
+        f"{r['storage']['events']:,} events for the first reads and {r['storage_large']['events']:,} for the second "
+        "(grown by copying events under new networks and clients in SQL).",
+        "",
+        "Every figure is the median over the runs, with (min–max); each ratio compares connlog with a baseline "
+        "measured in the same run.",
+        "",
+        "| what | connlog | baseline | ratio | target | |",
+        "|---|---|---|---|---|---|",
+        f"| bulk ingest, events/s | {_s(bulk['connlog_events_per_s'], 0)} (client-streaming gRPC) | "
+        f"{_s(bulk['baseline_rows_per_s'], 0)} (asyncpg COPY + INSERT … ON CONFLICT) | "
+        f"{_s(bulk['ratio'], 2)} | ≥ 0.5 | {_verdict(bulk['ratio']['median'] >= 0.5)} |",
+        f"| single-event REST ingest, requests/s | {_s(single['rest_rps'], 0)} (Zequenze POST via Envoy, 64 clients) | "
+        f"{_s(single['grpc_rps'], 0)} (gRPC unary, 64 clients) | {_s(single['ratio'], 2)} | ≥ 0.7 | "
+        f"{_verdict(single['ratio']['median'] >= 0.7)} |",
+        f"| single-event REST ingest, p50 / p99 ms | {_f(single['rest_p50_ms']['median'])} / "
+        f"{_f(single['rest_p99_ms']['median'])} | {_f(single['grpc_p50_ms']['median'])} / "
+        f"{_f(single['grpc_p99_ms']['median'])} | | p99 < 50 | {_verdict(single['rest_p99_ms']['median'] < 50)} |",
+    ]
+    for label, data in ((f"{r['storage']['events']:,}", small), (f"{r['storage_large']['events']:,}", large)):
+        lines += [
+            f"| Meraki page of {int(data['events_per_page'])} via Envoy at {label} events, p50 / p99 ms | "
+            f"{_f(data['meraki_p50_ms']['median'])} / {_f(data['meraki_p99_ms']['median'])} | "
+            f"{_f(data['sql_meraki_p50_ms']['median'])} / {_f(data['sql_meraki_p99_ms']['median'])} (same SQL) | "
+            f"{_s(data['meraki_ratio'], 2)} | p50 ≤ 5×, p99 < 50 | "
+            f"{_verdict(data['meraki_ratio']['median'] <= 5 and data['meraki_p99_ms']['median'] < 50)} |",
+            f"| canonical gRPC list of 1000 at {label} events, p50 / p99 ms | "
+            f"{_f(data['grpc_p50_ms']['median'])} / {_f(data['grpc_p99_ms']['median'])} | same SQL | "
+            f"{_s(data['grpc_ratio'], 2)} | p50 ≤ 5× | {_verdict(data['grpc_ratio']['median'] <= 5)} |",
+            f"| Mojo limit=1000 via Envoy at {label} events, p50 / p99 ms | "
+            f"{_f(data['mojo_p50_ms']['median'])} / {_f(data['mojo_p99_ms']['median'])} | "
+            f"{_f(data['sql_mojo_p50_ms']['median'])} / {_f(data['sql_mojo_p99_ms']['median'])} (same SQL) | "
+            f"{_s(data['mojo_ratio'], 2)} | p50 ≤ 5× | {_verdict(data['mojo_ratio']['median'] <= 5)} |",
+        ]
+    growth = r["growth_p50"]
+    lines += [
+        f"| read p50 growth, small → large store | Meraki {_f(growth['meraki'], 2)}×, gRPC {_f(growth['grpc'], 2)}×, "
+        f"Mojo {_f(growth['mojo'], 2)}× | | | < 1.5× | {_verdict(max(growth.values()) < 1.5)} |",
+        f"| peak RSS, MB | ingest {_f(rss.get('ingest', 0), 0)}, query {_f(rss.get('query', 0), 0)}, "
+        f"envoy {_f(rss.get('envoy', 0), 0)} | | | < 250 each | {_verdict(max(rss.values()) < 250)} |",
+        f"| storage, bytes/event (table + indexes) | {_f(r['storage']['bytes_per_event'], 0)} at "
+        f"{r['storage']['events']:,}; {_f(r['storage_large']['bytes_per_event'], 0)} at "
+        f"{r['storage_large']['events']:,} | | | < 600 | {_verdict(r['storage_large']['bytes_per_event'] < 600)} |",
+        "",
+        f"The load generator alone (building and serializing the same requests, one process per tenant) made "
+        f"{_s(bulk['generator_events_per_s'], 0)} events/s, "
+        f"{bulk['generator_events_per_s']['median'] / bulk['connlog_events_per_s']['median']:.1f}× what connlog "
+        "ingested, so it was not the bottleneck. Single-event and read loads run in their own process.",
+        "",
+    ]
+    return "\n".join(lines)
