@@ -138,7 +138,7 @@ async def single_event_ingest(suite: Suite, device_token: str, operator_token: s
                               repeats: int) -> dict:
     """Zequenze POST through Envoy vs gRPC unary ingest, 64 concurrent clients."""
     loop = asyncio.get_running_loop()
-    out = {"rest_rps": [], "grpc_rps": [], "ratio": [], "rest_p50_ms": [], "rest_p99_ms": [], "grpc_p50_ms": [],
+    out = {"generator_rps": [], "rest_rps": [], "grpc_rps": [], "ratio": [], "rest_p50_ms": [], "rest_p99_ms": [], "grpc_p50_ms": [],
            "grpc_p99_ms": [], "errors": 0}
     with ProcessPoolExecutor(max_workers=1) as pool:
         for run in range(repeats):
@@ -146,6 +146,8 @@ async def single_event_ingest(suite: Suite, device_token: str, operator_token: s
                                   "bssid": "aa:bb:cc:dd:ee:ff", "inbytes": i, "outbytes": run,
                                   "quality_metric": "rssi", "quality_value": -45.0}).encode()
                       for i in range(requests)]
+            probe = await loop.run_in_executor(pool, unary_load, "probe", suite.gateway_url, device_token, bodies, 64)
+            out["generator_rps"].append(requests / probe["seconds"])
             rest = await loop.run_in_executor(pool, unary_load, "rest", suite.gateway_url, device_token, bodies, 64)
             events = []
             for i in range(requests):

@@ -15,6 +15,7 @@ import math
 from dataclasses import dataclass
 
 from google.protobuf import timestamp_pb2
+from google.protobuf.descriptor import FieldDescriptor
 
 from connlog.api.v1 import connection_event_pb2 as pb
 from connlog.core.auth import Principal, Role
@@ -44,27 +45,55 @@ class IngestWindow:
     retention_days: int
 
 
-def _text(value: str, field: str, limit: int = MAX_TEXT) -> str:
-    if len(value) > limit:
-        raise FieldError(field, f"longer than {limit} characters")
-    if "\x00" in value:
-        raise FieldError(field, "contains a NUL character")
-    return value
-
-
-_ENUM_VALUES = {
-    enum.DESCRIPTOR.full_name: frozenset(enum.values())
-    for enum in (pb.Vendor, pb.ConnectionStep, pb.Outcome, pb.Severity, pb.Band, pb.QualityMetric, pb.NetworkType,
-                 pb.NetworkSecurity)
+_TEXT_LIMITS = {
+    "client.client_id": 128, "client.reporting_device_id": 128, "subtype": 128, "radio.protocol": 16,
+    "wlan.ssid": 64, "access_point.serial": 64, "failure.reason": 1024, "failure.sub_reason": 1024,
+    "access_network.authentication": 64, "access_network.cell_id": 64,
 }
+_RANGES = {
+    "radio.channel": (1, 233, "must be 1-233"),
+    "radio.frequency_ghz": (0.001, 100, "must be at least 0.001 and at most 100"),
+    "radio.quality_value": (-1000, 1000, "must be at least -1000 and at most 1000"),
+    "radio.link_speed_mbps": (0, 1_000_000, "must be at least 0 and at most 1e+06"),
+    "wlan.ssid_number": (0, 255, "must be 0-255"),
+    "location.latitude": (-90, 90, "must be at least -90 and at most 90"),
+    "location.longitude": (-180, 180, "must be at least -180 and at most 180"),
+    "traffic.bytes_in": (0, None, "must not be negative"),
+    "traffic.bytes_out": (0, None, "must not be negative"),
+}
+_STRING, _ENUM, _MESSAGE = FieldDescriptor.TYPE_STRING, FieldDescriptor.TYPE_ENUM, FieldDescriptor.TYPE_MESSAGE
+_FLOATS = (FieldDescriptor.TYPE_DOUBLE, FieldDescriptor.TYPE_FLOAT)
+_SPECIAL = {"vendor_record", "event_data", "timing", "occur_time", "receive_time"}  # checked on their own
 
 
-def _enum(value: int, enum_type, field: str, *, required: bool = False) -> int:
-    if value not in _ENUM_VALUES[enum_type.DESCRIPTOR.full_name]:
-        raise FieldError(field, f"unknown value {value}")
-    if required and value == 0:
-        raise FieldError(field, "is required")
-    return value
+def _check_set_fields(message, prefix: str = "") -> None:
+    """Generic checks of every field that is set (only those: events are
+    sparse): string lengths and NULs, known enum values, numeric ranges."""
+    for descriptor, value in message.ListFields():
+        kind = descriptor.type
+        if kind == _STRING:
+            path = prefix + descriptor.name
+            if len(value) > _TEXT_LIMITS.get(path, MAX_TEXT):
+                raise FieldError(path, f"longer than {_TEXT_LIMITS.get(path, MAX_TEXT)} characters")
+            if "\x00" in value:
+                raise FieldError(path, "contains a NUL character")
+        elif kind == _ENUM:
+            if value not in descriptor.enum_type.values_by_number:
+                raise FieldError(prefix + descriptor.name, f"unknown value {value}")
+        elif kind == _MESSAGE:
+            if descriptor.name not in _SPECIAL or prefix:
+                if descriptor.message_type.file is _OWN_FILE:
+                    _check_set_fields(value, prefix + descriptor.name + ".")
+        else:
+            path = prefix + descriptor.name
+            if kind in _FLOATS and not math.isfinite(value):
+                raise FieldError(path, "must be a finite number")
+            bounds = _RANGES.get(path)
+            if bounds and ((bounds[0] is not None and value < bounds[0]) or (bounds[1] is not None and value > bounds[1])):
+                raise FieldError(path, bounds[2])
+
+
+_OWN_FILE = pb.DESCRIPTOR
 
 
 def _mac(value: str, field: str) -> str:
@@ -74,29 +103,16 @@ def _mac(value: str, field: str) -> str:
     return mac
 
 
-def _finite(value: float, field: str, low: float | None = None, high: float | None = None) -> None:
-    if not math.isfinite(value):
-        raise FieldError(field, "must be a finite number")
-    if low is not None and value < low:
-        raise FieldError(field, f"must be at least {low:g}")
-    if high is not None and value > high:
-        raise FieldError(field, f"must be at most {high:g}")
-
-
 def _timestamp(ts: timestamp_pb2.Timestamp, field: str) -> dt.datetime:
     if not 0 <= ts.nanos < 1_000_000_000:
         raise FieldError(field, "nanos out of range")
     if not -62135596800 <= ts.seconds <= 253402300799:
         raise FieldError(field, "out of range")
     ts.nanos = ts.nanos - ts.nanos % 1000  # microsecond precision
-    return dt.datetime.fromtimestamp(ts.seconds, dt.timezone.utc) + dt.timedelta(microseconds=ts.nanos // 1000)
+    return _EPOCH + dt.timedelta(seconds=ts.seconds, microseconds=ts.nanos // 1000)
 
 
-def _duration(event: pb.ConnectionEvent, name: str) -> None:
-    if event.timing.HasField(name):
-        value = getattr(event.timing, name)
-        if value.seconds < 0 or value.nanos < 0:
-            raise FieldError(f"timing.{name}", "must not be negative")
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 
 
 def normalise(event: pb.ConnectionEvent, principal: Principal, window: IngestWindow) -> StoredEvent:
@@ -109,13 +125,15 @@ def normalise(event: pb.ConnectionEvent, principal: Principal, window: IngestWin
         raise FieldError("tenant_id", "does not match the API key's tenant")
     event.ClearField("tenant_id")  # implied by the stored row
 
-    if not event.network_id:
+    network_id = event.network_id
+    if not network_id:
         raise FieldError("network_id", "is required")
-    if not NETWORK_ID.match(event.network_id):
+    if not NETWORK_ID.match(network_id):
         raise FieldError("network_id", "must be 1-128 letters, digits or _.:~- starting with a letter or digit")
 
+    _check_set_fields(event)
+
     client = event.client
-    _text(client.client_id, "client.client_id", 128)
     if client.mac_address:
         client.mac_address = _mac(client.mac_address, "client.mac_address")
     if not client.client_id and not client.mac_address:
@@ -125,7 +143,6 @@ def normalise(event: pb.ConnectionEvent, principal: Principal, window: IngestWin
             client.ip_address = str(ipaddress.ip_address(client.ip_address.strip()))
         except ValueError:
             raise FieldError("client.ip_address", f"{client.ip_address!r} is not an IP address") from None
-    _text(client.reporting_device_id, "client.reporting_device_id", 128)
     if principal.role is Role.DEVICE:
         if client.reporting_device_id and client.reporting_device_id != principal.device_id:
             raise FieldError("client.reporting_device_id", "a device key may only push its own device's events")
@@ -139,98 +156,55 @@ def normalise(event: pb.ConnectionEvent, principal: Principal, window: IngestWin
     if occurred_at > window.latest:
         raise FieldError("occur_time", "is too far in the future")
 
-    vendor = _enum(event.source.vendor, pb.Vendor, "source.vendor")
-    if vendor == pb.VENDOR_UNSPECIFIED:
-        event.source.vendor = vendor = pb.VENDOR_CONNLOG
-    _text(event.source.vendor_event_id, "source.vendor_event_id")
+    source = event.source
+    if source.vendor == pb.VENDOR_UNSPECIFIED:
+        source.vendor = pb.VENDOR_CONNLOG
+    if not event.step:
+        raise FieldError("step", "is required")
 
-    step = _enum(event.step, pb.ConnectionStep, "step", required=True)
-    _text(event.subtype, "subtype", 128)
-    outcome = _enum(event.outcome, pb.Outcome, "outcome")
-    severity = _enum(event.severity, pb.Severity, "severity")
-
-    radio = event.radio
-    band = _enum(radio.band, pb.Band, "radio.band")
-    if radio.HasField("channel") and not 1 <= radio.channel <= 233:
-        raise FieldError("radio.channel", "must be 1-233")
-    if radio.HasField("frequency_ghz"):
-        _finite(radio.frequency_ghz, "radio.frequency_ghz", 0.001, 100)
+    radio, wlan = event.radio, event.wlan
     if radio.protocol:
-        radio.protocol = _text(radio.protocol, "radio.protocol", 16).upper()
-    _enum(radio.quality_metric, pb.QualityMetric, "radio.quality_metric")
-    if radio.HasField("quality_value"):
-        _finite(radio.quality_value, "radio.quality_value", -1000, 1000)
-    if radio.HasField("link_speed_mbps"):
-        _finite(radio.link_speed_mbps, "radio.link_speed_mbps", 0, 1_000_000)
-
-    wlan = event.wlan
-    _text(wlan.ssid, "wlan.ssid", 64)
-    if wlan.HasField("ssid_number") and not 0 <= wlan.ssid_number <= 255:
-        raise FieldError("wlan.ssid_number", "must be 0-255")
+        radio.protocol = radio.protocol.upper()
     if wlan.bssid:
         wlan.bssid = _mac(wlan.bssid, "wlan.bssid")
-
-    _text(event.access_point.name, "access_point.name")
-    _text(event.access_point.serial, "access_point.serial", 64)
-
-    location = event.location
-    for name in ("location_id", "location_type", "name"):
-        _text(getattr(location, name), f"location.{name}")
-    if location.HasField("latitude"):
-        _finite(location.latitude, "location.latitude", -90, 90)
-    if location.HasField("longitude"):
-        _finite(location.longitude, "location.longitude", -180, 180)
-
-    failure = event.failure
-    _text(failure.reason, "failure.reason", 1024)
-    _text(failure.sub_reason, "failure.sub_reason", 1024)
-
-    for name in ("association_time", "authentication_time", "network_time"):
-        if event.timing.HasField(name):
-            _timestamp(getattr(event.timing, name), f"timing.{name}")
-    for name in ("dhcp_latency", "aaa_latency", "dns_latency", "duration"):
-        _duration(event, name)
-
-    access = event.access_network
-    _text(access.name, "access_network.name")
-    _enum(access.type, pb.NetworkType, "access_network.type")
-    _enum(access.security, pb.NetworkSecurity, "access_network.security")
-    _text(access.authentication, "access_network.authentication", 64)
-    if access.mcc_mnc and not (access.mcc_mnc.isdigit() and 5 <= len(access.mcc_mnc) <= 6):
+    mcc_mnc = event.access_network.mcc_mnc
+    if mcc_mnc and not (mcc_mnc.isdigit() and 5 <= len(mcc_mnc) <= 6):
         raise FieldError("access_network.mcc_mnc", "must be 5 or 6 digits")
-    _text(access.cell_id, "access_network.cell_id", 64)
 
-    for name in ("bytes_in", "bytes_out"):
-        if event.traffic.HasField(name) and getattr(event.traffic, name) < 0:
-            raise FieldError(f"traffic.{name}", "must not be negative")
-
-    _text(event.capture_id, "capture_id")
-    _text(event.file_id, "file_id")
-    _text(event.auto_test.status, "auto_test.status")
+    if event.HasField("timing"):
+        timing = event.timing
+        for descriptor, value in timing.ListFields():
+            path = "timing." + descriptor.name
+            if descriptor.message_type.name == "Timestamp":
+                _timestamp(value, path)
+            elif value.seconds < 0 or value.nanos < 0:
+                raise FieldError(path, "must not be negative")
     if event.HasField("event_data") and event.event_data.ByteSize() > MAX_EVENT_DATA:
         raise FieldError("event_data", f"larger than {MAX_EVENT_DATA} bytes")
 
-    record = event.vendor_record
-    if len(record.data) > MAX_VENDOR_RECORD:
-        raise FieldError("vendor_record.data", f"larger than {MAX_VENDOR_RECORD} bytes")
-    if record.data and not record.content_type:
-        record.content_type = "application/json"
-    if record.content_type == "application/json" and record.data:
-        try:
-            json.loads(record.data)
-        except ValueError as exc:
-            raise FieldError("vendor_record.data", f"is not valid JSON: {exc}") from None
+    if event.HasField("vendor_record"):
+        record = event.vendor_record
+        if len(record.data) > MAX_VENDOR_RECORD:
+            raise FieldError("vendor_record.data", f"larger than {MAX_VENDOR_RECORD} bytes")
+        if record.data and not record.content_type:
+            record.content_type = "application/json"
+        if record.content_type == "application/json" and record.data:
+            try:
+                json.loads(record.data)
+            except ValueError as exc:
+                raise FieldError("vendor_record.data", f"is not valid JSON: {exc}") from None
 
     payload = event.SerializeToString(deterministic=True)
+    failure = event.failure
     return StoredEvent(
-        network_id=event.network_id,
+        network_id=network_id,
         occurred_at=occurred_at,
         dedup_key=dedup_key(event, payload),
-        step=step,
-        outcome=outcome,
-        severity=severity,
-        band=band,
-        vendor=vendor,
+        step=event.step,
+        outcome=event.outcome,
+        severity=event.severity,
+        band=radio.band,
+        vendor=source.vendor,
         client_mac=client.mac_address or None,
         client_id=client.client_id or None,
         ssid=wlan.ssid or None,
