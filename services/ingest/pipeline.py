@@ -35,6 +35,7 @@ class IngestPipeline:
         self._accounts = AccountStore(pool)
         self._metrics = metrics
         self._network_refs: dict[tuple[int, str], int] = {}
+        self._access_points: dict[tuple[int, str], tuple[int, str, dt.datetime]] = {}
         self._log = get_logger("ingest")
 
     def window(self, now: dt.datetime | None = None) -> IngestWindow:
@@ -63,15 +64,14 @@ class IngestPipeline:
     async def ingest(
         self, principal: Principal, events: Sequence[pb.ConnectionEvent], first_index: int = 0
     ) -> list[ingest_pb.IngestResult]:
-        """Ingest one batch; returns one result per event, in order."""
+        """Ingest one batch; returns one result per event, in order. The
+        events are normalised in place (callers hand over their messages)."""
         window = self.window()
         results: list[ingest_pb.IngestResult | None] = [None] * len(events)
         to_store: list[StoredEvent] = []
         positions: list[list[int]] = []  # batch positions sharing each stored event
         seen: dict[tuple[bytes, dt.datetime], int] = {}
-        for position, incoming in enumerate(events):
-            event = pb.ConnectionEvent()
-            event.CopyFrom(incoming)
+        for position, event in enumerate(events):
             try:
                 stored = normalise(event, principal, window)
             except FieldError as err:
@@ -108,6 +108,8 @@ class IngestPipeline:
         return final
 
     async def _record_access_points(self, tenant_ref, stored, outcomes, refs) -> None:
+        """Keep the access point inventory current; an AP already recorded
+        with the same network and name within the last hour is skipped."""
         latest: dict[str, tuple[str, int, str, dt.datetime]] = {}
         for event, outcome in zip(stored, outcomes):
             if outcome.new and event.ap_serial:
@@ -116,7 +118,19 @@ class IngestPipeline:
                     latest[event.ap_serial] = (
                         event.ap_serial, refs[event.network_id], event.ap_name or "", event.occurred_at
                     )
-        await self._accounts.record_access_points(tenant_ref, sorted(latest.values()))
+        changed = []
+        for serial, row in latest.items():
+            known = self._access_points.get((tenant_ref, serial))
+            if known is None or known[:2] != row[1:3] or row[3] - known[2] > dt.timedelta(hours=1):
+                changed.append(row)
+        if changed:
+            await self._accounts.record_access_points(tenant_ref, sorted(changed))
+            if len(self._access_points) > 100_000:
+                self._access_points.clear()
+            for serial, network_ref, name, when in changed:
+                known = self._access_points.get((tenant_ref, serial))
+                if known is None or known[2] < when:
+                    self._access_points[(tenant_ref, serial)] = (network_ref, name, when)
 
     def _count(self, results: list[ingest_pb.IngestResult]) -> None:
         for status, label in ((ACCEPTED, "accepted"), (DUPLICATE, "duplicate"), (REJECTED, "rejected")):
