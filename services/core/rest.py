@@ -8,7 +8,7 @@ backend answers with an HttpBody and sets the HTTP status through the
 
 from __future__ import annotations
 
-import json
+import orjson
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -71,5 +71,5 @@ async def respond(
 ) -> httpbody_pb2.HttpBody:
     """Send the HTTP status and headers, and return the JSON body."""
     await context.send_initial_metadata(((STATUS_HEADER, str(status)), *headers))
-    data = raw if raw is not None else json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    data = raw if raw is not None else orjson.dumps(body)
     return httpbody_pb2.HttpBody(content_type="application/json", data=data)

@@ -7,7 +7,10 @@ for byte; any other event is projected key by key (see docs/mapping.md), with
 
 from __future__ import annotations
 
-import json
+import time
+
+import orjson
+from google.protobuf.json_format import MessageToDict
 
 from connlog.api.v1 import connection_event_pb2 as pb
 
@@ -31,8 +34,9 @@ TEXT_TO_SEVERITY = {value: key for key, value in SEVERITY_TO_TEXT.items()}
 
 def occurred_at_text(event: pb.ConnectionEvent) -> str:
     """RFC 3339 with microseconds, as Meraki prints it."""
-    when = event.occur_time.ToDatetime()
-    return when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    ts = event.occur_time
+    t = time.gmtime(ts.seconds)
+    return "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ" % (t[0], t[1], t[2], t[3], t[4], t[5], ts.nanos // 1000)
 
 
 def meraki_record(event: pb.ConnectionEvent) -> bytes:
@@ -49,8 +53,6 @@ def meraki_record(event: pb.ConnectionEvent) -> bytes:
         rssi = round(radio.quality_value)
     event_data = None
     if event.HasField("event_data"):
-        from google.protobuf.json_format import MessageToDict
-
         event_data = MessageToDict(event.event_data)
     body = {
         "occurredAt": occurred_at_text(event),
@@ -66,7 +68,7 @@ def meraki_record(event: pb.ConnectionEvent) -> bytes:
         "deviceSerial": event.access_point.serial or None,
         "captureId": event.capture_id or None,
     }
-    return json.dumps(body, separators=(",", ":")).encode()
+    return orjson.dumps(body)
 
 
 def meraki_array(events: list[pb.ConnectionEvent]) -> bytes:

@@ -7,7 +7,7 @@ byte; any other event is projected key by key in Mojo's documented order, with
 
 from __future__ import annotations
 
-import json
+import orjson
 
 from google.protobuf import duration_pb2, timestamp_pb2
 
@@ -71,7 +71,7 @@ def mojo_record(event: pb.ConnectionEvent) -> bytes:
             "aaaLatency": _seconds(timing.aaa_latency, timing.HasField("aaa_latency")),
             "dnsLatency": _seconds(timing.dns_latency, timing.HasField("dns_latency")),
         }
-    return json.dumps(body, separators=(",", ":")).encode()
+    return orjson.dumps(body)
 
 
 def mojo_logs(events: list[pb.ConnectionEvent]) -> bytes:
