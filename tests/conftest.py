@@ -105,7 +105,7 @@ def settings(database_url: str, tmp_path_factory) -> Settings:
         database_url=database_url,
         data_dir=tmp_path_factory.mktemp("data"),
         auth_cache_seconds=0,
-        meraki_rate_limit_per_second=50,
+        meraki_rate_limit_per_second=20,
         shutdown_grace_seconds=5,
         log_level="warning",
         log_format="console",

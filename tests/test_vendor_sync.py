@@ -140,10 +140,10 @@ async def test_rate_budget_shared_by_an_organisation(sync, tenant, meraki_fake):
     meraki_fake.per_page_cap = 3
     for client in ("r1", "r2"):
         meraki_fake.add("N_rate", client, meraki_records(30, now() - dt.timedelta(minutes=30), tag=client))
+    meraki_fake.request_times.clear()  # before creating: a new source may start polling at once
     sources = [await create(sync, tenant, meraki_source(meraki_fake, network="N_rate", clients=(c,),
                                                         rate_limit_per_second=5, organization_id="org-1"))
                for c in ("r1", "r2")]
-    meraki_fake.request_times.clear()
     statuses = await asyncio.gather(*(run(sync, tenant, s) for s in sources))
     assert [s.clients[0].ingested_count for s in statuses] == [30, 30]
     times = meraki_fake.request_times

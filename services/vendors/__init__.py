@@ -12,3 +12,13 @@ class VendorRecordError(ValueError):
         super().__init__(f"{field}: {reason}")
         self.field = field
         self.reason = reason
+
+
+def integer(record: dict, key: str) -> int | None:
+    """An integer value of a vendor record (None when null or absent)."""
+    value = record.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise VendorRecordError(key, f"expected an integer, got {value!r}")
+    return value

@@ -9,7 +9,7 @@ from typing import Any
 from google.protobuf import duration_pb2, struct_pb2
 
 from connlog.api.v1 import connection_event_pb2 as pb
-from connlog.vendors import VendorRecordError
+from connlog.vendors import VendorRecordError, integer
 
 TYPES = {"assoc": pb.CONNECTION_STEP_ASSOCIATION, "disassoc": pb.CONNECTION_STEP_DISASSOCIATION,
          "auth": pb.CONNECTION_STEP_AUTHENTICATION, "deauth": pb.CONNECTION_STEP_DEAUTHENTICATION,
@@ -27,15 +27,6 @@ def _choice(record: dict, key: str, choices: dict) -> int:
     if value not in choices:
         raise VendorRecordError(key, f"unknown value {value!r}")
     return choices[value]
-
-
-def _int(record: dict, key: str) -> int | None:
-    value = record.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise VendorRecordError(key, f"expected an integer, got {value!r}")
-    return value
 
 
 def to_event(
@@ -70,14 +61,14 @@ def to_event(
     )
     event.occur_time.FromDatetime(when)
     event.radio.band = _choice(record, "band", BANDS)
-    if (channel := _int(record, "channel")) is not None:
+    if (channel := integer(record, "channel")) is not None:
         event.radio.channel = channel
-    if (rssi := _int(record, "rssi")) is not None:
+    if (rssi := integer(record, "rssi")) is not None:
         event.radio.quality_metric = pb.QUALITY_METRIC_RSSI
         event.radio.quality_value = rssi
-    if (ssid_number := _int(record, "ssidNumber")) is not None:
+    if (ssid_number := integer(record, "ssidNumber")) is not None:
         event.wlan.ssid_number = ssid_number
-    if (duration := _int(record, "durationMs")) is not None:
+    if (duration := integer(record, "durationMs")) is not None:
         event.timing.duration.CopyFrom(duration_pb2.Duration(seconds=duration // 1000, nanos=duration % 1000 * 1_000_000))
     if record.get("deviceSerial") is not None:
         event.access_point.serial = str(record["deviceSerial"])

@@ -8,16 +8,7 @@ from typing import Any
 from google.protobuf import duration_pb2
 
 from connlog.api.v1 import connection_event_pb2 as pb
-from connlog.vendors import VendorRecordError
-
-
-def _int(record: dict, key: str) -> int | None:
-    value = record.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise VendorRecordError(key, f"expected an integer, got {value!r}")
-    return value
+from connlog.vendors import VendorRecordError, integer
 
 
 def _str(record: dict, key: str) -> str:
@@ -44,7 +35,7 @@ def to_event(record: dict[str, Any], *, network_id: str, raw_text: str | None = 
     event_type = record.get("eventType")
     if event_type not in ("Success", "Failure"):
         raise VendorRecordError("eventType", f"expected Success or Failure, got {event_type!r}")
-    timestamp = _int(record, "timestamp")
+    timestamp = integer(record, "timestamp")
     if timestamp is None:
         raise VendorRecordError("timestamp", "is required")
     failure = event_type == "Failure"
@@ -60,7 +51,7 @@ def to_event(record: dict[str, Any], *, network_id: str, raw_text: str | None = 
     event.occur_time.seconds = timestamp
     if protocol := _str(record, "protocol"):
         event.radio.protocol = protocol
-    if (channel := _int(record, "channel")) is not None:
+    if (channel := integer(record, "channel")) is not None:
         event.radio.channel = channel
         event.radio.band = band_of_channel(channel)
     event.wlan.bssid = _str(record, "bssid")
@@ -75,21 +66,21 @@ def to_event(record: dict[str, Any], *, network_id: str, raw_text: str | None = 
             event.location.location_id = str(location["id"])
     for key, name in (("associationTimestamp", "association_time"), ("authenticationTimestamp", "authentication_time"),
                       ("networkTimestamp", "network_time")):
-        if (millis := _int(record, key)) is not None:
+        if (millis := integer(record, key)) is not None:
             getattr(event.timing, name).FromMilliseconds(millis)
     for key, name in (("dhcpLatency", "dhcp_latency"), ("aaaLatency", "aaa_latency"), ("dnsLatency", "dns_latency")):
-        if (seconds := _int(record, key)) is not None:
+        if (seconds := integer(record, key)) is not None:
             getattr(event.timing, name).CopyFrom(duration_pb2.Duration(seconds=seconds))
-    if (code := _int(record, "failureCode")) is not None:
+    if (code := integer(record, "failureCode")) is not None:
         event.failure.code = code
     event.failure.reason = _str(record, "failure")
-    if (sub_code := _int(record, "subFailureCode")) is not None:
+    if (sub_code := integer(record, "subFailureCode")) is not None:
         event.failure.sub_code = sub_code
     event.failure.sub_reason = _str(record, "subFailure")
     event.file_id = _str(record, "fileId")
-    if (session := _int(record, "autoTestSessionId")) is not None:
+    if (session := integer(record, "autoTestSessionId")) is not None:
         event.auto_test.session_id = session
-    if (status_code := _int(record, "autoTestStatusCode")) is not None:
+    if (status_code := integer(record, "autoTestStatusCode")) is not None:
         event.auto_test.status_code = status_code
     event.auto_test.status = _str(record, "autoTestStatus")
     return event
