@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from importlib import resources
 
 import pytest
 
 from connlog.api.v1 import connection_event_pb2 as pb
-from connlog.query.meraki_view import meraki_record
-from connlog.query.mojo_view import mojo_record
+from connlog.query.meraki_view import meraki_array, meraki_record
+from connlog.query.mojo_view import mojo_logs, mojo_record
 from connlog.vendors import VendorRecordError, meraki, mojo
 
 SAMPLES = resources.files("connlog.devtools").joinpath("samples")
@@ -60,6 +61,28 @@ def test_meraki_example_event():
     event.source.vendor = pb.VENDOR_CONNLOG
     projected = json.loads(meraki_record(event))
     assert projected == dict(record, eventData=None)
+
+
+@pytest.mark.parametrize(("nanos", "text"), [(0, "2024-01-01T00:00:07.000000Z"), (5000, "2024-01-01T00:00:07.000005Z"),
+                                            (999_999_999, "2024-01-01T00:00:07.999999Z")])
+def test_meraki_time_always_has_six_digits(nanos, text):
+    event = pb.ConnectionEvent(step=pb.CONNECTION_STEP_DHCP)
+    event.occur_time.seconds, event.occur_time.nanos = 1704067207, nanos
+    assert json.loads(meraki_record(event))["occurredAt"] == text
+    stored = event.occur_time.ToDatetime(tzinfo=dt.timezone.utc)
+    assert json.loads(meraki_array([(event, stored), (event, stored)])) == [json.loads(meraki_record(event))] * 2
+
+
+def test_mojo_logs_split_by_outcome_in_order():
+    events = [pb.ConnectionEvent(outcome=outcome, subtype=str(i)) for i, outcome in
+              enumerate([pb.OUTCOME_SUCCESS, pb.OUTCOME_FAILURE, pb.OUTCOME_UNSPECIFIED, pb.OUTCOME_FAILURE])]
+    for i, event in enumerate(events):
+        event.occur_time.seconds = 1000 + i
+    logs = json.loads(mojo_logs(events))
+    assert [log["timestamp"] for log in logs["successLogs"]] == [1000, 1002]
+    assert [log["timestamp"] for log in logs["failureLogs"]] == [1001, 1003]
+    assert all("dnsLatency" in log for log in logs["successLogs"])
+    assert all("failureCode" in log for log in logs["failureLogs"])
 
 
 @pytest.mark.parametrize(

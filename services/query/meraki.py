@@ -106,7 +106,8 @@ class MerakiServicer(meraki_service_pb2_grpc.MerakiServiceServicer):
             **client,
         )
         rows, has_prev, has_next = await self._page(principal.tenant_ref, flt, query)
-        events = [pb.ConnectionEvent.FromString(r.payload) for r in rows]
+        parse = pb.ConnectionEvent.FromString
+        events = [(parse(r.payload), r.occurred_at) for r in rows]
         link = self._links(call, request, query, rows, has_prev, has_next)
         return 200, meraki_array(events), (("link", link),)
 

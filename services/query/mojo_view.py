@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import orjson
 
-from google.protobuf import duration_pb2, timestamp_pb2
-
 from connlog.api.v1 import connection_event_pb2 as pb
+
+
+_MOJO = pb.VENDOR_MOJO
+_FAILURE = pb.OUTCOME_FAILURE
 
 
 def is_failure(event: pb.ConnectionEvent) -> bool:
@@ -19,64 +21,76 @@ def is_failure(event: pb.ConnectionEvent) -> bool:
     return event.outcome == pb.OUTCOME_FAILURE
 
 
-def _millis(ts: timestamp_pb2.Timestamp, present: bool) -> int | None:
-    return ts.seconds * 1000 + ts.nanos // 1_000_000 if present else None
+def _millis(timing: pb.Timing, name: str) -> int | None:
+    if not timing.HasField(name):
+        return None
+    ts = getattr(timing, name)
+    return ts.seconds * 1000 + ts.nanos // 1_000_000
 
 
-def _seconds(value: duration_pb2.Duration, present: bool) -> int | None:
-    return value.seconds if present else None
+def _seconds(timing: pb.Timing, name: str) -> int | None:
+    return getattr(timing, name).seconds if timing.HasField(name) else None
 
 
 def _location_id(location: pb.Location):
-    if not location.location_id and not location.location_type:
+    ident, kind = location.location_id, location.location_type
+    if not ident and not kind:
         return None
-    ident = location.location_id
-    return {"type": location.location_type or None, "id": int(ident) if ident.isdigit() else (ident or None)}
+    return {"type": kind or None, "id": int(ident) if ident.isdigit() else (ident or None)}
 
 
-def mojo_record(event: pb.ConnectionEvent) -> bytes:
-    """The event as the JSON text of one Mojo connection log."""
-    if event.source.vendor == pb.VENDOR_MOJO and event.vendor_record.data:
-        return event.vendor_record.data.encode()
-    timing, radio, auto = event.timing, event.radio, event.auto_test
-    failure = is_failure(event)
+def mojo_value(event: pb.ConnectionEvent, failure: bool) -> dict | orjson.Fragment:
+    """One Mojo connection log, ready for ``orjson.dumps``: the original
+    record's text if the event came from Mojo, else the projection. Hot path:
+    every field is read once."""
+    if event.source.vendor == _MOJO:
+        data = event.vendor_record.data
+        if data:
+            return orjson.Fragment(data)
+    timing, radio, auto, wlan = event.timing, event.radio, event.auto_test, event.wlan
     body = {
         "macAddress": event.client.mac_address or None,
         "protocol": radio.protocol or None,
-        "locationId": _location_id(event.location),
+        "locationId": _location_id(event.location) if event.HasField("location") else None,
         "eventType": "Failure" if failure else "Success",
-        "bssid": event.wlan.bssid or None,
+        "bssid": wlan.bssid or None,
         "channel": radio.channel if radio.HasField("channel") else None,
         "timestamp": event.occur_time.seconds,
         "associatedAPName": event.access_point.name or None,
-        "ssid": event.wlan.ssid or None,
-        "associationTimestamp": _millis(timing.association_time, timing.HasField("association_time")),
-        "authenticationTimestamp": _millis(timing.authentication_time, timing.HasField("authentication_time")),
-        "networkTimestamp": _millis(timing.network_time, timing.HasField("network_time")),
+        "ssid": wlan.ssid or None,
+        "associationTimestamp": _millis(timing, "association_time"),
+        "authenticationTimestamp": _millis(timing, "authentication_time"),
+        "networkTimestamp": _millis(timing, "network_time"),
         "autoTestSessionId": auto.session_id if auto.HasField("session_id") else None,
         "autoTestStatusCode": auto.status_code if auto.HasField("status_code") else None,
         "autoTestStatus": auto.status or None,
     }
     if failure:
-        body |= {
-            "failureCode": event.failure.code if event.failure.HasField("code") else None,
-            "failure": event.failure.reason or None,
-            "subFailureCode": event.failure.sub_code if event.failure.HasField("sub_code") else None,
-            "subFailure": event.failure.sub_reason or None,
-            "fileId": event.file_id or None,
-        }
+        detail = event.failure
+        body["failureCode"] = detail.code if detail.HasField("code") else None
+        body["failure"] = detail.reason or None
+        body["subFailureCode"] = detail.sub_code if detail.HasField("sub_code") else None
+        body["subFailure"] = detail.sub_reason or None
+        body["fileId"] = event.file_id or None
     else:
-        body |= {
-            "dhcpLatency": _seconds(timing.dhcp_latency, timing.HasField("dhcp_latency")),
-            "aaaLatency": _seconds(timing.aaa_latency, timing.HasField("aaa_latency")),
-            "dnsLatency": _seconds(timing.dns_latency, timing.HasField("dns_latency")),
-        }
-    return orjson.dumps(body)
+        body["dhcpLatency"] = _seconds(timing, "dhcp_latency")
+        body["aaaLatency"] = _seconds(timing, "aaa_latency")
+        body["dnsLatency"] = _seconds(timing, "dns_latency")
+    return body
+
+
+def mojo_record(event: pb.ConnectionEvent) -> bytes:
+    """The event as the JSON text of one Mojo connection log."""
+    return orjson.dumps(mojo_value(event, is_failure(event)))
 
 
 def mojo_logs(events: list[pb.ConnectionEvent]) -> bytes:
     """``{"successLogs": [...], "failureLogs": [...]}`` in the given order,
-    each record's text kept verbatim."""
-    success = [mojo_record(e) for e in events if not is_failure(e)]
-    failure = [mojo_record(e) for e in events if is_failure(e)]
-    return b'{"successLogs":[' + b",".join(success) + b'],"failureLogs":[' + b",".join(failure) + b"]}"
+    each original record's text kept verbatim."""
+    success, failure = [], []
+    for event in events:
+        if event.outcome == _FAILURE:
+            failure.append(mojo_value(event, True))
+        else:
+            success.append(mojo_value(event, False))
+    return orjson.dumps({"successLogs": success, "failureLogs": failure})

@@ -41,15 +41,15 @@ class InsertOutcome:
     new: bool
 
 
-@dataclass(frozen=True)
-class EventRow:
-    """One stored event as read back."""
+class EventRow(asyncpg.Record):
+    """One stored event as read back: the row asyncpg decodes, with named
+    fields (no per-row Python object is built on top of it)."""
 
-    event_id: int
-    network_id: str
-    occurred_at: dt.datetime
-    received_at: dt.datetime
-    payload: bytes
+    event_id: int = property(lambda self: self[0])
+    network_id: str = property(lambda self: self[1])
+    occurred_at: dt.datetime = property(lambda self: self[2])
+    received_at: dt.datetime = property(lambda self: self[3])
+    payload: bytes = property(lambda self: self[4])
 
 
 @dataclass
@@ -160,8 +160,9 @@ class EventStore:
                 event_id,
                 tenant_ref,
                 network_id,
+                record_class=EventRow,
             )
-        return EventRow(*row) if row else None
+        return row
 
     async def client_exists(
         self, tenant_ref: int, network_ref: int | None, *, client_id: str | None = None, client_mac: str | None = None
@@ -235,5 +236,4 @@ class EventStore:
                   ORDER BY e.occurred_at {direction}, e.id {direction}
                   LIMIT {param(limit)}"""
         async with self._pool.acquire() as conn:
-            rows = await conn.fetch(sql, *args)
-        return [EventRow(*r) for r in rows]
+            return await conn.fetch(sql, *args, record_class=EventRow)
