@@ -188,6 +188,36 @@ async def test_stream_ingest_reports_positions_across_batches(clients, tenant):
     assert [(r.index, r.status, r.field) for r in reply.results] == [(13, REJECTED, "client.mac_address")]
 
 
+async def test_long_stream_is_pipelined_in_batches_without_losing_order(clients, tenant, settings):
+    """More events than several stream batches: the batches are stored
+    concurrently, yet counts, rejected positions and de-duplication across
+    batches (the same events again, in reverse order) come out exact."""
+    size = settings.stream_batch_events
+    total = size * 3 + 123
+    base = now() - dt.timedelta(hours=3)
+    events = [simple_event("N_pipe", mac=f"02:01:{i >> 16 & 255:02x}:{i >> 8 & 255:02x}:{i & 255:02x}:00",
+                           when=base + dt.timedelta(milliseconds=i)) for i in range(total)]
+    bad = {5, size - 1, size, 2 * size + 7, total - 1}
+    for i in bad:
+        events[i] = simple_event("N_pipe", mac="not-a-mac", when=base)
+    again = events[: size + 500][::-1]  # duplicates of the first batches, lock order reversed
+    stream = events + again
+
+    async def requests():
+        for start in range(0, len(stream), 777):
+            yield ipb.StreamIngestConnectionEventsRequest(events=stream[start:start + 777])
+
+    reply = await clients.ingest.StreamIngestConnectionEvents(requests(), metadata=tenant.md())
+    bad_again = {total + (size + 500 - 1 - i) for i in bad if i < size + 500}
+    assert reply.rejected_count == len(bad) + len(bad_again)
+    assert [r.index for r in reply.results] == sorted(bad | bad_again)
+    assert reply.accepted_count == total - len(bad)
+    assert reply.duplicate_count == size + 500 - len(bad_again)
+    listed = await clients.query.ListConnectionEvents(
+        qpb.ListConnectionEventsRequest(parent="networks/N_pipe", page_size=1000), metadata=tenant.md())
+    assert len(listed.connection_events) == 1000 and listed.next_page_token
+
+
 @pytest.mark.parametrize("order", [qpb.SORT_ORDER_ASCENDING, qpb.SORT_ORDER_DESCENDING])
 async def test_pagination_never_skips_or_repeats_under_concurrent_ingest(clients, tenant, order):
     rng = random.Random(order)

@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     partition_maintenance_seconds: float = Field(default=3600.0, gt=0)
 
     max_batch_events: int = Field(default=10000, ge=1)
+    # A stream is stored in batches of this many events, with up to
+    # ``stream_pipeline_depth`` batches in flight (validating / inserting).
+    stream_batch_events: int = Field(default=2000, ge=1)
+    stream_pipeline_depth: int = Field(default=2, ge=1, le=8)
     max_message_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
 
     meraki_rate_limit_per_second: float = Field(default=10.0, gt=0)

@@ -12,6 +12,7 @@ import hashlib
 import ipaddress
 import json
 import math
+import socket
 from dataclasses import dataclass
 
 from google.protobuf import timestamp_pb2
@@ -64,36 +65,81 @@ _RANGES = {
 _STRING, _ENUM, _MESSAGE = FieldDescriptor.TYPE_STRING, FieldDescriptor.TYPE_ENUM, FieldDescriptor.TYPE_MESSAGE
 _FLOATS = (FieldDescriptor.TYPE_DOUBLE, FieldDescriptor.TYPE_FLOAT)
 _SPECIAL = {"vendor_record", "event_data", "timing", "occur_time", "receive_time"}  # checked on their own
+_TEXT, _CHOICE, _NESTED, _NUMBER = range(4)
 
 
-def _check_set_fields(message, prefix: str = "") -> None:
-    """Generic checks of every field that is set (only those: events are
-    sparse): string lengths and NULs, known enum values, numeric ranges."""
-    for descriptor, value in message.ListFields():
-        kind = descriptor.type
-        if kind == _STRING:
-            path = prefix + descriptor.name
-            if len(value) > _TEXT_LIMITS.get(path, MAX_TEXT):
-                raise FieldError(path, f"longer than {_TEXT_LIMITS.get(path, MAX_TEXT)} characters")
-            if "\x00" in value:
-                raise FieldError(path, "contains a NUL character")
-        elif kind == _ENUM:
-            if value not in descriptor.enum_type.values_by_number:
-                raise FieldError(prefix + descriptor.name, f"unknown value {value}")
-        elif kind == _MESSAGE:
-            if descriptor.name not in _SPECIAL or prefix:
-                if descriptor.message_type.file is _OWN_FILE:
-                    _check_set_fields(value, prefix + descriptor.name + ".")
+@dataclass(frozen=True)
+class _Check:
+    """What the generic pass checks of one field, worked out once from the
+    schema (reading descriptors per event costs more than the checks)."""
+
+    kind: int
+    path: str
+    limit: int = 0
+    choices: frozenset = frozenset()
+    nested: dict | None = None
+    finite: bool = False
+    bounds: tuple | None = None
+
+
+def _plan(message_type, prefix: str = "") -> dict:
+    """Field descriptor -> _Check for every field of ``message_type``."""
+    plan = {}
+    for descriptor in message_type.fields:
+        path = prefix + descriptor.name
+        if descriptor.type == _STRING:
+            plan[descriptor] = _Check(_TEXT, path, limit=_TEXT_LIMITS.get(path, MAX_TEXT))
+        elif descriptor.type == _ENUM:
+            plan[descriptor] = _Check(_CHOICE, path, choices=frozenset(descriptor.enum_type.values_by_number))
+        elif descriptor.type == _MESSAGE:
+            own = descriptor.message_type.file is pb.DESCRIPTOR and (prefix or descriptor.name not in _SPECIAL)
+            plan[descriptor] = _Check(_NESTED, path, nested=_plan(descriptor.message_type, path + ".") if own else None)
         else:
-            path = prefix + descriptor.name
-            if kind in _FLOATS and not math.isfinite(value):
-                raise FieldError(path, "must be a finite number")
-            bounds = _RANGES.get(path)
+            plan[descriptor] = _Check(_NUMBER, path, finite=descriptor.type in _FLOATS, bounds=_RANGES.get(path))
+    return plan
+
+
+_EVENT_PLAN = _plan(pb.ConnectionEvent.DESCRIPTOR)
+_MAX_PASSED = 100_000
+_TIMING_PATHS = {d: "timing." + d.name for d in pb.ConnectionTiming.DESCRIPTOR.fields}
+_TIMING_TIMESTAMPS = frozenset(d for d in pb.ConnectionTiming.DESCRIPTOR.fields if d.message_type.full_name == "google.protobuf.Timestamp")
+
+
+def _check_set_fields(message, plan: dict = _EVENT_PLAN, passed: dict | None = None) -> None:
+    """Generic checks of every field that is set (only those: events are
+    sparse): string lengths and NULs, known enum values, numeric ranges.
+
+    ``passed`` (optional, owned by the caller) remembers sub-messages that
+    passed, by path and content: events of one client, AP or WLAN repeat
+    them, and a lookup costs less than the checks."""
+    for descriptor, value in message.ListFields():
+        check = plan[descriptor]
+        kind = check.kind
+        if kind == _TEXT:
+            if len(value) > check.limit:
+                raise FieldError(check.path, f"longer than {check.limit} characters")
+            if "\x00" in value:
+                raise FieldError(check.path, "contains a NUL character")
+        elif kind == _NESTED:
+            if check.nested is not None:
+                if passed is None:
+                    _check_set_fields(value, check.nested)
+                    continue
+                key = (check.path, value.SerializeToString())
+                if key not in passed:
+                    _check_set_fields(value, check.nested, passed)
+                    if len(passed) >= _MAX_PASSED:
+                        passed.clear()
+                    passed[key] = True
+        elif kind == _CHOICE:
+            if value not in check.choices:
+                raise FieldError(check.path, f"unknown value {value}")
+        else:
+            if check.finite and not math.isfinite(value):
+                raise FieldError(check.path, "must be a finite number")
+            bounds = check.bounds
             if bounds and ((bounds[0] is not None and value < bounds[0]) or (bounds[1] is not None and value > bounds[1])):
-                raise FieldError(path, bounds[2])
-
-
-_OWN_FILE = pb.DESCRIPTOR
+                raise FieldError(check.path, bounds[2])
 
 
 def _mac(value: str, field: str) -> str:
@@ -104,19 +150,40 @@ def _mac(value: str, field: str) -> str:
 
 
 def _timestamp(ts: timestamp_pb2.Timestamp, field: str) -> dt.datetime:
-    if not 0 <= ts.nanos < 1_000_000_000:
+    seconds, nanos = ts.seconds, ts.nanos
+    if not 0 <= nanos < 1_000_000_000:
         raise FieldError(field, "nanos out of range")
-    if not -62135596800 <= ts.seconds <= 253402300799:
+    if not -62135596800 <= seconds <= 253402300799:
         raise FieldError(field, "out of range")
-    ts.nanos = ts.nanos - ts.nanos % 1000  # microsecond precision
-    return _EPOCH + dt.timedelta(seconds=ts.seconds, microseconds=ts.nanos // 1000)
+    if nanos % 1000:
+        ts.nanos = nanos = nanos - nanos % 1000  # microsecond precision
+    return _EPOCH + _timedelta(0, seconds, nanos // 1000)  # positional: twice as fast as keywords
 
 
+_timedelta = dt.timedelta
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 
 
-def normalise(event: pb.ConnectionEvent, principal: Principal, window: IngestWindow) -> StoredEvent:
-    """Validate ``event`` (modified in place) and return it ready to store."""
+def _ip(value: str) -> str:
+    """The canonical text of an IPv4 or IPv6 address."""
+    text = value.strip()
+    try:  # the common case, ~30x cheaper than ipaddress: a dotted quad is its own canonical form
+        socket.inet_pton(socket.AF_INET, text)
+        return text
+    except (OSError, ValueError):
+        pass
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        raise FieldError("client.ip_address", f"{value!r} is not an IP address") from None
+
+
+def normalise(
+    event: pb.ConnectionEvent, principal: Principal, window: IngestWindow, passed: dict | None = None
+) -> StoredEvent:
+    """Validate ``event`` (modified in place) and return it ready to store.
+    ``passed``: a dict the caller keeps between calls, to skip re-checking
+    sub-messages seen before (see ``_check_set_fields``)."""
     # Output-only fields are the server's to set.
     event.ClearField("name")
     event.ClearField("event_id")
@@ -131,18 +198,23 @@ def normalise(event: pb.ConnectionEvent, principal: Principal, window: IngestWin
     if not NETWORK_ID.match(network_id):
         raise FieldError("network_id", "must be 1-128 letters, digits or _.:~- starting with a letter or digit")
 
-    _check_set_fields(event)
+    _check_set_fields(event, _EVENT_PLAN, passed)
 
+    # (writes only what changed: a protobuf write costs more than a compare)
     client = event.client
-    if client.mac_address:
-        client.mac_address = _mac(client.mac_address, "client.mac_address")
-    if not client.client_id and not client.mac_address:
+    client_mac = client.mac_address
+    if client_mac:
+        mac = _mac(client_mac, "client.mac_address")
+        if mac != client_mac:
+            client.mac_address = client_mac = mac
+    client_id = client.client_id
+    if not client_id and not client_mac:
         raise FieldError("client", "needs client_id or mac_address")
-    if client.ip_address:
-        try:
-            client.ip_address = str(ipaddress.ip_address(client.ip_address.strip()))
-        except ValueError:
-            raise FieldError("client.ip_address", f"{client.ip_address!r} is not an IP address") from None
+    ip_text = client.ip_address
+    if ip_text:
+        ip = _ip(ip_text)
+        if ip != ip_text:
+            client.ip_address = ip
     if principal.role is Role.DEVICE:
         if client.reporting_device_id and client.reporting_device_id != principal.device_id:
             raise FieldError("client.reporting_device_id", "a device key may only push its own device's events")
@@ -157,25 +229,32 @@ def normalise(event: pb.ConnectionEvent, principal: Principal, window: IngestWin
         raise FieldError("occur_time", "is too far in the future")
 
     source = event.source
-    if source.vendor == pb.VENDOR_UNSPECIFIED:
-        source.vendor = pb.VENDOR_CONNLOG
-    if not event.step:
+    vendor = source.vendor
+    if vendor == pb.VENDOR_UNSPECIFIED:
+        source.vendor = vendor = pb.VENDOR_CONNLOG
+    step = event.step
+    if not step:
         raise FieldError("step", "is required")
 
     radio, wlan = event.radio, event.wlan
-    if radio.protocol:
-        radio.protocol = radio.protocol.upper()
-    if wlan.bssid:
-        wlan.bssid = _mac(wlan.bssid, "wlan.bssid")
-    mcc_mnc = event.access_network.mcc_mnc
-    if mcc_mnc and not (mcc_mnc.isdigit() and 5 <= len(mcc_mnc) <= 6):
-        raise FieldError("access_network.mcc_mnc", "must be 5 or 6 digits")
+    protocol = radio.protocol
+    if protocol and not protocol.isupper():
+        radio.protocol = protocol.upper()
+    bssid = wlan.bssid
+    if bssid:
+        mac = _mac(bssid, "wlan.bssid")
+        if mac != bssid:
+            wlan.bssid = bssid = mac
+    if event.HasField("access_network"):
+        mcc_mnc = event.access_network.mcc_mnc
+        if mcc_mnc and not (mcc_mnc.isdigit() and 5 <= len(mcc_mnc) <= 6):
+            raise FieldError("access_network.mcc_mnc", "must be 5 or 6 digits")
 
     if event.HasField("timing"):
         timing = event.timing
         for descriptor, value in timing.ListFields():
-            path = "timing." + descriptor.name
-            if descriptor.message_type.name == "Timestamp":
+            path = _TIMING_PATHS[descriptor]
+            if descriptor in _TIMING_TIMESTAMPS:
                 _timestamp(value, path)
             elif value.seconds < 0 or value.nanos < 0:
                 raise FieldError(path, "must not be negative")
@@ -195,25 +274,31 @@ def normalise(event: pb.ConnectionEvent, principal: Principal, window: IngestWin
                 raise FieldError("vendor_record.data", f"is not valid JSON: {exc}") from None
 
     payload = event.SerializeToString(deterministic=True)
-    failure = event.failure
+    vendor_event_id = source.vendor_event_id
+    access_point = event.access_point
+    failure_code = None
+    if event.HasField("failure"):
+        failure = event.failure
+        if failure.HasField("code"):
+            failure_code = failure.code
     return StoredEvent(
-        network_id=network_id,
-        occurred_at=occurred_at,
-        dedup_key=dedup_key(event, payload),
-        step=event.step,
-        outcome=event.outcome,
-        severity=event.severity,
-        band=radio.band,
-        vendor=source.vendor,
-        client_mac=client.mac_address or None,
-        client_id=client.client_id or None,
-        ssid=wlan.ssid or None,
-        ssid_number=wlan.ssid_number if wlan.HasField("ssid_number") else None,
-        ap_serial=event.access_point.serial or None,
-        ap_name=event.access_point.name or None,
-        bssid=wlan.bssid or None,
-        failure_code=failure.code if failure.HasField("code") else None,
-        payload=payload,
+        network_id,
+        occurred_at,
+        _dedup_key(vendor, vendor_event_id, payload),
+        step,
+        event.outcome,
+        event.severity,
+        radio.band,
+        vendor,
+        client_mac or None,
+        client_id or None,
+        wlan.ssid or None,
+        wlan.ssid_number if wlan.HasField("ssid_number") else None,
+        access_point.serial or None,
+        access_point.name or None,
+        bssid or None,
+        failure_code,
+        payload,
     )
 
 
@@ -221,8 +306,13 @@ def dedup_key(event: pb.ConnectionEvent, payload: bytes) -> bytes:
     """What makes two events the same (within a tenant and occurrence time):
     the vendor's own event id when it has one, otherwise the whole normalised
     content."""
-    if event.source.vendor_event_id:
-        basis = b"v1|%d|%s" % (event.source.vendor, event.source.vendor_event_id.encode())
+    source = event.source
+    return _dedup_key(source.vendor, source.vendor_event_id, payload)
+
+
+def _dedup_key(vendor: int, vendor_event_id: str, payload: bytes) -> bytes:
+    if vendor_event_id:
+        basis = b"v1|%d|%s" % (vendor, vendor_event_id.encode())
     else:
         basis = b"c1|" + payload
     return hashlib.sha256(basis).digest()[:16]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import asyncpg
 
@@ -25,6 +26,16 @@ DUPLICATE = ingest_pb.INGEST_STATUS_DUPLICATE
 REJECTED = ingest_pb.INGEST_STATUS_REJECTED
 
 
+@dataclass(frozen=True)
+class BatchOutcome:
+    """What happened to a batch: counts, and per-event results."""
+
+    results: list[ingest_pb.IngestResult]
+    accepted: int
+    duplicate: int
+    rejected: int
+
+
 class IngestPipeline:
     """Turns batches of incoming events into stored rows and per-event results."""
 
@@ -36,6 +47,7 @@ class IngestPipeline:
         self._metrics = metrics
         self._network_refs: dict[tuple[int, str], int] = {}
         self._access_points: dict[tuple[int, str], tuple[int, str, dt.datetime]] = {}
+        self._passed: dict = {}  # sub-messages that passed validation (see normalise)
         self._log = get_logger("ingest")
 
     def window(self, now: dt.datetime | None = None) -> IngestWindow:
@@ -62,18 +74,22 @@ class IngestPipeline:
             )
 
     async def ingest(
-        self, principal: Principal, events: Sequence[pb.ConnectionEvent], first_index: int = 0
-    ) -> list[ingest_pb.IngestResult]:
-        """Ingest one batch; returns one result per event, in order. The
-        events are normalised in place (callers hand over their messages)."""
+        self, principal: Principal, events: Sequence[pb.ConnectionEvent], first_index: int = 0,
+        *, every_result: bool = True,
+    ) -> BatchOutcome:
+        """Ingest one batch. The outcome holds one result per event, in order
+        (or, with ``every_result=False``, only the rejected ones, which is all
+        a stream reports). The events are normalised in place (callers hand
+        over their messages)."""
         window = self.window()
         results: list[ingest_pb.IngestResult | None] = [None] * len(events)
         to_store: list[StoredEvent] = []
         positions: list[list[int]] = []  # batch positions sharing each stored event
         seen: dict[tuple[bytes, dt.datetime], int] = {}
+        passed = self._passed
         for position, event in enumerate(events):
             try:
-                stored = normalise(event, principal, window)
+                stored = normalise(event, principal, window, passed)
             except FieldError as err:
                 results[position] = ingest_pb.IngestResult(
                     index=first_index + position, status=REJECTED, field=err.field, reason=err.reason
@@ -87,6 +103,8 @@ class IngestPipeline:
             to_store.append(stored)
             positions.append([position])
 
+        rejected = len(events) - sum(len(shared) for shared in positions)
+        accepted = 0
         if to_store:
             refs = await self._network_refs_for(principal.tenant_ref, {e.network_id for e in to_store})
             try:
@@ -95,17 +113,24 @@ class IngestPipeline:
                 await self.maintain_partitions()
                 outcomes = await self._events.insert(principal.tenant_ref, to_store, refs)
             await self._record_access_points(principal.tenant_ref, to_store, outcomes, refs)
-            for stored, outcome, shared in zip(to_store, outcomes, positions):
-                for n, position in enumerate(shared):
-                    results[position] = ingest_pb.IngestResult(
-                        index=first_index + position,
-                        status=ACCEPTED if outcome.new and n == 0 else DUPLICATE,
-                        name=event_name(stored.network_id, outcome.event_id),
-                        event_id=str(outcome.event_id),
-                    )
-        final = [r for r in results if r is not None]
-        self._count(final)
-        return final
+            accepted = sum(1 for outcome in outcomes if outcome.new)
+            if every_result:
+                for stored, outcome, shared in zip(to_store, outcomes, positions):
+                    for n, position in enumerate(shared):
+                        results[position] = ingest_pb.IngestResult(
+                            index=first_index + position,
+                            status=ACCEPTED if outcome.new and n == 0 else DUPLICATE,
+                            name=event_name(stored.network_id, outcome.event_id),
+                            event_id=str(outcome.event_id),
+                        )
+        outcome = BatchOutcome(
+            results=[r for r in results if r is not None],
+            accepted=accepted,
+            duplicate=len(events) - rejected - accepted,
+            rejected=rejected,
+        )
+        self._count(outcome)
+        return outcome
 
     async def _record_access_points(self, tenant_ref, stored, outcomes, refs) -> None:
         """Keep the access point inventory current; an AP already recorded
@@ -132,9 +157,9 @@ class IngestPipeline:
                 if known is None or known[2] < when:
                     self._access_points[(tenant_ref, serial)] = (network_ref, name, when)
 
-    def _count(self, results: list[ingest_pb.IngestResult]) -> None:
-        for status, label in ((ACCEPTED, "accepted"), (DUPLICATE, "duplicate"), (REJECTED, "rejected")):
-            n = sum(1 for r in results if r.status == status)
+    def _count(self, outcome: BatchOutcome) -> None:
+        for label, n in (("accepted", outcome.accepted), ("duplicate", outcome.duplicate),
+                         ("rejected", outcome.rejected)):
             if n:
                 self._metrics.events.labels(label).inc(n)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 
 import grpc
 
@@ -12,15 +13,15 @@ from connlog.api.v1 import zequenze_service_pb2, zequenze_service_pb2_grpc
 from connlog.core.auth import Permission
 from connlog.core.logging import get_logger
 from connlog.core.server import ServiceContext
-from connlog.ingest.pipeline import ACCEPTED, DUPLICATE, REJECTED, IngestPipeline
+from connlog.ingest.pipeline import BatchOutcome, IngestPipeline
 from connlog.ingest.zequenze import ZequenzeServicer
 
 
-def _counts(results) -> dict[str, int]:
+def _counts(outcome: BatchOutcome) -> dict[str, int]:
     return {
-        "accepted_count": sum(1 for r in results if r.status == ACCEPTED),
-        "duplicate_count": sum(1 for r in results if r.status == DUPLICATE),
-        "rejected_count": sum(1 for r in results if r.status == REJECTED),
+        "accepted_count": outcome.accepted,
+        "duplicate_count": outcome.duplicate,
+        "rejected_count": outcome.rejected,
     }
 
 
@@ -39,33 +40,51 @@ class IngestServicer(ingest_grpc.IngestServiceServicer):
     async def IngestConnectionEvents(self, request, context):
         principal = await self._ctx.auth.require(context, Permission.WRITE_EVENTS)
         await self._check_size(len(request.events), context)
-        results = await self._pipeline.ingest(principal, request.events)
-        return ingest_pb.IngestConnectionEventsResponse(results=results, **_counts(results))
+        outcome = await self._pipeline.ingest(principal, request.events)
+        return ingest_pb.IngestConnectionEventsResponse(results=outcome.results, **_counts(outcome))
 
     async def StreamIngestConnectionEvents(self, request_iterator, context):
         principal = await self._ctx.auth.require(context, Permission.WRITE_EVENTS)
+        settings = self._ctx.settings
         totals = {"accepted_count": 0, "duplicate_count": 0, "rejected_count": 0}
         rejected = []
+        in_flight: collections.deque[asyncio.Task] = collections.deque()
         index = 0
         buffer = []
-        flush_at = self._ctx.settings.max_batch_events
 
-        async def flush():
+        async def collect_oldest():
+            outcome = await in_flight.popleft()
+            for key, value in _counts(outcome).items():
+                totals[key] += value
+            rejected.extend(outcome.results)
+
+        def flush():
+            # Batches are pipelined: the next one is validated while the
+            # previous one's INSERT runs in the database.
             nonlocal index, buffer
-            results = await self._pipeline.ingest(principal, buffer, first_index=index)
+            in_flight.append(asyncio.ensure_future(
+                self._pipeline.ingest(principal, buffer, first_index=index, every_result=False)))
             index += len(buffer)
             buffer = []
-            for key, value in _counts(results).items():
-                totals[key] += value
-            rejected.extend(r for r in results if r.status == REJECTED)
 
-        async for message in request_iterator:
-            await self._check_size(len(message.events), context)
-            buffer.extend(message.events)
-            if len(buffer) >= flush_at:
-                await flush()
-        if buffer:
-            await flush()
+        try:
+            async for message in request_iterator:
+                await self._check_size(len(message.events), context)
+                buffer.extend(message.events)
+                while len(buffer) >= settings.stream_batch_events:
+                    rest = buffer[settings.stream_batch_events:]
+                    buffer = buffer[:settings.stream_batch_events]
+                    flush()
+                    buffer = rest
+                    while len(in_flight) >= settings.stream_pipeline_depth:
+                        await collect_oldest()
+            if buffer:
+                flush()
+            while in_flight:
+                await collect_oldest()
+        finally:
+            for task in in_flight:
+                task.cancel()
         return ingest_pb.StreamIngestConnectionEventsResponse(results=rejected, **totals)
 
 

@@ -247,7 +247,7 @@ class ZequenzeServicer(zequenze_service_pb2_grpc.ZequenzeServiceServicer):
         validate(log)
         received_at = dt.datetime.now(dt.timezone.utc)
         event = to_event(log, principal.device_id or "", received_at)
-        [result] = await self._pipeline.ingest(principal, [event])
+        [result] = (await self._pipeline.ingest(principal, [event])).results
         if result.status == ingest_pb.INGEST_STATUS_REJECTED:
             raise ZequenzeError(422, {result.field or "non_field_errors": [result.reason]})
         return 201, stored_log(log, result.event_id, received_at)

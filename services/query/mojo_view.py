@@ -21,14 +21,14 @@ def is_failure(event: pb.ConnectionEvent) -> bool:
     return event.outcome == pb.OUTCOME_FAILURE
 
 
-def _millis(timing: pb.Timing, name: str) -> int | None:
+def _millis(timing: pb.ConnectionTiming, name: str) -> int | None:
     if not timing.HasField(name):
         return None
     ts = getattr(timing, name)
     return ts.seconds * 1000 + ts.nanos // 1_000_000
 
 
-def _seconds(timing: pb.Timing, name: str) -> int | None:
+def _seconds(timing: pb.ConnectionTiming, name: str) -> int | None:
     return getattr(timing, name).seconds if timing.HasField(name) else None
 
 
