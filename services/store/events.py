@@ -95,6 +95,32 @@ ON CONFLICT (tenant_ref, dedup_key, occurred_at) DO NOTHING
 RETURNING id, dedup_key, occurred_at
 """
 
+# Large batches travel by binary COPY into a per-connection staging table
+# (asyncpg's array parameters check every element's type in Python, which
+# costs more than the COPY), then one INSERT ... SELECT like the small path.
+COPY_THRESHOLD = 64
+_STAGING = "connlog_staged_events"
+_STAGING_COLUMNS = list(StoredEvent._fields)
+_CREATE_STAGING = f"""
+CREATE TEMP TABLE IF NOT EXISTS {_STAGING} (
+    network_id text, occurred_at timestamptz, dedup_key bytea, step smallint, outcome smallint, severity smallint,
+    band smallint, vendor smallint, client_mac text, client_id text, ssid text, ssid_number smallint,
+    ap_serial text, ap_name text, bssid text, failure_code int, payload bytea
+) ON COMMIT DELETE ROWS
+"""
+_INSERT_STAGED = f"""
+INSERT INTO connection_events (
+    tenant_ref, network_ref, occurred_at, dedup_key, step, outcome, severity, band, vendor,
+    client_mac, client_id, ssid, ssid_number, ap_serial, ap_name, bssid, failure_code, payload)
+SELECT $1, n.network_ref, s.occurred_at, s.dedup_key, s.step, s.outcome, s.severity, s.band, s.vendor,
+       s.client_mac::macaddr, s.client_id, s.ssid, s.ssid_number, s.ap_serial, s.ap_name, s.bssid::macaddr,
+       s.failure_code, s.payload
+FROM {_STAGING} s JOIN networks n ON n.tenant_ref = $1 AND n.network_id = s.network_id
+ORDER BY s.dedup_key, s.occurred_at
+ON CONFLICT (tenant_ref, dedup_key, occurred_at) DO NOTHING
+RETURNING id, dedup_key, occurred_at
+"""
+
 _EXISTING = """
 SELECT e.id, e.dedup_key, e.occurred_at
 FROM connection_events e
@@ -108,6 +134,13 @@ def _key(event: StoredEvent) -> tuple[bytes, dt.datetime]:
     return event.dedup_key, event.occurred_at
 
 
+def _columns(events: list[StoredEvent], network_refs: dict[str, int]) -> list[list]:
+    """The parameters of ``_INSERT``: one array per column."""
+    columns = [list(column) for column in zip(*events)]
+    columns[0] = [network_refs[network_id] for network_id in columns[0]]
+    return columns
+
+
 class EventStore:
     """Data access for connection events."""
 
@@ -118,34 +151,33 @@ class EventStore:
         self, tenant_ref: int, events: Sequence[StoredEvent], network_refs: dict[str, int]
     ) -> list[InsertOutcome]:
         """Store events not stored yet, in one transaction. Events must have
-        distinct (dedup_key, occurred_at). Returns one outcome per event."""
+        distinct (dedup_key, occurred_at), and their networks must exist
+        (``network_refs``). Returns one outcome per event, in order."""
         if not events:
             return []
         # In key order, so that concurrent batches sharing events take their
         # unique-index locks in the same order (no deadlock).
-        original, events = events, sorted(events, key=_key)
-        columns = [
-            [network_refs[e.network_id] for e in events],
-            [e.occurred_at for e in events],
-            [e.dedup_key for e in events],
-            [e.step for e in events],
-            [e.outcome for e in events],
-            [e.severity for e in events],
-            [e.band for e in events],
-            [e.vendor for e in events],
-            [e.client_mac for e in events],
-            [e.client_id for e in events],
-            [e.ssid for e in events],
-            [e.ssid_number for e in events],
-            [e.ap_serial for e in events],
-            [e.ap_name for e in events],
-            [e.bssid for e in events],
-            [e.failure_code for e in events],
-            [e.payload for e in events],
-        ]
-        async with self._pool.acquire() as conn, conn.transaction():
+        ordered = sorted(events, key=_key)
+        async with self._pool.acquire() as conn:
             try:
-                inserted = await conn.fetch(_INSERT, tenant_ref, *columns)
+                ids = await self._insert(conn, tenant_ref, ordered, network_refs)
+            except asyncpg.UndefinedTableError as exc:
+                if _STAGING not in str(exc):
+                    raise
+                await conn.execute(_CREATE_STAGING)  # once per connection
+                ids = await self._insert(conn, tenant_ref, ordered, network_refs)
+        return [InsertOutcome(*ids[(e.dedup_key, e.occurred_at)]) for e in events]
+
+    async def _insert(
+        self, conn, tenant_ref: int, events: list[StoredEvent], network_refs: dict[str, int]
+    ) -> dict[tuple[bytes, dt.datetime], tuple[int, bool]]:
+        async with conn.transaction():
+            try:
+                if len(events) >= COPY_THRESHOLD:
+                    await conn.copy_records_to_table(_STAGING, records=events, columns=_STAGING_COLUMNS)
+                    inserted = await conn.fetch(_INSERT_STAGED, tenant_ref)
+                else:
+                    inserted = await conn.fetch(_INSERT, tenant_ref, *_columns(events, network_refs))
             except asyncpg.CheckViolationError as exc:
                 if "no partition" in str(exc):
                     raise NoPartitionError(str(exc)) from exc
@@ -157,7 +189,7 @@ class EventStore:
                     _EXISTING, tenant_ref, [e.dedup_key for e in missing], [e.occurred_at for e in missing]
                 )
                 ids.update({(r["dedup_key"], r["occurred_at"]): (r["id"], False) for r in rows})
-        return [InsertOutcome(*ids[(e.dedup_key, e.occurred_at)]) for e in original]
+        return ids
 
     async def get(self, tenant_ref: int, network_id: str, event_id: int) -> EventRow | None:
         async with self._pool.acquire() as conn:
