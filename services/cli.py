@@ -96,6 +96,9 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             from connlog.vendorsync.main import run
         else:
             from connlog.query.main import run
+        from connlog.core.server import tune_garbage_collector
+
+        tune_garbage_collector()
         await run(settings)
         return 0
     if args.command == "db":

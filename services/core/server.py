@@ -4,6 +4,7 @@ reflection, metrics, structured logs and graceful shutdown."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -64,6 +65,17 @@ class RunningService:
         if self._own_pool:
             await self.ctx.pool.close()
         self._log.info("stopped")
+
+
+def tune_garbage_collector() -> None:
+    """For a long-running service process: move everything allocated while
+    starting out of the collector's sight, and collect young objects less
+    often (a 1000-event page allocates tens of thousands of short-lived
+    objects; Python's default runs a collection every 700). Cuts read tail
+    latency; see docs/benchmarks.md."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
 
 
 async def start_service(
