@@ -70,6 +70,7 @@ async def main(mode: str) -> dict:
                                                                           config["repeats"])
         print("[bench] single-event ingest done", flush=True)
         report["storage"] = await measure.stored(suite)
+        await measure.analyze(suite)
         report["reads_small"] = await measure.reads(suite, shape, tokens[0], config["samples"], config["repeats"])
         print(f"[bench] reads at {report['storage']['events']:,} events done", flush=True)
         await measure.grow(suite, config["grow_to"])

@@ -70,7 +70,8 @@ def test_meraki_time_always_has_six_digits(nanos, text):
     event.occur_time.seconds, event.occur_time.nanos = 1704067207, nanos
     assert json.loads(meraki_record(event))["occurredAt"] == text
     stored = event.occur_time.ToDatetime(tzinfo=dt.timezone.utc)
-    assert json.loads(meraki_array([(event, stored), (event, stored)])) == [json.loads(meraki_record(event))] * 2
+    items = [(event, stored, None), (event, stored, None)]
+    assert json.loads(meraki_array(items)) == [json.loads(meraki_record(event))] * 2
 
 
 def test_mojo_logs_split_by_outcome_in_order():
@@ -78,7 +79,7 @@ def test_mojo_logs_split_by_outcome_in_order():
               enumerate([pb.OUTCOME_SUCCESS, pb.OUTCOME_FAILURE, pb.OUTCOME_UNSPECIFIED, pb.OUTCOME_FAILURE])]
     for i, event in enumerate(events):
         event.occur_time.seconds = 1000 + i
-    logs = json.loads(mojo_logs(events))
+    logs = json.loads(mojo_logs([(event, None, None, None, None) for event in events]))
     assert [log["timestamp"] for log in logs["successLogs"]] == [1000, 1002]
     assert [log["timestamp"] for log in logs["failureLogs"]] == [1001, 1003]
     assert all("dnsLatency" in log for log in logs["successLogs"])

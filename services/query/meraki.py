@@ -107,7 +107,7 @@ class MerakiServicer(meraki_service_pb2_grpc.MerakiServiceServicer):
         )
         rows, has_prev, has_next = await self._page(principal.tenant_ref, flt, query)
         parse = pb.ConnectionEvent.FromString
-        events = [(parse(r.payload), r.occurred_at) for r in rows]
+        events = [(parse(r.payload), r.occurred_at, r.ap_serial) for r in rows]
         link = self._links(call, request, query, rows, has_prev, has_next)
         return 200, meraki_array(events), (("link", link),)
 

@@ -49,11 +49,13 @@ def _occurred_at(when: dt.datetime) -> dt.datetime | str:
     return occurred_at_text(when)
 
 
-def meraki_value(event: pb.ConnectionEvent, occurred_at: dt.datetime) -> dict | orjson.Fragment:
+def meraki_value(event: pb.ConnectionEvent, occurred_at: dt.datetime, device_serial: str | None
+                 ) -> dict | orjson.Fragment:
     """One Meraki connectivity event, ready for ``orjson.dumps``: the original
     record's text if the event came from Meraki, else the projection.
-    ``occurred_at`` is the event's time as stored (what ``occur_time`` holds,
-    to the microsecond). Hot path: every field is read once."""
+    ``occurred_at`` and ``device_serial`` are the event's time (to the
+    microsecond) and AP serial as stored in the row's columns. Hot path:
+    every field is read once."""
     if event.source.vendor == _MERAKI:
         data = event.vendor_record.data
         if data:
@@ -77,18 +79,18 @@ def meraki_value(event: pb.ConnectionEvent, occurred_at: dt.datetime) -> dict | 
         "channel": radio.channel if radio.HasField("channel") else None,
         "rssi": rssi,
         "eventData": MessageToDict(event.event_data) if event.HasField("event_data") else None,
-        "deviceSerial": event.access_point.serial or None,
+        "deviceSerial": device_serial or None,
         "captureId": event.capture_id or None,
     }
 
 
 def meraki_record(event: pb.ConnectionEvent) -> bytes:
     """The event as the JSON text of one Meraki connectivity event."""
-    return orjson.dumps(meraki_value(event, event.occur_time.ToDatetime(tzinfo=dt.timezone.utc)),
-                        option=orjson.OPT_UTC_Z)
+    when = event.occur_time.ToDatetime(tzinfo=dt.timezone.utc)
+    return orjson.dumps(meraki_value(event, when, event.access_point.serial), option=orjson.OPT_UTC_Z)
 
 
-def meraki_array(events: list[tuple[pb.ConnectionEvent, dt.datetime]]) -> bytes:
-    """A bare JSON array of (event, stored time) pairs, each original record's
-    text kept verbatim."""
-    return orjson.dumps([meraki_value(event, when) for event, when in events], option=orjson.OPT_UTC_Z)
+def meraki_array(events: list[tuple[pb.ConnectionEvent, dt.datetime, str | None]]) -> bytes:
+    """A bare JSON array of (event, stored time, AP serial) triples, each
+    original record's text kept verbatim."""
+    return orjson.dumps([meraki_value(*item) for item in events], option=orjson.OPT_UTC_Z)

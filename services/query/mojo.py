@@ -137,6 +137,8 @@ class MojoServicer(mojo_service_pb2_grpc.MojoServiceServicer):
                 flt.failure_codes = [_integer(failuretype, "failuretype", 0)]
                 flt.outcomes = [pb.OUTCOME_FAILURE] if logtype != "success" else [-1]
             rows = await self._events.list(principal.tenant_ref, flt, after=None, descending=True, limit=limit)
-            return 200, mojo_logs([pb.ConnectionEvent.FromString(r.payload) for r in rows]), ()
+            parse = pb.ConnectionEvent.FromString
+            logs = mojo_logs([(parse(r.payload), r.client_mac, r.bssid, r.ap_name, r.ssid) for r in rows])
+            return 200, logs, ()
 
         return await self._answer(context, handle)

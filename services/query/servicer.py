@@ -18,7 +18,7 @@ from connlog.query import page_token
 from connlog.query.meraki import MerakiServicer
 from connlog.query.mojo import MojoServicer
 from connlog.store.accounts import AccountStore
-from connlog.store.events import EventFilter, EventRow, EventStore
+from connlog.store.events import EventFilter, EventRow, EventStore, restore_columns
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
@@ -31,6 +31,7 @@ class InvalidArgument(ValueError):
 def to_event(row: EventRow, tenant_id: str) -> pb.ConnectionEvent:
     """Rebuild the API message from a stored row."""
     event = pb.ConnectionEvent.FromString(row.payload)
+    restore_columns(event, row)
     event.name = event_name(row.network_id, row.event_id)
     event.event_id = str(row.event_id)
     event.tenant_id = tenant_id

@@ -13,7 +13,10 @@ import asyncpg
 
 class StoredEvent(NamedTuple):
     """A valid, normalised event with the columns it is stored under (a
-    named tuple: one is built per ingested event, and tuples build fastest)."""
+    named tuple: one is built per ingested event, and tuples build fastest).
+    ``payload`` is the serialized event without the fields that columns hold
+    (network_id, client id and MAC, SSID, BSSID, AP serial and name);
+    ``restore_columns`` puts them back."""
 
     network_id: str
     occurred_at: dt.datetime
@@ -44,13 +47,49 @@ class InsertOutcome:
 
 class EventRow(asyncpg.Record):
     """One stored event as read back: the row asyncpg decodes, with named
-    fields (no per-row Python object is built on top of it)."""
+    fields (no per-row Python object is built on top of it). Columns are in
+    the order of ``ROW_COLUMNS``."""
 
     event_id: int = property(lambda self: self[0])
     network_id: str = property(lambda self: self[1])
     occurred_at: dt.datetime = property(lambda self: self[2])
     received_at: dt.datetime = property(lambda self: self[3])
     payload: bytes = property(lambda self: self[4])
+    client_id: str | None = property(lambda self: self[5])
+    client_mac: str | None = property(lambda self: self[6])
+    ssid: str | None = property(lambda self: self[7])
+    bssid: str | None = property(lambda self: self[8])
+    ap_serial: str | None = property(lambda self: self[9])
+    ap_name: str | None = property(lambda self: self[10])
+
+
+ROW_COLUMNS = ("e.id, n.network_id, e.occurred_at, e.received_at, e.payload, e.client_id, e.client_mac::text, "
+               "e.ssid, e.bssid::text, e.ap_serial, e.ap_name")
+
+
+def restore_columns(event, row: EventRow) -> None:
+    """Put back into a parsed payload what the row's columns hold (events
+    stored before payloads left them out already have the same values)."""
+    event.network_id = row[1]
+    client_id, client_mac, ssid, bssid, ap_serial, ap_name = row[5:11]
+    if client_id is not None or client_mac is not None:
+        client = event.client
+        if client_id is not None:
+            client.client_id = client_id
+        if client_mac is not None:
+            client.mac_address = client_mac
+    if ssid is not None or bssid is not None:
+        wlan = event.wlan
+        if ssid is not None:
+            wlan.ssid = ssid
+        if bssid is not None:
+            wlan.bssid = bssid
+    if ap_serial is not None or ap_name is not None:
+        access_point = event.access_point
+        if ap_serial is not None:
+            access_point.serial = ap_serial
+        if ap_name is not None:
+            access_point.name = ap_name
 
 
 @dataclass
@@ -91,7 +130,7 @@ FROM unnest($2::int[], $3::timestamptz[], $4::bytea[], $5::smallint[], $6::small
             $15::text[], $16::text[], $17::int[], $18::bytea[])
      AS u(network_ref, occurred_at, dedup_key, step, outcome, severity, band, vendor, client_mac, client_id,
           ssid, ssid_number, ap_serial, ap_name, bssid, failure_code, payload)
-ON CONFLICT (tenant_ref, dedup_key, occurred_at) DO NOTHING
+ON CONFLICT (tenant_ref, occurred_at, dedup_key) DO NOTHING
 RETURNING id, dedup_key, occurred_at
 """
 
@@ -117,7 +156,7 @@ SELECT $1, n.network_ref, s.occurred_at, s.dedup_key, s.step, s.outcome, s.sever
        s.failure_code, s.payload
 FROM {_STAGING} s JOIN networks n ON n.tenant_ref = $1 AND n.network_id = s.network_id
 ORDER BY s.dedup_key, s.occurred_at
-ON CONFLICT (tenant_ref, dedup_key, occurred_at) DO NOTHING
+ON CONFLICT (tenant_ref, occurred_at, dedup_key) DO NOTHING
 RETURNING id, dedup_key, occurred_at
 """
 
@@ -194,7 +233,7 @@ class EventStore:
     async def get(self, tenant_ref: int, network_id: str, event_id: int) -> EventRow | None:
         async with self._pool.acquire() as conn:
             row = await conn.fetchrow(
-                """SELECT e.id, n.network_id, e.occurred_at, e.received_at, e.payload
+                f"""SELECT {ROW_COLUMNS}
                    FROM connection_events e JOIN networks n USING (network_ref)
                    WHERE e.id = $1 AND e.tenant_ref = $2 AND n.network_id = $3""",
                 event_id,
@@ -269,8 +308,11 @@ class EventStore:
         direction = "DESC" if descending else "ASC"
         if after is not None:
             op = "<" if descending else ">"
-            where.append(f"(e.occurred_at, e.id) {op} ({param(after[0])}, {param(after[1])})")
-        sql = f"""SELECT e.id, n.network_id, e.occurred_at, e.received_at, e.payload
+            position = param(after[0])
+            # the plain bound lets any time-ordered index start at the position
+            where.append(f"e.occurred_at {op}= {position}")
+            where.append(f"(e.occurred_at, e.id) {op} ({position}, {param(after[1])})")
+        sql = f"""SELECT {ROW_COLUMNS}
                   FROM connection_events e JOIN networks n USING (network_ref)
                   WHERE {' AND '.join(where)}
                   ORDER BY e.occurred_at {direction}, e.id {direction}
