@@ -32,6 +32,7 @@ class ServiceContext:
     auth: KeyAuthenticator
     metrics: ServiceMetrics
     background: list[asyncio.Task] = field(default_factory=list)
+    on_stop: list[Callable[[], None]] = field(default_factory=list)  # run after the server stops
 
 
 # Registers a service's servicers on the server; returns the full names of the
@@ -61,6 +62,8 @@ class RunningService:
         for task in self.ctx.background:
             task.cancel()
         await asyncio.gather(*self.ctx.background, return_exceptions=True)
+        for release in self.ctx.on_stop:
+            release()
         self.ctx.metrics.stop()
         if self._own_pool:
             await self.ctx.pool.close()

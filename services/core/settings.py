@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     # ``stream_pipeline_depth`` batches in flight (validating / inserting).
     stream_batch_events: int = Field(default=2000, ge=1)
     stream_pipeline_depth: int = Field(default=2, ge=1, le=8)
+    # Worker processes that validate stream batches; -1: one per core beyond
+    # the first (at most 8), 0: validate in the service process.
+    ingest_workers: int = Field(default=-1, ge=-1, le=64)
     max_message_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
 
     meraki_rate_limit_per_second: float = Field(default=10.0, gt=0)

@@ -16,10 +16,14 @@ from connlog.core.identifiers import event_name
 from connlog.core.logging import get_logger
 from connlog.core.metrics import ServiceMetrics
 from connlog.core.settings import Settings
-from connlog.ingest.normalise import FieldError, IngestWindow, normalise
+from connlog.ingest.normalise import IngestWindow
+from connlog.ingest.workers import NormaliserPool, normalise_events
 from connlog.store.accounts import AccountStore
 from connlog.store.events import EventStore, NoPartitionError, StoredEvent
 from connlog.store.partitions import maintain_partitions
+
+# Batches at least this large go to the worker processes, if any.
+WORKER_MIN_EVENTS = 256
 
 ACCEPTED = ingest_pb.INGEST_STATUS_ACCEPTED
 DUPLICATE = ingest_pb.INGEST_STATUS_DUPLICATE
@@ -39,7 +43,9 @@ class BatchOutcome:
 class IngestPipeline:
     """Turns batches of incoming events into stored rows and per-event results."""
 
-    def __init__(self, settings: Settings, pool: asyncpg.Pool, metrics: ServiceMetrics) -> None:
+    def __init__(
+        self, settings: Settings, pool: asyncpg.Pool, metrics: ServiceMetrics, workers: NormaliserPool | None = None
+    ) -> None:
         self._settings = settings
         self._pool = pool
         self._events = EventStore(pool)
@@ -48,6 +54,7 @@ class IngestPipeline:
         self._network_refs: dict[tuple[int, str], int] = {}
         self._access_points: dict[tuple[int, str], tuple[int, str, dt.datetime]] = {}
         self._passed: dict = {}  # sub-messages that passed validation (see normalise)
+        self._workers = workers
         self._log = get_logger("ingest")
 
     def window(self, now: dt.datetime | None = None) -> IngestWindow:
@@ -82,19 +89,19 @@ class IngestPipeline:
         a stream reports). The events are normalised in place (callers hand
         over their messages)."""
         window = self.window()
+        if not every_result and self._workers is not None and len(events) >= WORKER_MIN_EVENTS:
+            normalised, invalid = await self._workers.normalise(events, principal, window)
+        else:
+            normalised, invalid = normalise_events(events, principal, window, self._passed)
         results: list[ingest_pb.IngestResult | None] = [None] * len(events)
+        for position, field_name, reason in invalid:
+            results[position] = ingest_pb.IngestResult(
+                index=first_index + position, status=REJECTED, field=field_name, reason=reason
+            )
         to_store: list[StoredEvent] = []
         positions: list[list[int]] = []  # batch positions sharing each stored event
         seen: dict[tuple[bytes, dt.datetime], int] = {}
-        passed = self._passed
-        for position, event in enumerate(events):
-            try:
-                stored = normalise(event, principal, window, passed)
-            except FieldError as err:
-                results[position] = ingest_pb.IngestResult(
-                    index=first_index + position, status=REJECTED, field=err.field, reason=err.reason
-                )
-                continue
+        for position, stored in normalised:
             key = (stored.dedup_key, stored.occurred_at)
             if key in seen:  # the same event twice in one batch
                 positions[seen[key]].append(position)

@@ -14,6 +14,7 @@ from connlog.core.auth import Permission
 from connlog.core.logging import get_logger
 from connlog.core.server import ServiceContext
 from connlog.ingest.pipeline import BatchOutcome, IngestPipeline
+from connlog.ingest.workers import NormaliserPool, worker_count
 from connlog.ingest.zequenze import ZequenzeServicer
 
 
@@ -28,9 +29,11 @@ def _counts(outcome: BatchOutcome) -> dict[str, int]:
 class IngestServicer(ingest_grpc.IngestServiceServicer):
     """Validates, normalises, de-duplicates and stores events."""
 
-    def __init__(self, ctx: ServiceContext, pipeline: IngestPipeline) -> None:
+    def __init__(self, ctx: ServiceContext, pipeline: IngestPipeline, workers: int = 0) -> None:
         self._ctx = ctx
         self._pipeline = pipeline
+        # enough batches in flight to keep every worker and the database busy
+        self._depth = max(ctx.settings.stream_pipeline_depth, workers + 1)
 
     async def _check_size(self, n: int, context) -> None:
         limit = self._ctx.settings.max_batch_events
@@ -76,7 +79,7 @@ class IngestServicer(ingest_grpc.IngestServiceServicer):
                     buffer = buffer[:settings.stream_batch_events]
                     flush()
                     buffer = rest
-                    while len(in_flight) >= settings.stream_pipeline_depth:
+                    while len(in_flight) >= self._depth:
                         await collect_oldest()
             if buffer:
                 flush()
@@ -90,10 +93,16 @@ class IngestServicer(ingest_grpc.IngestServiceServicer):
 
 async def register(server: grpc.aio.Server, ctx: ServiceContext) -> list[str]:
     """Add the ingest service (and its partition upkeep) to a server."""
-    pipeline = IngestPipeline(ctx.settings, ctx.pool, ctx.metrics)
+    workers = None
+    count = worker_count(ctx.settings.ingest_workers)
+    if count:
+        workers = NormaliserPool(count)
+        ctx.on_stop.append(workers.close)
+        await workers.start()
+    pipeline = IngestPipeline(ctx.settings, ctx.pool, ctx.metrics, workers)
     await pipeline.maintain_partitions()
     ctx.background.append(asyncio.create_task(_partition_upkeep(pipeline, ctx.settings.partition_maintenance_seconds)))
-    ingest_grpc.add_IngestServiceServicer_to_server(IngestServicer(ctx, pipeline), server)
+    ingest_grpc.add_IngestServiceServicer_to_server(IngestServicer(ctx, pipeline, count), server)
     zequenze_service_pb2_grpc.add_ZequenzeServiceServicer_to_server(ZequenzeServicer(ctx, pipeline), server)
     return [
         ingest_pb.DESCRIPTOR.services_by_name["IngestService"].full_name,
