@@ -67,6 +67,16 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     await conn.execute("SET TIME ZONE 'UTC'")
 
 
+async def _reset_connection(conn: asyncpg.Connection) -> None:
+    """On release to the pool: only end an abandoned transaction. asyncpg's
+    default reset costs a round trip per release (RESET ALL, UNLISTEN, ...)
+    and would undo the session's time zone; connlog keeps no other session
+    state except its own staging table and prepared statements, which are
+    meant to stay (advisory locks are released where they are taken)."""
+    if conn.is_in_transaction():
+        await conn.execute("ROLLBACK")
+
+
 async def create_pool(settings: Settings, dsn: str, **overrides: Any) -> asyncpg.Pool:
     """A connection pool sized by the settings."""
     last_error: Exception | None = None
@@ -77,6 +87,7 @@ async def create_pool(settings: Settings, dsn: str, **overrides: Any) -> asyncpg
                 min_size=overrides.get("min_size", settings.db_pool_min_size),
                 max_size=overrides.get("max_size", settings.db_pool_max_size),
                 init=_init_connection,
+                reset=_reset_connection,
                 command_timeout=overrides.get("command_timeout", 60),
             )
         except (OSError, asyncpg.CannotConnectNowError) as exc:

@@ -210,24 +210,25 @@ class EventStore:
     async def _insert(
         self, conn, tenant_ref: int, events: list[StoredEvent], network_refs: dict[str, int]
     ) -> dict[tuple[bytes, dt.datetime], tuple[int, bool]]:
-        async with conn.transaction():
-            try:
-                if len(events) >= COPY_THRESHOLD:
+        try:
+            if len(events) >= COPY_THRESHOLD:
+                async with conn.transaction():  # the staging rows live until the commit
                     await conn.copy_records_to_table(_STAGING, records=events, columns=_STAGING_COLUMNS)
                     inserted = await conn.fetch(_INSERT_STAGED, tenant_ref)
-                else:
-                    inserted = await conn.fetch(_INSERT, tenant_ref, *_columns(events, network_refs))
-            except asyncpg.CheckViolationError as exc:
-                if "no partition" in str(exc):
-                    raise NoPartitionError(str(exc)) from exc
-                raise
-            ids = {(r["dedup_key"], r["occurred_at"]): (r["id"], True) for r in inserted}
-            missing = [e for e in events if (e.dedup_key, e.occurred_at) not in ids]
-            if missing:
-                rows = await conn.fetch(
-                    _EXISTING, tenant_ref, [e.dedup_key for e in missing], [e.occurred_at for e in missing]
-                )
-                ids.update({(r["dedup_key"], r["occurred_at"]): (r["id"], False) for r in rows})
+            else:  # one statement: atomic without BEGIN/COMMIT round trips
+                inserted = await conn.fetch(_INSERT, tenant_ref, *_columns(events, network_refs))
+        except asyncpg.CheckViolationError as exc:
+            if "no partition" in str(exc):
+                raise NoPartitionError(str(exc)) from exc
+            raise
+        ids = {(r["dedup_key"], r["occurred_at"]): (r["id"], True) for r in inserted}
+        missing = [e for e in events if (e.dedup_key, e.occurred_at) not in ids]
+        if missing:
+            # stored by someone else, and committed: ON CONFLICT waited for it
+            rows = await conn.fetch(
+                _EXISTING, tenant_ref, [e.dedup_key for e in missing], [e.occurred_at for e in missing]
+            )
+            ids.update({(r["dedup_key"], r["occurred_at"]): (r["id"], False) for r in rows})
         return ids
 
     async def get(self, tenant_ref: int, network_id: str, event_id: int) -> EventRow | None:
