@@ -92,7 +92,7 @@ class MerakiServicer(meraki_service_pb2_grpc.MerakiServiceServicer):
             raise MerakiError(404, "Network not found")
         mac = normalise_mac(request.client_id)
         client = {"client_mac": mac} if mac else {"client_id": request.client_id}
-        if not request.client_id or not await self._events.client_exists(principal.tenant_ref, network_ref, **client):
+        if not request.client_id:
             raise MerakiError(404, "Client not found")
         flt = EventFilter(
             network_ref=network_ref,
@@ -106,6 +106,9 @@ class MerakiServicer(meraki_service_pb2_grpc.MerakiServiceServicer):
             **client,
         )
         rows, has_prev, has_next = await self._page(principal.tenant_ref, flt, query)
+        # a page with events proves the client exists; only an empty one needs asking
+        if not rows and not await self._events.client_exists(principal.tenant_ref, network_ref, **client):
+            raise MerakiError(404, "Client not found")
         parse = pb.ConnectionEvent.FromString
         events = [(parse(r.payload), r.occurred_at, r.ap_serial) for r in rows]
         link = self._links(call, request, query, rows, has_prev, has_next)
