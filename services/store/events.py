@@ -63,8 +63,8 @@ class EventRow(asyncpg.Record):
     ap_name: str | None = property(lambda self: self[10])
 
 
-ROW_COLUMNS = ("e.id, n.network_id, e.occurred_at, e.received_at, e.payload, e.client_id, e.client_mac::text, "
-               "e.ssid, e.bssid::text, e.ap_serial, e.ap_name")
+ROW_COLUMNS = ("e.id, n.network_id, e.occurred_at, e.received_at, e.payload, e.client_id, e.client_mac, "
+               "e.ssid, e.bssid, e.ap_serial, e.ap_name")
 
 
 def restore_columns(event, row: EventRow) -> None:
