@@ -260,6 +260,7 @@ async def stored(suite: Suite) -> dict:
         size = await conn.fetchval(
             """SELECT sum(pg_total_relation_size(inhrelid)) FROM pg_inherits
                WHERE inhparent = 'connection_events'::regclass""")
+        size = int(size)  # numeric (Decimal) in PostgreSQL
         return {"events": count, "bytes": size, "bytes_per_event": size / max(count, 1)}
     finally:
         await conn.close()

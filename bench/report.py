@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 def _f(value: float, digits: int = 1) -> str:
-    return f"{float(value):,.{digits}f}"  # (a report read back from JSON holds some numbers as text)
+    return f"{value:,.{digits}f}"
 
 
 def _s(stat: dict, digits: int = 1) -> str:
