@@ -114,13 +114,20 @@ class IngestPipeline:
         accepted = 0
         if to_store:
             refs = await self._network_refs_for(principal.tenant_ref, {e.network_id for e in to_store})
+            # a stream needs counts only: no ids sent back
+            store = self._events.insert if every_result else self._events.insert_counting
             try:
-                outcomes = await self._events.insert(principal.tenant_ref, to_store, refs)
+                outcomes = await store(principal.tenant_ref, to_store, refs)
             except NoPartitionError:
                 await self.maintain_partitions()
-                outcomes = await self._events.insert(principal.tenant_ref, to_store, refs)
-            await self._record_access_points(principal.tenant_ref, to_store, outcomes, refs)
-            accepted = sum(1 for outcome in outcomes if outcome.new)
+                outcomes = await store(principal.tenant_ref, to_store, refs)
+            if every_result:
+                accepted = sum(1 for outcome in outcomes if outcome.new)
+                await self._record_access_points(principal.tenant_ref, [
+                    stored for stored, outcome in zip(to_store, outcomes) if outcome.new], refs)
+            else:
+                accepted = outcomes
+                await self._record_access_points(principal.tenant_ref, to_store, refs)
             if every_result:
                 for stored, outcome, shared in zip(to_store, outcomes, positions):
                     for n, position in enumerate(shared):
@@ -139,12 +146,13 @@ class IngestPipeline:
         self._count(outcome)
         return outcome
 
-    async def _record_access_points(self, tenant_ref, stored, outcomes, refs) -> None:
-        """Keep the access point inventory current; an AP already recorded
-        with the same network and name within the last hour is skipped."""
+    async def _record_access_points(self, tenant_ref, stored, refs) -> None:
+        """Keep the access point inventory current from stored events; an AP
+        already recorded with the same network and name within the last hour
+        is skipped."""
         latest: dict[str, tuple[str, int, str, dt.datetime]] = {}
-        for event, outcome in zip(stored, outcomes):
-            if outcome.new and event.ap_serial:
+        for event in stored:
+            if event.ap_serial:
                 seen = latest.get(event.ap_serial)
                 if seen is None or seen[3] < event.occurred_at:
                     latest[event.ap_serial] = (

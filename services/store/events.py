@@ -160,6 +160,17 @@ ON CONFLICT (tenant_ref, occurred_at, dedup_key) DO NOTHING
 RETURNING id, dedup_key, occurred_at
 """
 
+_RETURNING = "RETURNING id, dedup_key, occurred_at"
+_INSERT_QUIET = _INSERT.replace(_RETURNING, "")
+_INSERT_STAGED_QUIET = _INSERT_STAGED.replace(_RETURNING, "")
+assert _RETURNING not in _INSERT_QUIET + _INSERT_STAGED_QUIET
+
+
+def _row_count(status: str) -> int:
+    """Rows an ``INSERT 0 <n>`` command status reports."""
+    return int(status.rsplit(" ", 1)[1])
+
+
 _EXISTING = """
 SELECT e.id, e.dedup_key, e.occurred_at
 FROM connection_events e
@@ -194,29 +205,46 @@ class EventStore:
         (``network_refs``). Returns one outcome per event, in order."""
         if not events:
             return []
+        ids = await self._store(tenant_ref, events, network_refs, with_ids=True)
+        return [InsertOutcome(*ids[(e.dedup_key, e.occurred_at)]) for e in events]
+
+    async def insert_counting(
+        self, tenant_ref: int, events: Sequence[StoredEvent], network_refs: dict[str, int]
+    ) -> int:
+        """Like ``insert``, for callers that need no ids (streams): returns
+        how many events were new, without sending any row back."""
+        if not events:
+            return 0
+        return await self._store(tenant_ref, events, network_refs, with_ids=False)
+
+    async def _store(self, tenant_ref, events, network_refs, *, with_ids: bool):
         # In key order, so that concurrent batches sharing events take their
         # unique-index locks in the same order (no deadlock).
         ordered = sorted(events, key=_key)
         async with self._pool.acquire() as conn:
             try:
-                ids = await self._insert(conn, tenant_ref, ordered, network_refs)
+                return await self._insert(conn, tenant_ref, ordered, network_refs, with_ids)
             except asyncpg.UndefinedTableError as exc:
                 if _STAGING not in str(exc):
                     raise
                 await conn.execute(_CREATE_STAGING)  # once per connection
-                ids = await self._insert(conn, tenant_ref, ordered, network_refs)
-        return [InsertOutcome(*ids[(e.dedup_key, e.occurred_at)]) for e in events]
+                return await self._insert(conn, tenant_ref, ordered, network_refs, with_ids)
 
     async def _insert(
-        self, conn, tenant_ref: int, events: list[StoredEvent], network_refs: dict[str, int]
-    ) -> dict[tuple[bytes, dt.datetime], tuple[int, bool]]:
+        self, conn, tenant_ref: int, events: list[StoredEvent], network_refs: dict[str, int], with_ids: bool
+    ) -> dict[tuple[bytes, dt.datetime], tuple[int, bool]] | int:
         try:
             if len(events) >= COPY_THRESHOLD:
                 async with conn.transaction():  # the staging rows live until the commit
                     await conn.copy_records_to_table(_STAGING, records=events, columns=_STAGING_COLUMNS)
+                    if not with_ids:
+                        return _row_count(await conn.execute(_INSERT_STAGED_QUIET, tenant_ref))
                     inserted = await conn.fetch(_INSERT_STAGED, tenant_ref)
             else:  # one statement: atomic without BEGIN/COMMIT round trips
-                inserted = await conn.fetch(_INSERT, tenant_ref, *_columns(events, network_refs))
+                columns = _columns(events, network_refs)
+                if not with_ids:
+                    return _row_count(await conn.execute(_INSERT_QUIET, tenant_ref, *columns))
+                inserted = await conn.fetch(_INSERT, tenant_ref, *columns)
         except asyncpg.CheckViolationError as exc:
             if "no partition" in str(exc):
                 raise NoPartitionError(str(exc)) from exc

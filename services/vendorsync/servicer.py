@@ -8,7 +8,7 @@ import secrets
 from urllib.parse import urlsplit
 
 import grpc
-from google.protobuf import duration_pb2, empty_pb2
+from google.protobuf import empty_pb2
 
 from connlog.api.v1 import connection_event_pb2 as pb
 from connlog.api.v1 import vendor_sync_service_pb2 as sync_pb
