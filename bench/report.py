@@ -79,8 +79,8 @@ def markdown(r: dict) -> str:
         "ingested, so it was not the bottleneck. The single-event load generator alone (64 aiohttp clients against "
         f"Envoy's own 404) made {_s(single['generator_rps'], 0)} requests/s, "
         f"{single['generator_rps']['median'] / single['rest_rps']['median']:.1f}× the REST rate. "
-        "Single-event and read loads run in their own process. Planner statistics are refreshed (`ANALYZE`) "
-        "after each load, as autovacuum would within a minute.",
+        "Single-event and read loads run in their own process. After each load the table is vacuumed and "
+        "analyzed (`VACUUM (ANALYZE)`), as autovacuum soon would.",
         "",
         "What each optimisation bought, the profiles, and why the targets still missed are out of reach on this "
         "machine: [performance.md](performance.md).",
