@@ -319,15 +319,10 @@ def normalise(
     )
 
 
-def dedup_key(event: pb.ConnectionEvent, payload: bytes) -> bytes:
+def _dedup_key(vendor: int, vendor_event_id: str, payload: bytes) -> bytes:
     """What makes two events the same (within a tenant and occurrence time):
     the vendor's own event id when it has one, otherwise the whole normalised
     content."""
-    source = event.source
-    return _dedup_key(source.vendor, source.vendor_event_id, payload)
-
-
-def _dedup_key(vendor: int, vendor_event_id: str, payload: bytes) -> bytes:
     if vendor_event_id:
         basis = b"v1|%d|%s" % (vendor, vendor_event_id.encode())
     else:

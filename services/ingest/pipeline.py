@@ -121,14 +121,13 @@ class IngestPipeline:
             except NoPartitionError:
                 await self.maintain_partitions()
                 outcomes = await store(principal.tenant_ref, to_store, refs)
-            if every_result:
+            if not every_result:
+                accepted = outcomes
+                await self._record_access_points(principal.tenant_ref, to_store, refs)
+            else:
                 accepted = sum(1 for outcome in outcomes if outcome.new)
                 await self._record_access_points(principal.tenant_ref, [
                     stored for stored, outcome in zip(to_store, outcomes) if outcome.new], refs)
-            else:
-                accepted = outcomes
-                await self._record_access_points(principal.tenant_ref, to_store, refs)
-            if every_result:
                 for stored, outcome, shared in zip(to_store, outcomes, positions):
                     for n, position in enumerate(shared):
                         results[position] = ingest_pb.IngestResult(

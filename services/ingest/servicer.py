@@ -61,28 +61,26 @@ class IngestServicer(ingest_grpc.IngestServiceServicer):
                 totals[key] += value
             rejected.extend(outcome.results)
 
-        def flush():
+        def flush(batch):
             # Batches are pipelined: the next one is validated while the
             # previous one's INSERT runs in the database.
-            nonlocal index, buffer
+            nonlocal index
             in_flight.append(asyncio.ensure_future(
-                self._pipeline.ingest(principal, buffer, first_index=index, every_result=False)))
-            index += len(buffer)
-            buffer = []
+                self._pipeline.ingest(principal, batch, first_index=index, every_result=False)))
+            index += len(batch)
 
         try:
             async for message in request_iterator:
                 await self._check_size(len(message.events), context)
                 buffer.extend(message.events)
-                while len(buffer) >= settings.stream_batch_events:
-                    rest = buffer[settings.stream_batch_events:]
-                    buffer = buffer[:settings.stream_batch_events]
-                    flush()
-                    buffer = rest
+                size = settings.stream_batch_events
+                while len(buffer) >= size:
+                    flush(buffer[:size])
+                    buffer = buffer[size:]
                     while len(in_flight) >= self._depth:
                         await collect_oldest()
             if buffer:
-                flush()
+                flush(buffer)
             while in_flight:
                 await collect_oldest()
         finally:
