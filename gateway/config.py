@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 from importlib import resources
 from pathlib import Path
 from string import Template
 
+from connlog.core.rest import SHAPES
 from connlog.core.settings import Settings
 
 _PACKAGE = "connlog.gateway"
@@ -21,6 +23,63 @@ def asset(name: str) -> Path:
 def _split(address: str) -> tuple[str, int]:
     host, _, port = address.rpartition(":")
     return host.strip("[]"), int(port)
+
+
+# google.rpc.Code for the HTTP status of one of Envoy's own replies (the
+# canonical /v1 paths and anything outside a vendor shape answer
+# google.rpc.Status JSON, as the transcoder does for the backend's errors).
+_RPC_CODE = {400: 3, 401: 16, 403: 7, 404: 5, 405: 12, 408: 4, 413: 3, 414: 3, 415: 3, 429: 8, 431: 3,
+             500: 13, 501: 12, 502: 14, 503: 14, 504: 4}
+UNAVAILABLE_MESSAGE = "The service is temporarily unavailable; retry later."
+
+
+def _prefix_filter(prefixes: tuple[str, ...]) -> dict:
+    filters = [{"header_filter": {"header": {"name": ":path", "string_match": {"prefix": p}}}} for p in prefixes]
+    return filters[0] if len(filters) == 1 else {"or_filter": {"filters": filters}}
+
+
+# Envoy's replies to gRPC callers stay gRPC statuses with a plain message.
+_NOT_GRPC = {"header_filter": {"header": {"name": "content-type", "string_match": {"prefix": "application/grpc"},
+                                          "invert_match": True, "treat_missing_header_as_empty": True}}}
+
+
+def _both(*filters: dict) -> dict:
+    return {"and_filter": {"filters": list(filters)}}
+
+
+def _status_filter(op: str, status: int) -> dict:
+    return {"status_code_filter": {"comparison": {
+        "op": op, "value": {"default_value": status, "runtime_key": f"connlog.local_reply.{op.lower()}_{status}"}}}}
+
+
+def local_reply_config(retry_after_seconds: int) -> dict:
+    """Envoy's ``local_reply_config``: its own replies (unknown path, body too
+    large, headers too large, upstream unavailable, transcoding errors) in the
+    error format of the shape the path belongs to (``connlog.core.rest.SHAPES``);
+    an unavailable upstream is a 503 with ``Retry-After`` and a plain message."""
+    unavailable = {
+        "status_code": 503,
+        "body": {"inline_string": UNAVAILABLE_MESSAGE},
+        "headers_to_add": [{"header": {"key": "retry-after", "value": str(retry_after_seconds)},
+                            "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}],
+    }
+    mappers = []
+    for shape in SHAPES:
+        example = shape.error_body(599, "%LOCAL_REPLY_BODY%")
+        body = json.loads(json.dumps(example).replace("599", '"%RESPONSE_CODE%"'))
+        where = _prefix_filter(shape.path_prefixes)
+        mappers.append({"filter": _both(_NOT_GRPC, where, _status_filter("GE", 502)),
+                         **unavailable, "body_format_override": {"json_format": body}})
+        mappers.append({"filter": _both(_NOT_GRPC, where), "body_format_override": {"json_format": body}})
+    mappers.append({"filter": _both(_NOT_GRPC, _status_filter("GE", 502)), **unavailable,
+                    "body_format_override": {"json_format": {"code": 14, "message": "%LOCAL_REPLY_BODY%"}}})
+    for status, code in _RPC_CODE.items():
+        if status < 502:
+            mappers.append({"filter": _both(_NOT_GRPC, _status_filter("EQ", status)),
+                            "body_format_override": {"json_format": {"code": code, "message": "%LOCAL_REPLY_BODY%"}}})
+    mappers.append({"filter": _NOT_GRPC,
+                    "body_format_override": {"json_format": {"code": 2, "message": "%LOCAL_REPLY_BODY%"}}})
+    return {"mappers": mappers}
 
 
 def render(settings: Settings, *, gateway_port: int | None = None, admin_port: int | None = None) -> str:
@@ -44,6 +103,8 @@ def render(settings: Settings, *, gateway_port: int | None = None, admin_port: i
         query_port=query_port,
         vendor_sync_host=sync_host,
         vendor_sync_port=sync_port,
+        local_reply_config=json.dumps(local_reply_config(settings.retry_after_seconds)),
+        retry_after=settings.retry_after_seconds,
     )
 
 

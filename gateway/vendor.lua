@@ -2,6 +2,11 @@
 -- transcoder. Native gRPC passes untouched.
 --
 -- Request (before the transcoder):
+--   * Every path segment and query parameter must percent-decode to UTF-8
+--     text without NUL: otherwise a 400 naming the parameter (formatted per
+--     shape by Envoy's local_reply_config), before anything parses it.
+--   * A gRPC content type on a path that is not a gRPC method: gRPC
+--     UNIMPLEMENTED (trailers-only), the gRPC caller's own format.
 --   * Meraki's Python SDK prepends its base URL to an absolute Link URL
 --     (/api/v1http://host/api/v1/...): keep the inner path.
 --   * Arrays as Meraki's clients send them: types[]=a -> types=a.
@@ -13,6 +18,60 @@
 --     400, 401, 404, 422, 429 ...), since the transcoder always answers 200.
 --   * gRPC bookkeeping headers are dropped from REST answers.
 
+-- Whether s is valid UTF-8 without NUL (after percent-decoding).
+local function valid_text(s)
+  local i, n = 1, #s
+  while i <= n do
+    local c = string.byte(s, i)
+    if c == 0 then
+      return false
+    elseif c < 0x80 then
+      i = i + 1
+    else
+      local need, low, high
+      if c >= 0xC2 and c <= 0xDF then need, low, high = 1, 0x80, 0xBF
+      elseif c == 0xE0 then need, low, high = 2, 0xA0, 0xBF
+      elseif c == 0xED then need, low, high = 2, 0x80, 0x9F
+      elseif c >= 0xE1 and c <= 0xEF then need, low, high = 2, 0x80, 0xBF
+      elseif c == 0xF0 then need, low, high = 3, 0x90, 0xBF
+      elseif c >= 0xF1 and c <= 0xF3 then need, low, high = 3, 0x80, 0xBF
+      elseif c == 0xF4 then need, low, high = 3, 0x80, 0x8F
+      else return false end
+      local c2 = string.byte(s, i + 1)
+      if not c2 or c2 < low or c2 > high then return false end
+      for k = 2, need do
+        local ck = string.byte(s, i + k)
+        if not ck or ck < 0x80 or ck > 0xBF then return false end
+      end
+      i = i + need + 1
+    end
+  end
+  return true
+end
+
+local function decode(s)
+  s = string.gsub(s, "+", " ")
+  return (string.gsub(s, "%%(%x%x)", function(hex) return string.char(tonumber(hex, 16)) end))
+end
+
+-- The first part of the path that is not text: nil, or a message naming it.
+local function bad_part(path)
+  local route, query = string.match(path, "^([^?]*)%??(.*)$")
+  if not valid_text(decode(route)) then
+    return "the request path is not valid UTF-8 text (or contains a NUL character)"
+  end
+  for pair in string.gmatch(query, "[^&]+") do
+    local name, value = string.match(pair, "^([^=]*)=?(.*)$")
+    if not valid_text(decode(name)) then
+      return "a query parameter name is not valid UTF-8 text (or contains a NUL character)"
+    end
+    if not valid_text(decode(value)) then
+      return "'" .. decode(name) .. "' is not valid UTF-8 text (or contains a NUL character)"
+    end
+  end
+  return nil
+end
+
 local function is_grpc(headers)
   local content_type = headers:get("content-type") or ""
   return string.find(content_type, "application/grpc", 1, true) == 1
@@ -21,12 +80,21 @@ end
 function envoy_on_request(handle)
   local headers = handle:headers()
   headers:remove("x-connlog-http-status")
+  local path = headers:get(":path") or "/"
   if is_grpc(headers) then
     headers:remove("x-connlog-path")
     headers:remove("x-connlog-origin")
+    if not string.match(path, "^/[%w_.]+/[%w_]+$") then
+      -- a gRPC caller gets a gRPC answer: Envoy turns 404 into UNIMPLEMENTED
+      handle:respond({[":status"] = "404"}, "no gRPC method at " .. path .. " (a REST path takes JSON)")
+    end
     return
   end
-  local path = headers:get(":path") or "/"
+  local problem = bad_part(path)
+  if problem then
+    handle:respond({[":status"] = "400"}, problem)
+    return
+  end
   local inner = string.match(path, "^/api/v1https?://[^/]+(/.*)$")
   if inner then
     path = inner

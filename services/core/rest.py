@@ -1,24 +1,83 @@
-"""Helpers for RPCs that answer in a vendor's REST shape through the gateway.
+"""The REST edge: what every RPC that answers in a vendor's REST shape shares.
 
 The gateway's Lua filter hands the backend the raw request path
 (``x-connlog-path``) and the caller's origin (``x-connlog-origin``); the
 backend answers with an HttpBody and sets the HTTP status through the
 ``x-connlog-http-status`` response metadata.
+
+``SHAPES`` is the one table of REST shapes: which gRPC service answers which
+path prefixes, and how that shape writes an error body. The edge interceptor
+(``connlog.core.edge``) answers every error of a shape's RPC from it, and the
+gateway config renders Envoy's own error replies from it, so a caller sees
+one error format per shape whoever answers.
 """
 
 from __future__ import annotations
 
-import orjson
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import unquote_to_bytes, urlsplit
 
+import orjson
 from google.api import httpbody_pb2
 
 STATUS_HEADER = "x-connlog-http-status"
 PATH_HEADER = "x-connlog-path"
 ORIGIN_HEADER = "x-connlog-origin"
+CORRELATION_HEADER = "x-connlog-correlation-id"
+
+
+def _meraki_error(status: int, message: str) -> dict:
+    return {"errors": [message]}
+
+
+def _mojo_error(status: int, message: str) -> dict:
+    return {"error": message, "status": status}
+
+
+def _zequenze_error(status: int, message: str) -> dict:
+    return {"detail": message}
+
+
+@dataclass(frozen=True)
+class RestShape:
+    """One REST shape served through the gateway."""
+
+    name: str
+    service: str  # full name of the gRPC service that answers it ("" : the transcoder's own JSON)
+    path_prefixes: tuple[str, ...]
+    error_body: Callable[[int, str], dict]
+
+
+# Order matters for the gateway: the first shape whose prefix matches a path
+# formats Envoy's replies for it (Zequenze's path lies under Meraki's /api/v1/).
+SHAPES: tuple[RestShape, ...] = (
+    RestShape("zequenze", "connlog.api.v1.ZequenzeService", ("/api/v1/device_app_connection_log",), _zequenze_error),
+    RestShape("meraki", "connlog.api.v1.MerakiService", ("/api/v1/",), _meraki_error),
+    RestShape("mojo", "connlog.api.v1.MojoService", ("/V5/", "/new/webservice/"), _mojo_error),
+)
+SHAPES_BY_SERVICE = {shape.service: shape for shape in SHAPES}
+
+
+class RestError(Exception):
+    """An answer in the caller's REST shape: ``status`` with ``message`` in
+    the shape's error body, or with ``body`` as given (Zequenze's
+    field-keyed errors)."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        body: dict | None = None,
+        headers: tuple[tuple[str, str], ...] = (),
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.body = body
+        self.headers = headers
 
 
 def metadata_dict(context) -> dict[str, str]:
@@ -46,19 +105,44 @@ class RestCall:
         return found[-1] if found else None
 
 
+def _checked_text(raw: str, what: str) -> str:
+    """Percent-decode ``raw`` strictly: valid UTF-8, no NUL."""
+    data = unquote_to_bytes(raw.replace("+", " "))
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise RestError(400, f"{what} is not valid UTF-8 text") from None
+    if "\x00" in text:
+        raise RestError(400, f"{what} contains a NUL character")
+    return text
+
+
+def parse_query(query: str) -> list[tuple[str, str]]:
+    """Query parameters, percent-decoded strictly; an undecodable one is a
+    400 naming the parameter as the caller spelled it. Array parameters sent
+    as ``name[]`` are reported as ``name``."""
+    checked = []
+    for pair in query.split("&") if query else []:
+        if not pair:
+            continue
+        name_raw, _, value_raw = pair.partition("=")
+        name = _checked_text(name_raw, f"query parameter {name_raw!r}")
+        value = _checked_text(value_raw, f"'{name}'")
+        checked.append((name[:-2] if name.endswith("[]") else name, value))
+    return checked
+
+
 def rest_call(context, fallback: Iterable[tuple[str, str]] = ()) -> RestCall:
     """The call's path and query parameters: the raw ones from the gateway, or
     (for a direct gRPC caller) ``fallback`` built from the request fields.
-    Array parameters sent as ``name[]`` are reported as ``name``."""
+    Raises ``RestError(400)`` for a parameter that is not UTF-8 text."""
     metadata = metadata_dict(context)
     raw = metadata.get(PATH_HEADER)
     origin = metadata.get(ORIGIN_HEADER, "")
     if raw is None:
         return RestCall("", list(fallback), origin, False)
     parts = urlsplit(raw)
-    params = [(name[:-2] if name.endswith("[]") else name, value)
-              for name, value in parse_qsl(parts.query, keep_blank_values=True)]
-    return RestCall(parts.path, params, origin, True)
+    return RestCall(parts.path, parse_query(parts.query), origin, True)
 
 
 async def respond(
@@ -69,7 +153,8 @@ async def respond(
     headers: Iterable[tuple[str, str]] = (),
     raw: bytes | None = None,
 ) -> httpbody_pb2.HttpBody:
-    """Send the HTTP status and headers, and return the JSON body."""
+    """Send the HTTP status and headers, and return the JSON body (``raw``:
+    JSON text already made)."""
     await context.send_initial_metadata(((STATUS_HEADER, str(status)), *headers))
     data = raw if raw is not None else orjson.dumps(body)
     return httpbody_pb2.HttpBody(content_type="application/json", data=data)

@@ -16,6 +16,7 @@ from grpc_reflection.v1alpha import reflection
 
 from connlog.core.auth import KeyAuthenticator
 from connlog.core.database import create_pool, resolve_database_url
+from connlog.core.edge import EdgeInterceptor
 from connlog.core.logging import get_logger
 from connlog.core.metrics import ObservabilityInterceptor, ServiceMetrics
 from connlog.core.settings import Settings
@@ -33,6 +34,53 @@ class ServiceContext:
     metrics: ServiceMetrics
     background: list[asyncio.Task] = field(default_factory=list)
     on_stop: list[Callable[[], None]] = field(default_factory=list)  # run after the server stops
+
+
+LIVENESS = "liveness"
+
+
+class DatabaseWatch:
+    """Keeps a service's health true to whether it reaches the database:
+    checks every ``every`` seconds, and at once when an RPC has just failed
+    for want of it (``poke``)."""
+
+    def __init__(self, pool: asyncpg.Pool, every: float, log) -> None:
+        self._pool = pool
+        self._every = every
+        self._log = log
+        self._poked = asyncio.Event()
+        self.reachable = True
+
+    def poke(self) -> None:
+        self._poked.set()
+
+    async def check(self) -> bool:
+        try:
+            async with self._pool.acquire(timeout=max(self._every, 2.0)) as conn:
+                await conn.fetchval("SELECT 1", timeout=max(self._every, 2.0))
+            return True
+        except Exception:  # any failure to reach it counts as unreachable
+            return False
+
+    async def run(self, health_servicer, services: list[str]) -> None:
+        while True:
+            reachable = await self.check()
+            if reachable != self.reachable:
+                self.reachable = reachable
+                status = (health_pb2.HealthCheckResponse.SERVING if reachable
+                          else health_pb2.HealthCheckResponse.NOT_SERVING)
+                for service in services:
+                    await health_servicer.set(service, status)
+                if reachable:
+                    self._log.info("database reachable again: serving")
+                else:
+                    self._log.warning("database unreachable: not serving")
+            self._poked.clear()
+            await asyncio.sleep(self._every / 5)  # at most five checks per period, however many RPCs poke
+            try:
+                await asyncio.wait_for(self._poked.wait(), self._every)
+            except TimeoutError:
+                pass
 
 
 # Registers a service's servicers on the server; returns the full names of the
@@ -103,8 +151,12 @@ async def start_service(
     metrics = ServiceMetrics(name)
     metrics.watch_pool(pool)
     ctx = ServiceContext(settings, pool, KeyAuthenticator(AccountStore(pool), settings.auth_cache_seconds), metrics)
+    database_watch = DatabaseWatch(pool, settings.database_check_seconds, log)
     server = grpc.aio.server(
-        interceptors=[ObservabilityInterceptor(metrics, log)],
+        interceptors=[
+            ObservabilityInterceptor(metrics, log),
+            EdgeInterceptor(log, settings.retry_after_seconds, on_transient=database_watch.poke),
+        ],
         options=[
             ("grpc.max_receive_message_length", settings.max_message_bytes),
             ("grpc.max_send_message_length", settings.max_message_bytes),
@@ -121,6 +173,11 @@ async def start_service(
     await server.start()
     for service in ["", *services]:
         await health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
+    # "liveness": SERVING while the process runs (a Kubernetes liveness probe
+    # must not restart a pod because the database is away); "" and each
+    # service: SERVING only while the database is reachable.
+    await health_servicer.set(LIVENESS, health_pb2.HealthCheckResponse.SERVING)
+    ctx.background.append(asyncio.create_task(database_watch.run(health_servicer, ["", *services])))
     bound_metrics = metrics.serve(settings.host, metrics_port) if metrics_port is not None else None
     log.info("listening", address=f"{settings.host}:{bound}", metrics_port=bound_metrics, services=services)
     return RunningService(name, server, ctx, health_servicer, bound, bound_metrics, own_pool)

@@ -70,6 +70,11 @@ class Settings(BaseSettings):
     sync_backoff_base_seconds: float = Field(default=0.5, gt=0)
 
     auth_cache_seconds: float = Field(default=5.0, ge=0)
+    # How often each service checks that it reaches the database (its gRPC
+    # health is NOT_SERVING while it does not), and the Retry-After it
+    # suggests to callers meanwhile.
+    database_check_seconds: float = Field(default=1.0, gt=0)
+    retry_after_seconds: int = Field(default=2, ge=1, le=3600)
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)
     log_level: str = "info"
     log_format: str = Field(default="json", pattern="^(json|console)$")

@@ -13,6 +13,7 @@ import datetime as dt
 import json
 import math
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 from connlog.api.v1 import connection_event_pb2 as pb
@@ -20,7 +21,7 @@ from connlog.api.v1 import ingest_service_pb2 as ingest_pb
 from connlog.api.v1 import zequenze_service_pb2_grpc
 from connlog.core.auth import Role
 from connlog.core.identifiers import normalise_mac
-from connlog.core.rest import metadata_dict, respond, rest_call
+from connlog.core.rest import RestError, metadata_dict, respond, rest_call
 from connlog.core.server import ServiceContext
 from connlog.ingest.pipeline import IngestPipeline
 
@@ -42,13 +43,28 @@ _NUMBER = {"frequency", "link_speed", "quality_value"}
 _INTEGER = {"inbytes", "outbytes"}
 
 
-class ZequenzeError(Exception):
-    """An answer in Zequenze's error shape."""
+# The canonical field each Zequenze key is stored in: a rejection by the
+# canonical validation names the key the caller sent.
+KEY_OF_FIELD = {
+    "access_network.name": "network_name", "wlan.ssid": "network_name", "access_network.type": "network_type",
+    "access_network.security": "network_security", "access_network.mcc_mnc": "network_mccmnc",
+    "radio.frequency_ghz": "frequency", "radio.band": "frequency", "access_network.authentication": "authentication",
+    "wlan.bssid": "bssid", "access_network.cell_id": "cellid", "access_network.roaming": "roaming",
+    "location.latitude": "latitude", "location.longitude": "longitude", "traffic.bytes_in": "inbytes",
+    "traffic.bytes_out": "outbytes", "radio.link_speed_mbps": "link_speed", "radio.quality_metric": "quality_metric",
+    "radio.quality_value": "quality_value",
+}
+INT64_MAX = 2**63 - 1
+# What Zequenze's (Django) model allows for its text keys.
+_TEXT_MAX = {"network_name": 256, "authentication": 64, "cellid": 64, "bssid": 64, "network_mccmnc": 6,
+             "network_type": 2, "network_security": 3, "quality_metric": 4}
 
-    def __init__(self, status: int, body: dict) -> None:
-        super().__init__(json.dumps(body))
-        self.status = status
-        self.body = body
+
+def zequenze_error(status: int, body: dict) -> RestError:
+    """An answer in Zequenze's error shape: ``body`` as given."""
+    first = next(iter(body.values()), "")
+    message = first if isinstance(first, str) else "; ".join(map(str, first))
+    return RestError(status, message, body=body)
 
 
 @dataclass
@@ -61,31 +77,48 @@ class ZequenzeLog:
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer beyond any float
+        return False
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _json(text: str, error: Callable[[str], RestError]) -> Any:
+    """Strict JSON (no NaN or Infinity); ``error(reason)`` is raised otherwise."""
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except RecursionError:
+        raise error("nested too deeply") from None
+    except ValueError as exc:
+        raise error(str(exc)) from None
 
 
 def parse_body(data: bytes) -> ZequenzeLog:
     """The log in a request body: the object itself, ``{"data": "<json>"}`` or
     ``{"data": {...}}``."""
     try:
-        body = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise ZequenzeError(400, {"detail": f"JSON parse error - {exc}"}) from None
-    raw = data.decode("utf-8")
+        raw = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise zequenze_error(400, {"detail": "JSON parse error - the body is not UTF-8 text"}) from None
+    body = _json(raw, lambda reason: zequenze_error(400, {"detail": f"JSON parse error - {reason}"}))
     if isinstance(body, dict) and set(body) == {"data"}:
         inner = body["data"]
         if isinstance(inner, str):
-            try:
-                body, raw = json.loads(inner), inner
-            except ValueError as exc:
-                raise ZequenzeError(400, {"data": [f"Value must be valid JSON: {exc}"]}) from None
+            body = _json(inner, lambda reason: zequenze_error(400, {"data": [f"Value must be valid JSON: {reason}"]}))
+            raw = inner
         elif isinstance(inner, dict):
             body, raw = inner, json.dumps(inner)
         else:
-            raise ZequenzeError(400, {"data": ["Value must be a JSON object or a JSON string."]})
+            raise zequenze_error(400, {"data": ["Value must be a JSON object or a JSON string."]})
     if not isinstance(body, dict):
         kind = type(body).__name__.replace("NoneType", "null")
-        raise ZequenzeError(400, {"non_field_errors": [f"Invalid data. Expected a dictionary, but got {kind}."]})
+        raise zequenze_error(400, {"non_field_errors": [f"Invalid data. Expected a dictionary, but got {kind}."]})
     return ZequenzeLog(body, raw)
 
 
@@ -103,6 +136,8 @@ def validate(log: ZequenzeLog) -> None:
             continue
         if name in _TEXT and not isinstance(value, str):
             errors[name] = ["Not a valid string."]
+        elif isinstance(value, str) and "\x00" in value:
+            errors[name] = ["Null characters are not allowed."]
         elif name in _NUMBER and not _is_number(value):
             errors[name] = ["A valid number is required."]
         elif name in _INTEGER and (not isinstance(value, int) or isinstance(value, bool)):
@@ -119,7 +154,7 @@ def validate(log: ZequenzeLog) -> None:
                 except ValueError:
                     errors[name] = ["A valid number is required."]
     if errors:
-        raise ZequenzeError(400, errors)
+        raise zequenze_error(400, errors)
 
     v = log.values
     unacceptable: dict[str, list[str]] = {}
@@ -142,14 +177,20 @@ def validate(log: ZequenzeLog) -> None:
     for name in ("inbytes", "outbytes", "link_speed"):
         if v.get(name) is not None and v[name] < 0:
             bad(name, "Ensure this value is greater than or equal to 0.")
+    for name in ("inbytes", "outbytes"):
+        if v.get(name) is not None and v[name] > INT64_MAX:
+            bad(name, f"Ensure this value is less than or equal to {INT64_MAX}.")
+    if v.get("link_speed") is not None and v["link_speed"] > 1_000_000:
+        bad("link_speed", "Ensure this value is less than or equal to 1000000.")
+    for name, limit in _TEXT_MAX.items():
+        if isinstance(v.get(name), str) and len(v[name]) > limit and name not in unacceptable:
+            bad(name, f"Ensure this field has no more than {limit} characters.")
     if v.get("frequency") is not None and not 0 < v["frequency"] <= 100:
         bad("frequency", "Ensure this value is a frequency in GHz (greater than 0, at most 100).")
     if v.get("quality_value") is not None and not -1000 <= v["quality_value"] <= 1000:
         bad("quality_value", "Ensure this value is between -1000 and 1000.")
-    if v.get("network_name") is not None and len(v["network_name"]) > 256:
-        bad("network_name", "Ensure this field has no more than 256 characters.")
     if unacceptable:
-        raise ZequenzeError(422, unacceptable)
+        raise zequenze_error(422, unacceptable)
 
 
 def band_of(frequency_ghz: float) -> int:
@@ -225,29 +266,23 @@ class ZequenzeServicer(zequenze_service_pb2_grpc.ZequenzeServiceServicer):
         self._pipeline = pipeline
 
     async def CreateDeviceAppConnectionLog(self, request, context):
-        try:
-            status, body = await self._create(request, context)
-        except ZequenzeError as err:
-            status, body = err.status, err.body
-        return await respond(context, status, body)
-
-    async def _create(self, request, context):
         metadata = metadata_dict(context)
         if "authorization" not in metadata:
-            raise ZequenzeError(401, {"detail": "Authentication credentials were not provided."})
+            raise zequenze_error(401, {"detail": "Authentication credentials were not provided."})
         principal = await self._ctx.auth.authenticate_rest({"authorization": metadata["authorization"]})
         if principal is None:
-            raise ZequenzeError(401, {"detail": "Invalid token."})
+            raise zequenze_error(401, {"detail": "Invalid token."})
         if principal.role is not Role.DEVICE:
-            raise ZequenzeError(403, {"detail": "Only a device token may register connection logs."})
+            raise zequenze_error(403, {"detail": "Only a device token may register connection logs."})
         unknown = sorted(rest_call(context).names())
         if unknown:
-            raise ZequenzeError(400, {name: ["Unknown query parameter."] for name in unknown})
+            raise zequenze_error(400, {name: ["Unknown query parameter."] for name in unknown})
         log = parse_body(request.body.data)
         validate(log)
         received_at = dt.datetime.now(dt.timezone.utc)
         event = to_event(log, principal.device_id or "", received_at)
         [result] = (await self._pipeline.ingest(principal, [event])).results
         if result.status == ingest_pb.INGEST_STATUS_REJECTED:
-            raise ZequenzeError(422, {result.field or "non_field_errors": [result.reason]})
-        return 201, stored_log(log, result.event_id, received_at)
+            key = KEY_OF_FIELD.get(result.field, "non_field_errors")
+            raise zequenze_error(422, {key: [result.reason]})
+        return await respond(context, 201, stored_log(log, result.event_id, received_at))

@@ -10,9 +10,9 @@ from urllib.parse import quote, urlencode
 from connlog.api.v1 import connection_event_pb2 as pb
 from connlog.api.v1 import meraki_service_pb2_grpc
 from connlog.core.auth import Permission, Principal
-from connlog.core.identifiers import normalise_mac
+from connlog.core.identifiers import NETWORK_ID, normalise_mac
 from connlog.core.ratelimit import RateLimiter
-from connlog.core.rest import RestCall, metadata_dict, respond, rest_call
+from connlog.core.rest import RestCall, RestError, metadata_dict, respond, rest_call
 from connlog.core.server import ServiceContext
 from connlog.query import meraki_params
 from connlog.query.meraki_params import LAST, MerakiParamError, MerakiQuery, encode_position
@@ -21,16 +21,7 @@ from connlog.store.accounts import AccountStore
 from connlog.store.events import EventFilter, EventRow, EventStore
 
 API_PREFIX = "/api/v1"
-
-
-class MerakiError(Exception):
-    """An answer in Meraki's error shape."""
-
-    def __init__(self, status: int, message: str, headers: tuple[tuple[str, str], ...] = ()) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.headers = headers
+MAX_CLIENT_ID = 128  # what ingest accepts as a client id
 
 
 def _fields_as_params(request) -> list[tuple[str, str]]:
@@ -56,44 +47,30 @@ class MerakiServicer(meraki_service_pb2_grpc.MerakiServiceServicer):
     async def _principal(self, context) -> Principal:
         principal = await self._ctx.auth.authenticate_rest(metadata_dict(context))
         if principal is None:
-            raise MerakiError(401, "Invalid API key")
+            raise RestError(401, "Invalid API key")
         wait = self._limiter.try_acquire(principal.tenant_id)
         if wait > 0:
-            raise MerakiError(429, "API rate limit exceeded for organization",
-                              (("retry-after", str(max(1, math.ceil(wait)))),))
+            raise RestError(429, "API rate limit exceeded for organization",
+                            headers=(("retry-after", str(max(1, math.ceil(wait)))),))
         if not principal.can(Permission.READ_EVENTS):
-            raise MerakiError(403, "This API key may not read events")
+            raise RestError(403, "This API key may not read events")
         return principal
-
-    async def _answer(self, context, handler):
-        try:
-            status, body, headers = await handler()
-        except MerakiError as err:
-            return await respond(context, err.status, {"errors": [err.message]}, headers=err.headers)
-        if isinstance(body, bytes):
-            return await respond(context, status, None, raw=body, headers=headers)
-        return await respond(context, status, body, headers=headers)
 
     # --- connectivityEvents -------------------------------------------------
 
     async def GetNetworkWirelessClientConnectivityEvents(self, request, context):
-        return await self._answer(context, lambda: self._connectivity_events(request, context))
-
-    async def _connectivity_events(self, request, context):
         principal = await self._principal(context)
         call = rest_call(context, _fields_as_params(request))
         now = dt.datetime.now(dt.timezone.utc)
         try:
             query = meraki_params.parse(call, now)
         except MerakiParamError as err:
-            raise MerakiError(400, str(err)) from None
-        network_ref = await self._accounts.network_ref(principal.tenant_ref, request.network_id)
-        if network_ref is None:
-            raise MerakiError(404, "Network not found")
+            raise RestError(400, str(err)) from None
+        network_ref = await self._network_ref(principal, request.network_id)
         mac = normalise_mac(request.client_id)
         client = {"client_mac": mac} if mac else {"client_id": request.client_id}
-        if not request.client_id:
-            raise MerakiError(404, "Client not found")
+        if not request.client_id or len(request.client_id) > MAX_CLIENT_ID or "\x00" in request.client_id:
+            raise RestError(404, "Client not found")
         flt = EventFilter(
             network_ref=network_ref,
             start=query.t0,
@@ -108,11 +85,21 @@ class MerakiServicer(meraki_service_pb2_grpc.MerakiServiceServicer):
         rows, has_prev, has_next = await self._page(principal.tenant_ref, flt, query)
         # a page with events proves the client exists; only an empty one needs asking
         if not rows and not await self._events.client_exists(principal.tenant_ref, network_ref, **client):
-            raise MerakiError(404, "Client not found")
+            raise RestError(404, "Client not found")
         parse = pb.ConnectionEvent.FromString
         events = [(parse(r.payload), r.occurred_at, r.ap_serial) for r in rows]
         link = self._links(call, request, query, rows, has_prev, has_next)
-        return 200, meraki_array(events), (("link", link),)
+        return await respond(context, 200, None, raw=meraki_array(events), headers=(("link", link),))
+
+    async def _network_ref(self, principal: Principal, network_id: str) -> int:
+        """The stored network of the caller's tenant; 404 when there is none
+        (an id that could never have been stored is not looked up)."""
+        network_ref = None
+        if NETWORK_ID.fullmatch(network_id):
+            network_ref = await self._accounts.network_ref(principal.tenant_ref, network_id)
+        if network_ref is None:
+            raise RestError(404, "Network not found")
+        return network_ref
 
     async def _page(self, tenant_ref: int, flt: EventFilter, query: MerakiQuery):
         forward = query.descending
@@ -176,70 +163,59 @@ class MerakiServicer(meraki_service_pb2_grpc.MerakiServiceServicer):
         }
 
     async def GetNetwork(self, request, context):
-        async def handle():
-            principal = await self._principal(context)
-            call = rest_call(context)
-            found = await self._accounts.networks(principal.tenant_ref, request.network_id)
-            if not found:
-                raise MerakiError(404, "Network not found")
-            return 200, self._network_json(call, principal.tenant_id, *found[0]), ()
-
-        return await self._answer(context, handle)
+        principal = await self._principal(context)
+        call = rest_call(context)
+        found = NETWORK_ID.fullmatch(request.network_id) and await self._accounts.networks(
+            principal.tenant_ref, request.network_id)
+        if not found:
+            raise RestError(404, "Network not found")
+        return await respond(context, 200, self._network_json(call, principal.tenant_id, *found[0]))
 
     async def GetOrganizations(self, request, context):
-        async def handle():
-            principal = await self._principal(context)
-            call = rest_call(context)
-            tenant_id, name = await self._accounts.tenant(principal.tenant_ref)
-            return 200, [{
-                "id": tenant_id,
-                "name": name or tenant_id,
-                "url": f"{call.origin}/organizations/{tenant_id}",
-                "api": {"enabled": True},
-                "licensing": {"model": "co-term"},
-                "cloud": {"region": {"name": "connlog"}},
-                "management": {"details": []},
-            }], ()
-
-        return await self._answer(context, handle)
+        principal = await self._principal(context)
+        call = rest_call(context)
+        tenant_id, name = await self._accounts.tenant(principal.tenant_ref)
+        return await respond(context, 200, [{
+            "id": tenant_id,
+            "name": name or tenant_id,
+            "url": f"{call.origin}/organizations/{tenant_id}",
+            "api": {"enabled": True},
+            "licensing": {"model": "co-term"},
+            "cloud": {"region": {"name": "connlog"}},
+            "management": {"details": []},
+        }])
 
     async def _organization(self, request, context) -> tuple[Principal, RestCall]:
         principal = await self._principal(context)
         if request.organization_id != principal.tenant_id:
-            raise MerakiError(404, "Organization not found")
+            raise RestError(404, "Organization not found")
         return principal, rest_call(context)
 
     async def GetOrganizationNetworks(self, request, context):
-        async def handle():
-            principal, call = await self._organization(request, context)
-            networks = await self._accounts.networks(principal.tenant_ref)
-            return 200, [self._network_json(call, principal.tenant_id, n, name) for n, name in networks], ()
-
-        return await self._answer(context, handle)
+        principal, call = await self._organization(request, context)
+        networks = await self._accounts.networks(principal.tenant_ref)
+        return await respond(context, 200, [self._network_json(call, principal.tenant_id, n, name) for n, name in networks])
 
     async def GetOrganizationInventoryDevices(self, request, context):
-        async def handle():
-            principal, _call = await self._organization(request, context)
-            devices = [
-                {
-                    "mac": None,
-                    "serial": ap["serial"],
-                    "name": ap["name"] or None,
-                    "model": None,
-                    "networkId": ap["network_id"],
-                    "orderNumber": None,
-                    "claimedAt": None,
-                    "licenseExpirationDate": None,
-                    "tags": [],
-                    "productType": "wireless",
-                    "countryCode": None,
-                    "details": [],
-                }
-                for ap in await self._accounts.access_points(principal.tenant_ref)
-            ]
-            return 200, devices, ()
-
-        return await self._answer(context, handle)
+        principal, _call = await self._organization(request, context)
+        devices = [
+            {
+                "mac": None,
+                "serial": ap["serial"],
+                "name": ap["name"] or None,
+                "model": None,
+                "networkId": ap["network_id"],
+                "orderNumber": None,
+                "claimedAt": None,
+                "licenseExpirationDate": None,
+                "tags": [],
+                "productType": "wireless",
+                "countryCode": None,
+                "details": [],
+            }
+            for ap in await self._accounts.access_points(principal.tenant_ref)
+        ]
+        return await respond(context, 200, devices)
 
 
 def _position(row: EventRow) -> tuple[dt.datetime, int]:

@@ -20,6 +20,11 @@ KNOWN = {"perPage", "startingAfter", "endingBefore", "sortOrder", "t0", "t1", "t
          "ssidNumber", "includedSeverities", "deviceSerial"}
 ARRAYS = {"types", "includedSeverities"}
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+# Times outside these bounds can never select a stored event (and would
+# overflow date arithmetic): refused as out of range.
+_EARLIEST = _EPOCH
+_LATEST = dt.datetime(9000, 1, 1, tzinfo=dt.timezone.utc)
+_MAX_ID = 2**63 - 1
 
 
 class MerakiParamError(ValueError):
@@ -54,10 +59,13 @@ LAST = "last"  # endingBefore=last: the final page
 def decode_position(token: str, name: str) -> tuple[dt.datetime, int]:
     try:
         micros, event_id = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        if not isinstance(micros, int) or not isinstance(event_id, int):
+        if not isinstance(micros, int) or not isinstance(event_id, int) or not 0 <= event_id <= _MAX_ID:
             raise ValueError
-        return _EPOCH + dt.timedelta(microseconds=micros), event_id
-    except (ValueError, TypeError, OverflowError):
+        position = _EPOCH + dt.timedelta(microseconds=micros)
+        if not _EARLIEST <= position < _LATEST:
+            raise ValueError
+        return position, event_id
+    except (ValueError, TypeError, OverflowError, RecursionError):
         raise MerakiParamError(f"'{name}' is not a valid pagination token") from None
 
 
@@ -72,14 +80,23 @@ def parse_time(value: str, name: str) -> dt.datetime:
         if not math.isfinite(seconds):
             raise MerakiParamError(f"'{name}' must be an ISO 8601 time or epoch seconds")
         try:
-            return _EPOCH + dt.timedelta(seconds=seconds)
+            return _in_range(_EPOCH + dt.timedelta(seconds=seconds), name)
         except OverflowError:
             raise MerakiParamError(f"'{name}' is out of range") from None
     try:
         parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
         raise MerakiParamError(f"'{name}' must be an ISO 8601 time or epoch seconds") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
+    return _in_range(parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc), name)
+
+
+def _in_range(when: dt.datetime, name: str) -> dt.datetime:
+    try:
+        if _EARLIEST <= when < _LATEST:
+            return when
+    except OverflowError:  # a UTC offset that takes the time out of datetime's range
+        pass
+    raise MerakiParamError(f"'{name}' is out of range")
 
 
 def _single(call: RestCall, name: str) -> str | None:
