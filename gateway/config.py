@@ -28,7 +28,7 @@ def _split(address: str) -> tuple[str, int]:
 # google.rpc.Code for the HTTP status of one of Envoy's own replies (the
 # canonical /v1 paths and anything outside a vendor shape answer
 # google.rpc.Status JSON, as the transcoder does for the backend's errors).
-_RPC_CODE = {400: 3, 401: 16, 403: 7, 404: 5, 405: 12, 408: 4, 413: 3, 414: 3, 415: 3, 429: 8, 431: 3,
+RPC_CODE = {400: 3, 401: 16, 403: 7, 404: 5, 405: 12, 408: 4, 413: 3, 414: 3, 415: 3, 429: 8, 431: 3,
              500: 13, 501: 12, 502: 14, 503: 14, 504: 4}
 UNAVAILABLE_MESSAGE = "The service is temporarily unavailable; retry later."
 
@@ -52,34 +52,47 @@ def _status_filter(op: str, status: int) -> dict:
         "op": op, "value": {"default_value": status, "runtime_key": f"connlog.local_reply.{op.lower()}_{status}"}}}}
 
 
-def local_reply_config(retry_after_seconds: int) -> dict:
+def local_reply_config() -> dict:
     """Envoy's ``local_reply_config``: its own replies (unknown path, body too
-    large, headers too large, upstream unavailable, transcoding errors) in the
-    error format of the shape the path belongs to (``connlog.core.rest.SHAPES``);
-    an unavailable upstream is a 503 with ``Retry-After`` and a plain message."""
-    unavailable = {
-        "status_code": 503,
-        "body": {"inline_string": UNAVAILABLE_MESSAGE},
-        "headers_to_add": [{"header": {"key": "retry-after", "value": str(retry_after_seconds)},
-                            "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}],
-    }
+    large, headers too large, transcoding errors) in the error format of the
+    shape the path belongs to (``connlog.core.rest.SHAPES``), google.rpc.Status
+    JSON elsewhere. (Replies about an unreachable service are rewritten by the
+    Lua filter, which also sees the transcoder's.)"""
     mappers = []
     for shape in SHAPES:
         example = shape.error_body(599, "%LOCAL_REPLY_BODY%")
         body = json.loads(json.dumps(example).replace("599", '"%RESPONSE_CODE%"'))
-        where = _prefix_filter(shape.path_prefixes)
-        mappers.append({"filter": _both(_NOT_GRPC, where, _status_filter("GE", 502)),
-                         **unavailable, "body_format_override": {"json_format": body}})
-        mappers.append({"filter": _both(_NOT_GRPC, where), "body_format_override": {"json_format": body}})
-    mappers.append({"filter": _both(_NOT_GRPC, _status_filter("GE", 502)), **unavailable,
-                    "body_format_override": {"json_format": {"code": 14, "message": "%LOCAL_REPLY_BODY%"}}})
-    for status, code in _RPC_CODE.items():
-        if status < 502:
-            mappers.append({"filter": _both(_NOT_GRPC, _status_filter("EQ", status)),
-                            "body_format_override": {"json_format": {"code": code, "message": "%LOCAL_REPLY_BODY%"}}})
+        mappers.append({"filter": _both(_NOT_GRPC, _prefix_filter(shape.path_prefixes)),
+                        "body_format_override": {"json_format": body}})
+    for status, code in RPC_CODE.items():
+        mappers.append({"filter": _both(_NOT_GRPC, _status_filter("EQ", status)),
+                        "body_format_override": {"json_format": {"code": code, "message": "%LOCAL_REPLY_BODY%"}}})
     mappers.append({"filter": _NOT_GRPC,
                     "body_format_override": {"json_format": {"code": 2, "message": "%LOCAL_REPLY_BODY%"}}})
     return {"mappers": mappers}
+
+
+def lua_source(retry_after_seconds: int) -> str:
+    """The gateway's Lua filter with the shapes table filled in."""
+    shapes = []
+    for shape in SHAPES:
+        template = json.dumps(shape.error_body(599, "\x01"), separators=(",", ":"))
+        template = template.replace("599", "@STATUS@").replace('"\\u0001"', "@MESSAGE@")
+        prefixes = ", ".join(json.dumps(p) for p in shape.path_prefixes)
+        shapes.append(f"  {{prefixes = {{{prefixes}}}, template = {json.dumps(template)}}},")
+    rendered = {
+        "local SHAPES = {}": "local SHAPES = {\n" + "\n".join(shapes) + "\n}",
+        "local RPC_CODE = {}": "local RPC_CODE = {" + ", ".join(f"[{k}] = {v}" for k, v in RPC_CODE.items()) + "}",
+        'local UNAVAILABLE = ""': f"local UNAVAILABLE = {json.dumps(UNAVAILABLE_MESSAGE)}",
+        'local RETRY_AFTER = ""': f'local RETRY_AFTER = "{retry_after_seconds}"',
+    }
+    source = asset("vendor.lua").read_text()
+    for marker, text in rendered.items():
+        marker += "  -- rendered"
+        if marker not in source:
+            raise ValueError(f"vendor.lua has no line {marker!r}")
+        source = source.replace(marker, text)
+    return source
 
 
 def render(settings: Settings, *, gateway_port: int | None = None, admin_port: int | None = None) -> str:
@@ -95,7 +108,7 @@ def render(settings: Settings, *, gateway_port: int | None = None, admin_port: i
         listen_host=settings.host,
         gateway_port=settings.gateway_port if gateway_port is None else gateway_port,
         admin_port=settings.gateway_admin_port if admin_port is None else admin_port,
-        lua_file=asset("vendor.lua"),
+        lua_source=json.dumps(lua_source(settings.retry_after_seconds)),
         descriptor_file=asset("connlog.pb"),
         ingest_host=ingest_host,
         ingest_port=ingest_port,
@@ -103,8 +116,7 @@ def render(settings: Settings, *, gateway_port: int | None = None, admin_port: i
         query_port=query_port,
         vendor_sync_host=sync_host,
         vendor_sync_port=sync_port,
-        local_reply_config=json.dumps(local_reply_config(settings.retry_after_seconds)),
-        retry_after=settings.retry_after_seconds,
+        local_reply_config=json.dumps(local_reply_config()),
     )
 
 

@@ -18,6 +18,35 @@
 --     400, 401, 404, 422, 429 ...), since the transcoder always answers 200.
 --   * gRPC bookkeeping headers are dropped from REST answers.
 
+-- The REST shapes (path prefixes and error body templates), rendered from
+-- connlog.core.rest.SHAPES by connlog.gateway.config.
+local SHAPES = {}  -- rendered
+-- google.rpc.Code by HTTP status, for errors outside the vendor shapes
+local RPC_CODE = {}  -- rendered
+local UNAVAILABLE = ""  -- rendered
+local RETRY_AFTER = ""  -- rendered
+
+-- The error body template of the shape a path belongs to (google.rpc.Status
+-- JSON outside every vendor shape).
+local function error_template(path)
+  for _, shape in ipairs(SHAPES) do
+    for _, prefix in ipairs(shape.prefixes) do
+      if string.sub(path, 1, #prefix) == prefix then
+        return shape.template
+      end
+    end
+  end
+  return '{"code":@CODE@,"message":@MESSAGE@}'
+end
+
+local function json_string(text)
+  local escaped = string.gsub(text, '[%c"\\]', function(c)
+    if c == '"' then return '\\"' elseif c == "\\" then return "\\\\" end
+    return string.format("\\u%04x", string.byte(c))
+  end)
+  return '"' .. escaped .. '"'
+end
+
 -- Whether s is valid UTF-8 without NUL (after percent-decoding).
 local function valid_text(s)
   local i, n = 1, #s
@@ -99,12 +128,33 @@ function envoy_on_request(handle)
   if inner then
     path = inner
   end
+  handle:streamInfo():dynamicMetadata():set("connlog", "path", path)
   headers:replace("x-connlog-path", path)
   local scheme = headers:get("x-forwarded-proto") or headers:get(":scheme") or "http"
   headers:replace("x-connlog-origin", scheme .. "://" .. (headers:get(":authority") or "localhost"))
   path = string.gsub(path, "%%5[Bb]%%5[Dd]=", "=")
   path = string.gsub(path, "%[%]=", "=")
   headers:replace(":path", path)
+end
+
+-- Replace the response body with the shape's error body (message: the
+-- given text, or the body's own text when nil).
+local function rewrite_error(handle, headers, code, message)
+  local meta = handle:streamInfo():dynamicMetadata():get("connlog")
+  local path = (meta and meta["path"]) or "/"
+  headers:replace("content-type", "application/json")  -- (headers are out of reach once the body is read)
+  local body = handle:body()
+  if message == nil then
+    message = body and body:getBytes(0, body:length()) or ""
+    if not valid_text(message) then
+      message = "the request is malformed"
+    end
+  end
+  local json = string.gsub(error_template(path), "@(%u+)@", {
+    STATUS = tostring(code), CODE = tostring(RPC_CODE[code] or 2), MESSAGE = json_string(message)})
+  if body then
+    body:setBytes(json)
+  end
 end
 
 function envoy_on_response(handle)
@@ -118,5 +168,19 @@ function envoy_on_response(handle)
     headers:remove("grpc-status")
     headers:remove("grpc-message")
     headers:remove("grpc-accept-encoding")
+    local code = tonumber(headers:get(":status") or "200") or 200
+    if code >= 502 and code <= 504 and not status then
+      -- not the backend's answer: Envoy (or the transcoder) reporting a
+      -- service it cannot reach. Transient: 503 with Retry-After, no detail.
+      headers:replace(":status", "503")
+      if not headers:get("retry-after") then
+        headers:replace("retry-after", RETRY_AFTER)
+      end
+      rewrite_error(handle, headers, 503, UNAVAILABLE)
+    elseif code >= 400 and string.find(headers:get("content-type") or "", "text/plain", 1, true) == 1 then
+      -- a plain-text error (the transcoder answers some malformed requests
+      -- itself, past the local reply formatting): the shape's JSON instead
+      rewrite_error(handle, headers, code, nil)
+    end
   end
 end
