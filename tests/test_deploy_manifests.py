@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from connlog.core.settings import Settings
+from connlog.core.server import LIVENESS
 from connlog.gateway.config import render
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy" / "kubernetes"
@@ -68,6 +69,10 @@ def test_service_deployments(service, port, metrics):
     assert Settings.model_fields[f"{field}_metrics_port"].default == metrics
     assert container["readinessProbe"]["grpc"]["port"] == port
     assert container["livenessProbe"]["grpc"]["port"] == port
+    # liveness must not follow the database (readiness does): a database
+    # outage takes pods out of service, it does not restart them
+    assert container["livenessProbe"]["grpc"]["service"] == LIVENESS
+    assert "service" not in container["readinessProbe"]["grpc"]
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     assert container["resources"]["limits"]["memory"]
     assert pod["spec"]["securityContext"]["runAsNonRoot"] is True
