@@ -162,3 +162,19 @@ async def test_api_key_login_cookie(gateway, clients, tenant, pool):
         response = await http.get(URL, params={"clientmacaddress": "f0:d7:aa:df:59:a2"},
                                   headers={"Cookie": f"JSESSIONID={cookie}"})
         assert response.status_code == 401
+
+
+async def test_totime_defaults_to_now(gateway, clients, tenant):
+    """Mojo's totime -1 (the default) means "now": an event stamped later
+    (within the ingest's future allowance) is not in the answer until then."""
+    mac = "f0:d7:aa:00:00:01"
+    past = simple_event("N_time", mac=mac, when=now() - dt.timedelta(minutes=5), subtype="past")
+    future = simple_event("N_time", mac=mac, when=now() + dt.timedelta(hours=2), subtype="future")
+    await ingest(clients, tenant, [past, future])
+    async with httpx.AsyncClient(base_url=gateway.url) as http:
+        later = int((now() + dt.timedelta(hours=3)).timestamp())
+        for params, expected in (({}, 1), ({"totime": -1}, 1), ({"totime": later}, 2), ({"fromtime": 0}, 1)):
+            response = await http.get(URL, params={"clientmacaddress": mac, **params}, headers=bearer(tenant))
+            assert response.status_code == 200, response.text
+            body = response.json()
+            assert len(body["successLogs"]) + len(body["failureLogs"]) == expected, (params, body)

@@ -77,6 +77,13 @@ async def test_errors_name_the_field(gateway, tenant):
         (device(tenant), dict(wifi, bssid="aa:bb"), 422, "bssid"),
         (device(tenant), dict(wifi, quality_metric="snr"), 422, "quality_metric"),
         (device(tenant), dict(SAMPLES["mobile"], network_mccmnc="31"), 422, "network_mccmnc"),
+        # values the canonical event could not hold are named by the key sent
+        (device(tenant), dict(wifi, link_speed=2_000_000), 422, "link_speed"),
+        (device(tenant), dict(wifi, network_name="Office\u0000WiFi"), 400, "network_name"),
+        (device(tenant), dict(wifi, authentication="x" * 65), 422, "authentication"),
+        (device(tenant), dict(wifi, cellid="7" * 65), 422, "cellid"),
+        (device(tenant), dict(wifi, outbytes=2**63), 422, "outbytes"),
+        (device(tenant), dict(wifi, quality_value=10**400), 400, "quality_value"),
     ]
     async with httpx.AsyncClient(base_url=gateway.url) as http:
         for headers, body, status, field in cases:
@@ -86,5 +93,31 @@ async def test_errors_name_the_field(gateway, tenant):
             assert response.status_code == status, (body, response.text)
             assert response.headers["content-type"] == "application/json"
             assert field in response.json(), response.text
+            assert not any("." in key for key in response.json()), response.text  # never connlog's own paths
         response = await http.post(URL + "?netwrok=1", json=wifi, headers=device(tenant))
         assert response.status_code == 400 and "netwrok" in response.json()
+
+
+def test_every_stored_field_maps_back_to_a_zequenze_key():
+    """A rejection by the canonical validation names the Zequenze key that
+    filled the field: every field a log sets has its key in the table."""
+    from connlog.ingest import zequenze
+
+    log = zequenze.ZequenzeLog(dict(SAMPLES["wifi"], **{k: v for k, v in SAMPLES["mobile"].items()
+                                                           if k not in SAMPLES["wifi"]}), "{}")
+    zequenze.validate(log)
+    event = zequenze.to_event(log, "dev-1", dt.datetime.now(dt.timezone.utc))
+    own = {"network_id", "client", "step", "outcome", "source", "vendor_record", "occur_time"}
+
+    def leaves(message, prefix=""):
+        for descriptor, value in message.ListFields():
+            path = prefix + descriptor.name
+            if descriptor.message_type is not None and descriptor.message_type.full_name.startswith("connlog"):
+                yield from leaves(value, path + ".")
+            else:
+                yield path
+
+    paths = {p for p in leaves(event) if p.split(".")[0] not in own}
+    assert len(paths) >= 12
+    assert paths <= set(zequenze.KEY_OF_FIELD)
+    assert set(zequenze.KEY_OF_FIELD.values()) <= set(FIELDS)
