@@ -196,6 +196,7 @@ CASES = [
      b'{"network_name": "x", "network_type": "wi", "inbytes": 99999999999999999999}', 422, _zequenze, "less than"),
     ("zequenze huge frequency", "POST", ZEQUENZE, "device",
      b'{"network_name": "x", "network_type": "wi", "frequency": 1' + b"0" * 400 + b"}", 400, _zequenze, "number"),
+    ("zequenze body too large", "POST", ZEQUENZE, "device", b"a" * 3_000_000, 413, _zequenze, "limit"),
     ("zequenze NUL in a string", "POST", ZEQUENZE, "device",
      b'{"network_name": "x\\u0000y", "network_type": "wi"}', 400, _zequenze, "Null"),
     ("v1 page token not UTF-8", "GET", V1 + "?pageToken=%ff%fe", "viewer", None, 400, _status, "pageToken"),
