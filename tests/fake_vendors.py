@@ -69,24 +69,61 @@ class FakeServer:
         return None
 
 
+def _mac(text: str) -> str | None:
+    digits = "".join(c for c in text.lower() if c in "0123456789abcdef")
+    if len(digits) != 12 or len(text) not in (12, 14, 17):
+        return None
+    return ":".join(digits[i:i + 2] for i in range(0, 12, 2))
+
+
 class FakeMeraki(FakeServer):
-    """``/api/v1/networks/{net}/wireless/clients/{client}/connectivityEvents``."""
+    """``/api/v1/networks/{net}/wireless/clients/{client}/connectivityEvents``
+    and ``/api/v1/networks/{net}/clients/{client}`` (a client by id or MAC:
+    its ``id`` and ``mac``; only clients registered with ``add_client``, the
+    others are 404, as from an API without that call)."""
 
     def __init__(self, api_key: str, per_page_cap: int = 1000) -> None:
         super().__init__()
         self.api_key = api_key
         self.per_page_cap = per_page_cap
         self.events: dict[tuple[str, str], list[dict]] = {}
+        self.clients: dict[str, list[dict]] = {}  # network -> [{"id", "mac", ...}]
+        self.lookups: list[str] = []  # the client names asked about, in order
+        self.event_requests: list[str] = []  # the client names connectivityEvents was asked for
+        self.unanswerable: set[str] = set()  # client names whose lookup answers garbage
         self._last_page: bytes | None = None
 
     def add(self, network: str, client: str, records: list[dict]) -> None:
         self.events.setdefault((network, client), []).extend(records)
         self.events[(network, client)].sort(key=lambda r: r["occurredAt"])
 
+    def add_client(self, network: str, client_id: str, mac: str) -> None:
+        """A client known by id and MAC: both name it in either call."""
+        self.clients.setdefault(network, []).append({"id": client_id, "mac": mac.lower(), "description": None,
+                                                     "ip": "10.0.0.17", "ssid": "Office", "status": "Online"})
+
+    def _client(self, network: str, name: str) -> dict | None:
+        mac = _mac(name)
+        return next((c for c in self.clients.get(network, []) if c["id"] == name or (mac and c["mac"] == mac)), None)
+
     async def start(self) -> None:  # type: ignore[override]
         app = web.Application()
         app.router.add_get("/api/v1/networks/{net}/wireless/clients/{client}/connectivityEvents", self.handle)
+        app.router.add_get("/api/v1/networks/{net}/clients/{client}", self.lookup)
         await super().start(app)
+
+    async def lookup(self, request: web.Request) -> web.Response:
+        """A client's details; faults are left for the events (they count as requests)."""
+        if request.headers.get("Authorization") != f"Bearer {self.api_key}":
+            return web.json_response({"errors": ["Invalid API key"]}, status=401)
+        self.request_times.append(time.monotonic())
+        self.lookups.append(request.match_info["client"])
+        if request.match_info["client"] in self.unanswerable:
+            return web.Response(body=b"<html>oops</html>", content_type="text/html")
+        client = self._client(request.match_info["net"], request.match_info["client"])
+        if client is None:
+            return web.json_response({"errors": ["Not found"]}, status=404)
+        return web.json_response(client)
 
     async def handle(self, request: web.Request) -> web.Response:
         if request.headers.get("Authorization") != f"Bearer {self.api_key}":
@@ -97,7 +134,12 @@ class FakeMeraki(FakeServer):
         if injected is not None and self._last_page is not None:  # a repeated page
             return web.Response(body=self._last_page[0], content_type="application/json",
                                 headers={"Link": self._last_page[1]})
-        records = self.events.get((request.match_info["net"], request.match_info["client"]))
+        network, name = request.match_info["net"], request.match_info["client"]
+        self.event_requests.append(name)
+        records = self.events.get((network, name))
+        known = self._client(network, name)
+        if records is None and known is not None:  # a client's events, by its id or its MAC
+            records = self.events.get((network, known["id"]), self.events.get((network, known["mac"]), []))
         if records is None:
             return web.json_response({"errors": ["Not found"]}, status=404)
         q = request.query
@@ -126,6 +168,7 @@ class FakeMojo(FakeServer):
         super().__init__()
         self.key = (key_id, key_value)
         self.logs: dict[str, list[dict]] = {}
+        self.log_requests: list[str] = []  # the clientmacaddress of each connectionlogs request
         self.sessions: set[str] = set()
         self.logins = 0
 
@@ -159,6 +202,7 @@ class FakeMojo(FakeServer):
         if injected is not None and injected.status != 299:
             return injected
         q = request.query
+        self.log_requests.append(q["clientmacaddress"])
         logs = self.logs.get(q["clientmacaddress"].lower(), [])
         fromtime, totime = int(q.get("fromtime", -1)), int(q.get("totime", -1))
         chosen = [log for log in logs if (fromtime == -1 or log["timestamp"] >= fromtime)

@@ -17,7 +17,7 @@ from connlog.core.auth import Role, create_key
 from connlog.store.accounts import AccountStore
 from tests.conftest import Tenant
 from tests.factories import now
-from tests.test_gateway_meraki import PATH, ingest, key_headers, meraki_event
+from tests.test_gateway_meraki import PATH, ingest, key_headers, meraki_event, meraki_get
 
 TOTAL = 10_000
 BASE = now() - dt.timedelta(hours=20)
@@ -33,9 +33,11 @@ async def _tenant(pool) -> Tenant:
     return Tenant(tenant_id, keys)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 async def paged(pool, clients):
-    """A tenant with 10,000 events of one client (pairs share a timestamp)."""
+    """A tenant with 10,000 events of one client (pairs share a timestamp):
+    one per test, so that each test is its own organisation for Meraki's
+    per-organisation rate limit (and sees only the events it adds)."""
     tenant = await _tenant(pool)
     events = [meraki_event("N_page", "kp", BASE + dt.timedelta(seconds=5 * (i // 2)), i, captureId=f"c{i}")
               for i in range(TOTAL)]
@@ -65,7 +67,7 @@ async def test_every_event_exactly_once_while_events_arrive(gateway, clients, pa
     seen, pages = [], 0
     async with httpx.AsyncClient() as http:
         while True:
-            response = await http.get(url, headers=key_headers(paged))
+            response = await meraki_get(http, url, headers=key_headers(paged))
             assert response.status_code == 200, response.text
             body = response.json()
             seen += [(e["occurredAt"], e["captureId"]) for e in body]
@@ -94,25 +96,25 @@ async def test_prev_and_last_links(gateway, paged):
     window = {"t0": (BASE - dt.timedelta(seconds=1)).timestamp(), "t1": (BASE + dt.timedelta(seconds=5 * 1999)).timestamp()}
     async with httpx.AsyncClient() as http:
         everything = []
-        response = await http.get(url, params={"perPage": 1000, **window}, headers=key_headers(paged))
+        response = await meraki_get(http, url, params={"perPage": 1000, **window}, headers=key_headers(paged))
         assert "prev" not in response.links
         first_links = response.links
         while True:
             everything += [e["captureId"] for e in response.json()]
             if "next" not in response.links:
                 break
-            response = await http.get(response.links["next"]["url"], headers=key_headers(paged))
+            response = await meraki_get(http, response.links["next"]["url"], headers=key_headers(paged))
         assert len(everything) >= 4000
 
-        last = await http.get(first_links["last"]["url"], headers=key_headers(paged))
+        last = await meraki_get(http, first_links["last"]["url"], headers=key_headers(paged))
         assert "next" not in last.links and "prev" in last.links
         assert [e["captureId"] for e in last.json()] == everything[-1000:]
-        back = await http.get(last.links["prev"]["url"], headers=key_headers(paged))
+        back = await meraki_get(http, last.links["prev"]["url"], headers=key_headers(paged))
         assert [e["captureId"] for e in back.json()] == everything[-2000:-1000]
         assert "next" in back.links
-        again = await http.get(back.links["next"]["url"], headers=key_headers(paged))
+        again = await meraki_get(http, back.links["next"]["url"], headers=key_headers(paged))
         assert [e["captureId"] for e in again.json()] == everything[-1000:]
-        start = await http.get(back.links["first"]["url"], headers=key_headers(paged))
+        start = await meraki_get(http, back.links["first"]["url"], headers=key_headers(paged))
         assert [e["captureId"] for e in start.json()] == everything[:1000]
 
 

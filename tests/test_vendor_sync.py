@@ -147,10 +147,124 @@ async def test_rate_budget_shared_by_an_organisation(sync, tenant, meraki_fake):
     statuses = await asyncio.gather(*(run(sync, tenant, s) for s in sources))
     assert [s.clients[0].ingested_count for s in statuses] == [30, 30]
     times = meraki_fake.request_times
-    assert len(times) == 20
-    # 20 requests at 5/s with a burst of 5: at least 3 seconds, never more than 5+5 in any second
-    assert times[-1] - times[0] >= 2.9
+    assert len(times) == 22  # per client: who it is (the fake does not know them: 404), then 10 pages
+    # 22 requests at 5/s with a burst of 5: at least 3.4 seconds, never more than 5+5 in any second
+    assert times[-1] - times[0] >= 3.3
     assert max(sum(1 for t in times if s <= t < s + 1.0) for s in times) <= 10
+
+
+def test_names_of_one_client_are_followed_as_one():
+    from connlog.store.sync import ClientIdentity
+    from connlog.vendorsync.identity import follow
+
+    mac = "f0:d7:aa:df:59:a2"
+    known = ClientIdentity("k74272e", mac)
+    # as the vendor answered: id and MAC (any spelling) are one client, listed first by its first name
+    [one] = follow(pb.VENDOR_MERAKI, ["k74272e", "F0-D7-AA-DF-59-A2"], {"k74272e": known, "F0-D7-AA-DF-59-A2": known})
+    assert (one.name, one.names, one.client_id, one.mac, one.vendor_name) == (
+        "k74272e", ["k74272e", "F0-D7-AA-DF-59-A2"], "k74272e", mac, "k74272e")
+    # one answer is enough to join them; names it did not answer for read as what they look like
+    [one, other] = follow(pb.VENDOR_MERAKI, ["F0:D7:AA:DF:59:A2", "k2", "k74272e"], {"k74272e": known})
+    assert (one.names, one.client_id, one.mac) == (["F0:D7:AA:DF:59:A2", "k74272e"], "k74272e", mac)
+    assert (other.names, other.client_id, other.mac, other.vendor_name) == (["k2"], "k2", "", "k2")
+    # nothing answered: an id and a MAC cannot be joined, two spellings of a MAC can
+    assert [c.names for c in follow(pb.VENDOR_MERAKI, ["k1", mac, "F0D7AADF59A2"], {})] == [["k1"], [mac, "F0D7AADF59A2"]]
+    # Mojo: clients are MACs
+    [mojo] = follow(pb.VENDOR_MOJO, ["F0:D7:AA:DF:59:A2", "f0d7.aadf.59a2"], {})
+    assert (mojo.client_id, mojo.mac, mojo.vendor_name) == ("", mac, mac)
+
+
+# (A new source may start polling at once, before RunSyncSource: these tests
+# hold however many polls ran.)
+
+
+async def test_a_client_named_by_id_and_by_mac_is_followed_once(sync, clients, tenant, meraki_fake):
+    mac = "f0:d7:aa:df:59:a2"
+    meraki_fake.add_client("N_ident", "k74272e", mac)
+    records = meraki_records(40, now() - dt.timedelta(hours=1), 5.0, tag="ident")
+    meraki_fake.add("N_ident", "k74272e", records)
+    names = ["k74272e", mac.upper()]
+    source = await create(sync, tenant, meraki_source(meraki_fake, network="N_ident", clients=names))
+    status = await run(sync, tenant, source)
+    events = await stored(clients, tenant, "N_ident")
+    assert sorted(json.loads(e.vendor_record.data)["captureId"] for e in events) == sorted(
+        r["captureId"] for r in records)  # each once
+    assert {(e.client.client_id, e.client.mac_address) for e in events} == {("k74272e", mac)}
+    # each name shows the one client
+    assert [(c.client, c.fetched_count, c.ingested_count, c.duplicate_count) for c in status.clients] == [
+        (name, 40, 40, 0) for name in names]
+    assert meraki_fake.lookups == names  # who each name is: asked once, and kept
+    assert set(meraki_fake.event_requests) == {"k74272e"}  # its events: fetched under one name
+    # A later poll asks again for nothing, fetches once, stores nothing twice.
+    polls = len(meraki_fake.event_requests)
+    meraki_fake.add("N_ident", "k74272e", meraki_records(3, now() - dt.timedelta(seconds=30), 1.0, tag="late"))
+    status = await run(sync, tenant, source)
+    assert meraki_fake.lookups == names
+    assert meraki_fake.event_requests == ["k74272e"] * (polls + 1)
+    assert len(await stored(clients, tenant, "N_ident")) == 43
+    assert [c.ingested_count for c in status.clients] == [43, 43]
+    # either name finds them all
+    assert len(await stored(clients, tenant, "N_ident", client_mac_address=mac)) == 43
+    assert len(await stored(clients, tenant, "N_ident", client_id="k74272e")) == 43
+
+
+async def test_sources_naming_one_client_differently_store_its_events_once(sync, clients, tenant, meraki_fake):
+    mac = "02:00:00:00:77:01"
+    meraki_fake.add_client("N_ident2", "k-two", mac)
+    meraki_fake.add("N_ident2", "k-two", meraki_records(25, now() - dt.timedelta(hours=1), 5.0, tag="two"))
+    sources = [await create(sync, tenant, meraki_source(meraki_fake, network="N_ident2", clients=(name,)))
+               for name in ("k-two", mac)]
+    statuses = [await run(sync, tenant, source) for source in sources]
+    assert len(await stored(clients, tenant, "N_ident2")) == 25
+    assert sum(s.clients[0].ingested_count for s in statuses) == 25
+    assert sum(s.clients[0].duplicate_count for s in statuses) == 25
+
+
+async def test_a_name_the_vendor_cannot_identify_now_is_asked_again(sync, clients, tenant, meraki_fake):
+    mac = "02:00:00:00:77:03"
+    meraki_fake.add_client("N_ident3", "k-three", mac)
+    meraki_fake.add("N_ident3", "k-three", meraki_records(5, now() - dt.timedelta(hours=1), 5.0, tag="three"))
+    meraki_fake.unanswerable = {mac}  # who the MAC is: no answer for now
+    source = await create(sync, tenant, meraki_source(meraki_fake, network="N_ident3", clients=(mac, "k-three")))
+    status = await run(sync, tenant, source)
+    # the id was answered: the client is followed once, under both identifiers
+    assert set(meraki_fake.event_requests) == {"k-three"}
+    events = await stored(clients, tenant, "N_ident3")
+    assert len(events) == 5 and {(e.client.client_id, e.client.mac_address) for e in events} == {("k-three", mac)}
+    assert [c.ingested_count for c in status.clients] == [5, 5]  # a MAC is a MAC: the same client
+    meraki_fake.unanswerable = set()
+    asked = meraki_fake.lookups.count(mac)
+    status = await run(sync, tenant, source)
+    assert meraki_fake.lookups.count(mac) == asked + 1 and "k-three" in meraki_fake.lookups
+    assert len(await stored(clients, tenant, "N_ident3")) == 5
+    assert [(c.ingested_count, c.last_error) for c in status.clients] == [(5, ""), (5, "")]
+    # A name alone that cannot be identified now is not followed this time (it may be a client
+    # followed under another name); the next poll asks again.
+    meraki_fake.unanswerable = {"k-three"}
+    fetched = len(meraki_fake.event_requests)
+    alone = await create(sync, tenant, meraki_source(meraki_fake, network="N_ident3", clients=("k-three",)))
+    [client] = (await run(sync, tenant, alone)).clients
+    assert "who the client is" in client.last_error and client.fetched_count == 0
+    assert len(meraki_fake.event_requests) == fetched
+    meraki_fake.unanswerable = set()
+    [client] = (await run(sync, tenant, alone)).clients
+    assert (client.last_error, client.fetched_count, client.duplicate_count) == ("", 5, 5)
+    assert len(await stored(clients, tenant, "N_ident3")) == 5
+
+
+async def test_mojo_client_listed_in_two_spellings_is_fetched_once(sync, clients, tenant, mojo_fake):
+    mac = "f0:d7:aa:df:59:b7"
+    mojo_fake.add(mac, mojo_logs(20, now() - dt.timedelta(hours=1), mac))
+    names = [mac.upper(), "f0d7.aadf.59b7"]
+    source = spb.SyncSource(vendor=pb.VENDOR_MOJO, base_url=f"{mojo_fake.url}/new/webservice",
+                            credential="kid:kvalue", network_id="N_mojo_two", clients=names)
+    source.poll_interval.FromSeconds(3600)
+    status = await run(sync, tenant, await create(sync, tenant, source))
+    assert set(mojo_fake.log_requests) == {mac}
+    # one client: fetched under one checkpoint, never found again as duplicates under the other spelling
+    assert [(c.client, c.fetched_count, c.ingested_count, c.duplicate_count) for c in status.clients] == [
+        (n, 20, 20, 0) for n in names]
+    assert len(await stored(clients, tenant, "N_mojo_two")) == 20
 
 
 async def test_mojo_source_with_relogin_and_backward_paging(sync, clients, tenant, mojo_fake):
@@ -266,3 +380,29 @@ async def test_sources_cli(sync, tenant, meraki_fake, settings):
     assert (await cli("delete", name)).returncode == 0
     missing = await cli("get", name)
     assert missing.returncode == 1 and "NOT_FOUND" in missing.stderr
+
+
+async def test_worker_schedules_every_source_and_forgets_deleted_ones(settings):
+    from connlog.store.sync import SourceRecord
+    from connlog.vendorsync.worker import SyncWorker
+
+    def record(i: int) -> SourceRecord:
+        when = now()
+        return SourceRecord(f"s{i:05d}", "t", 1, "", pb.VENDOR_MERAKI, "http://127.0.0.1:9", "k", "N_1", "", ["k1"],
+                            3600.0, 0.0, "", "", False, "key", "token", spb.SYNC_SOURCE_STATE_ACTIVE, "", when, when)
+
+    class Store:  # pages of at most `limit`, as SyncStore.list
+        records = [record(i) for i in range(2500)]
+
+        async def list(self, tenant_ref, *, after="", limit=1000):
+            return [r for r in self.records if r.source_id > after][:limit]
+
+    worker = SyncWorker(settings, Store(), metrics=None)
+    try:
+        await worker.schedule_once()
+        assert len(worker._running) == 2500  # beyond the first page too
+        Store.records = Store.records[:10]  # the rest deleted
+        await worker.schedule_once()
+        assert sorted(worker._running) == [f"s{i:05d}" for i in range(10)]
+    finally:
+        await worker.close()

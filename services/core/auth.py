@@ -16,9 +16,12 @@ from dataclasses import dataclass
 
 import grpc
 
+from connlog.core.caches import BoundedCache
 from connlog.store.accounts import AccountStore, KeyRecord
 
 KEY_PREFIX = "clk"
+AUTH_CACHE_MAX_ENTRIES = 10_000  # key ids (answers for unknown ones too): ~0.5 kB each
+_CACHED_KEY_ID_MAX = 64  # key ids are 16 hex digits: a longer one (never valid) is not remembered
 
 
 class Role(str, enum.Enum):
@@ -114,7 +117,8 @@ class KeyAuthenticator:
     def __init__(self, accounts: AccountStore, cache_seconds: float) -> None:
         self._accounts = accounts
         self._cache_seconds = cache_seconds
-        self._cache: dict[str, tuple[float, KeyRecord | None]] = {}
+        self._cache: BoundedCache[str, tuple[float, KeyRecord | None]] = BoundedCache(
+            "auth.keys", AUTH_CACHE_MAX_ENTRIES)
 
     async def _lookup(self, key_id: str) -> KeyRecord | None:
         now = time.monotonic()
@@ -122,9 +126,7 @@ class KeyAuthenticator:
         if cached and now - cached[0] < self._cache_seconds:
             return cached[1]
         record = await self._accounts.find_key(key_id)
-        if self._cache_seconds > 0:
-            if len(self._cache) > 10000:
-                self._cache.clear()
+        if self._cache_seconds > 0 and len(key_id) <= _CACHED_KEY_ID_MAX:
             self._cache[key_id] = (now, record)
         return record
 

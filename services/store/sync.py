@@ -59,6 +59,18 @@ class Checkpoint:
     extra: dict = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class ClientIdentity:
+    """Who a listed client name stands for at the vendor (as it answered)."""
+
+    client_id: str
+    mac_address: str
+
+
+# Changing these may make a kept identity wrong (another vendor, network or API).
+_IDENTITY_SCOPE = ("vendor", "base_url", "network_id", "vendor_network_id")
+
+
 class SyncStore:
     """Data access for sync sources and checkpoints."""
 
@@ -103,12 +115,17 @@ class SyncStore:
         if reset_state is not None:
             args.append(reset_state)
             assigns += [f"state = ${len(args) + 1}", "last_error = ''"]
-        async with self._pool.acquire() as conn:
+        async with self._pool.acquire() as conn, conn.transaction():
             await conn.execute(
                 f"UPDATE sync_sources SET {', '.join(assigns)}, updated_at = now() WHERE source_id = $1",
                 source_id,
                 *args,
             )
+            if any(name in values for name in _IDENTITY_SCOPE):
+                await conn.execute("DELETE FROM sync_client_identities WHERE source_id = $1", source_id)
+            elif "clients" in values:  # names no longer listed
+                await conn.execute("DELETE FROM sync_client_identities WHERE source_id = $1 AND client <> ALL($2)",
+                                   source_id, values["clients"])
 
     async def delete(self, source_id: str) -> str | None:
         """Delete a source; returns its ingest key id (to revoke)."""
@@ -176,4 +193,26 @@ class SyncStore:
                 source_id,
                 client,
                 error,
+            )
+
+    async def identities(self, source_id: str) -> dict[str, ClientIdentity]:
+        """The kept identities of a source's client names."""
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT client, vendor_client_id, mac_address FROM sync_client_identities WHERE source_id = $1",
+                source_id,
+            )
+        return {r["client"]: ClientIdentity(r["vendor_client_id"], r["mac_address"]) for r in rows}
+
+    async def keep_identity(self, source_id: str, client: str, identity: ClientIdentity) -> None:
+        async with self._pool.acquire() as conn:
+            await conn.execute(
+                """INSERT INTO sync_client_identities (source_id, client, vendor_client_id, mac_address)
+                   VALUES ($1, $2, $3, $4)
+                   ON CONFLICT (source_id, client) DO UPDATE SET vendor_client_id = EXCLUDED.vendor_client_id,
+                       mac_address = EXCLUDED.mac_address, resolved_at = now()""",
+                source_id,
+                client,
+                identity.client_id,
+                identity.mac_address,
             )

@@ -18,6 +18,7 @@ from connlog.core.identifiers import NETWORK_ID, normalise_mac
 from connlog.core.server import ServiceContext
 from connlog.store.accounts import AccountStore
 from connlog.store.sync import SourceRecord, SyncStore
+from connlog.vendorsync.identity import follow
 from connlog.vendorsync.worker import SyncWorker
 
 _PREFIX = "syncSources/"
@@ -206,8 +207,13 @@ class VendorSyncServicer(sync_grpc.VendorSyncServiceServicer):
         status = sync_pb.SyncSourceStatus(name=f"{_PREFIX}{source_id}/status", state=state,
                                           last_error=record.last_error)
         now = dt.datetime.now(dt.timezone.utc)
+        # a client listed under several names (its id and its MAC) is followed
+        # once, under its first name: each name shows that one client's state
+        followed = {name: client.name for client in follow(record.vendor, record.clients,
+                                                           await self._store.identities(source_id))
+                    for name in client.names}
         for client in record.clients:
-            cp = checkpoints.get(client)
+            cp = checkpoints.get(followed.get(client, client))
             entry = status.clients.add(client=client)
             if cp is None:
                 continue

@@ -6,9 +6,11 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import httpx
+
+from connlog.core.caches import BoundedCache
 
 
 class CredentialRejected(Exception):
@@ -20,25 +22,34 @@ class VendorUnavailable(Exception):
 
 
 class AsyncRateLimiter:
-    """Token buckets per budget key; ``acquire`` waits for a token."""
+    """Rate budgets per key; ``acquire`` waits for its turn.
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    A token bucket (``rate`` per second, bursts of ``max(rate, 1)``) kept as
+    one number per key, the time its budget is next free (the "generic cell
+    rate algorithm"): a caller reserves its slot and moves that time on
+    without awaiting in between, so waiters need no lock and are served in
+    order. Budgets live in a bounded cache; an idle one that falls out is
+    the same as a fresh one."""
+
+    MAX_KEYS = 10_000
+
+    def __init__(
+        self, clock: Callable[[], float] = time.monotonic, max_keys: int = MAX_KEYS,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         self._clock = clock
-        self._buckets: dict[str, tuple[float, float]] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._sleep = sleep
+        self._free_at: BoundedCache[str, float] = BoundedCache("vendorsync.rate_budgets", max_keys)
 
     async def acquire(self, key: str, rate: float) -> None:
-        lock = self._locks.setdefault(key, asyncio.Lock())
-        async with lock:
-            while True:
-                now = self._clock()
-                tokens, last = self._buckets.get(key, (max(rate, 1.0), now))
-                tokens = min(max(rate, 1.0), tokens + (now - last) * rate)
-                if tokens >= 1:
-                    self._buckets[key] = (tokens - 1, now)
-                    return
-                self._buckets[key] = (tokens, now)
-                await asyncio.sleep((1 - tokens) / rate)
+        interval = 1.0 / rate
+        tolerance = (max(rate, 1.0) - 1.0) * interval  # the burst beyond one request
+        now = self._clock()
+        free_at = max(self._free_at.get(key, now), now)
+        slot = max(now, free_at - tolerance)
+        self._free_at[key] = free_at + interval
+        if slot > now:
+            await self._sleep(slot - now)
 
 
 class VendorHttp:

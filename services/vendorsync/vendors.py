@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import quote
 
 from connlog.core.identifiers import normalise_mac
+from connlog.store.sync import ClientIdentity
 from connlog.vendorsync.vendor_http import CredentialRejected, VendorHttp, VendorUnavailable
 from connlog.vendorsync.jsontext import array_items, object_arrays
 
@@ -35,6 +36,30 @@ class MerakiFetcher:
         self._base = base_url.rstrip("/")
         self._headers = {"Authorization": f"Bearer {credential}", "Accept": "application/json"}
         self._network = network_id
+
+    async def identify(self, client: str) -> ClientIdentity | None:
+        """Who ``client`` (an id or a MAC) is: ``GET /networks/{net}/clients/{client}``
+        answers its ``id`` and ``mac``. None when the API does not know it (404,
+        or another 4xx from an API without this call): then the name is all
+        there is. Raises VendorUnavailable when it cannot tell now."""
+        url = f"{self._base}/networks/{quote(self._network, safe='')}/clients/{quote(client, safe=':')}"
+        response = await self._http.request("GET", url, headers=self._headers)
+        if 400 <= response.status_code < 500:
+            return None
+        if response.status_code != 200:
+            raise VendorUnavailable(f"client {client}: HTTP {response.status_code}: {response.text[:200]}")
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            raise VendorUnavailable(f"client {client}: malformed answer")
+        client_id = body.get("id")
+        client_id = client_id if isinstance(client_id, str) and 0 < len(client_id) <= 128 else ""
+        mac = normalise_mac(body["mac"]) if isinstance(body.get("mac"), str) else None
+        if not client_id and not mac:
+            raise VendorUnavailable(f"client {client}: the answer has neither an id nor a MAC")
+        return ClientIdentity(client_id, mac or "")
 
     async def pages(self, client: str, since: dt.datetime, until: dt.datetime) -> AsyncIterator[Page]:
         since = max(since, until - MERAKI_LOOKBACK + dt.timedelta(minutes=5))

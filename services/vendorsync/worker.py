@@ -19,16 +19,17 @@ from connlog.api.v1 import connection_event_pb2 as pb
 from connlog.api.v1 import ingest_service_pb2 as ingest_pb
 from connlog.api.v1 import ingest_service_pb2_grpc
 from connlog.api.v1 import vendor_sync_service_pb2 as sync_pb
-from connlog.core.identifiers import normalise_mac
 from connlog.core.logging import get_logger
 from connlog.core.settings import Settings
 from connlog.store.sync import SourceRecord, SyncStore
 from connlog.vendors import VendorRecordError, meraki, mojo
+from connlog.vendorsync.identity import FollowedClient, follow
 from connlog.vendorsync.vendor_http import AsyncRateLimiter, CredentialRejected, VendorHttp, VendorUnavailable
 from connlog.vendorsync.vendors import MerakiFetcher, MojoFetcher
 
 DEFAULT_RATE = {pb.VENDOR_MERAKI: 10.0, pb.VENDOR_MOJO: 10.0}
 INGEST_BATCH = 1000
+_SOURCES_PAGE = 1000
 
 
 @dataclass
@@ -83,7 +84,14 @@ class SyncWorker:
             await self.close()
 
     async def schedule_once(self) -> None:
-        sources = {s.source_id: s for s in await self._store.list(None)}
+        sources: dict[str, SourceRecord] = {}
+        while True:  # every source, a page at a time
+            page = await self._store.list(None, after=max(sources, default=""), limit=_SOURCES_PAGE)
+            sources.update((s.source_id, s) for s in page)
+            if len(page) < _SOURCES_PAGE:
+                break
+        for source_id in [i for i, r in self._running.items() if i not in sources and not (r.task and not r.task.done())]:
+            del self._running[source_id]  # deleted sources: nothing to keep
         now = time.monotonic()
         for source in sources.values():
             running = self._running.setdefault(source.source_id, _Running())
@@ -125,9 +133,18 @@ class SyncWorker:
             else:
                 fetcher = MojoFetcher(http, source.base_url, source.credential, source.client_identifier)
             checkpoints = await self._store.checkpoints(source.source_id)
-            for client in source.clients:
-                checkpoint = checkpoints.get(client)
-                await self._poll_client(source, fetcher, client, checkpoint.checkpoint_at if checkpoint else None)
+            unanswered = await self._identify(source, fetcher)
+            for client in follow(source.vendor, source.clients, await self._store.identities(source.source_id)):
+                if all(name in unanswered for name in client.names):
+                    # Not followed this time: it may be a client followed under another name.
+                    await self._store.client_error(source.source_id, client.name, unanswered[client.name])
+                    self._metrics.polls.labels(_vendor(source), "failed").inc()
+                    continue
+                # where the client stands: the furthest of its names' checkpoints
+                # (names followed on their own before are the same client)
+                marks = [checkpoints[n].checkpoint_at for n in client.names
+                         if n in checkpoints and checkpoints[n].checkpoint_at]
+                await self._poll_client(source, fetcher, client, max(marks, default=None))
         except CredentialRejected as exc:
             self._log.warning("credential rejected", source=source.source_id, error=str(exc))
             await self._store.set_state(source.source_id, sync_pb.SYNC_SOURCE_STATE_CREDENTIAL_REJECTED,
@@ -136,19 +153,42 @@ class SyncWorker:
         finally:
             await http.close()
 
-    async def _poll_client(self, source: SourceRecord, fetcher, client: str, checkpoint: dt.datetime | None) -> None:
+    async def _identify(self, source: SourceRecord, fetcher) -> dict[str, str]:
+        """Ask the vendor who each client name not asked about yet is, and keep
+        the answers. Returns the names it could not answer for now, with why
+        (a name it does not know is not one of them: the name is all there is)."""
+        if source.vendor != pb.VENDOR_MERAKI:
+            return {}
+        known = await self._store.identities(source.source_id)
+        unanswered = {}
+        for name in source.clients:
+            if name in known:
+                continue
+            try:
+                identity = await fetcher.identify(name)
+            except VendorUnavailable as exc:
+                self._log.warning("client lookup failed", source=source.source_id, client=name, error=str(exc))
+                unanswered[name] = f"who the client is: {exc}"
+                continue
+            if identity is not None:  # else the API does not know it (asked again next poll)
+                await self._store.keep_identity(source.source_id, name, identity)
+        return unanswered
+
+    async def _poll_client(
+        self, source: SourceRecord, fetcher, client: FollowedClient, checkpoint: dt.datetime | None
+    ) -> None:
         now = dt.datetime.now(dt.timezone.utc)
         overlap = dt.timedelta(seconds=self._settings.sync_overlap_seconds)
         since = checkpoint - overlap if checkpoint else now - dt.timedelta(seconds=self._settings.sync_initial_lookback_seconds)
         counts = PollCounts()
         try:
-            async for page in fetcher.pages(client, since, now):
+            async for page in fetcher.pages(client.vendor_name, since, now):
                 events = self._convert(source, client, page.records, counts)
                 await self._ingest_events(source, events, counts)
                 covered = page.covered_to
                 if covered is None and source.vendor == pb.VENDOR_MERAKI and events:
                     covered = max(e.occur_time.ToDatetime(tzinfo=dt.timezone.utc) for e in events)
-                await self._store.advance(source.source_id, client, checkpoint_at=covered, success=page.last,
+                await self._store.advance(source.source_id, client.name, checkpoint_at=covered, success=page.last,
                                           **counts.__dict__)
                 self._count(source, counts)
                 counts = PollCounts()
@@ -157,25 +197,26 @@ class SyncWorker:
             raise
         except (VendorUnavailable, grpc.aio.AioRpcError) as exc:
             message = exc.details() if isinstance(exc, grpc.aio.AioRpcError) else str(exc)
-            self._log.warning("poll failed", source=source.source_id, client=client, error=message)
-            await self._store.advance(source.source_id, client, checkpoint_at=None, **counts.__dict__)
-            await self._store.client_error(source.source_id, client, message)
+            self._log.warning("poll failed", source=source.source_id, client=client.name, error=message)
+            await self._store.advance(source.source_id, client.name, checkpoint_at=None, **counts.__dict__)
+            await self._store.client_error(source.source_id, client.name, message)
             self._metrics.polls.labels(_vendor(source), "failed").inc()
 
-    def _convert(self, source: SourceRecord, client: str, records, counts: PollCounts) -> list[pb.ConnectionEvent]:
+    def _convert(
+        self, source: SourceRecord, client: FollowedClient, records, counts: PollCounts
+    ) -> list[pb.ConnectionEvent]:
         events = []
         counts.fetched += len(records)
-        mac = normalise_mac(client)
         for record, raw in records:
             try:
-                if source.vendor == pb.VENDOR_MERAKI:
-                    event = meraki.to_event(record, network_id=source.network_id,
-                                            client_id=None if mac else client, mac_address=mac, raw_text=raw)
+                if source.vendor == pb.VENDOR_MERAKI:  # its records name no client: both of its identifiers
+                    event = meraki.to_event(record, network_id=source.network_id, client_id=client.client_id or None,
+                                            mac_address=client.mac or None, raw_text=raw)
                 else:
                     event = mojo.to_event(record, network_id=source.network_id, raw_text=raw)
             except VendorRecordError as exc:
                 counts.malformed += 1
-                self._log.warning("malformed vendor record skipped", source=source.source_id, client=client,
+                self._log.warning("malformed vendor record skipped", source=source.source_id, client=client.name,
                                   field=exc.field, reason=exc.reason)
                 continue
             events.append(event)
