@@ -105,3 +105,18 @@ def full_event(when: dt.datetime | None = None) -> pb.ConnectionEvent:
         event_data=event_data,
         vendor_record=pb.VendorRecord(content_type="application/json", data=json.dumps(record)),
     )
+
+
+def deep_json(levels: int, kind: str = "{}"):
+    """JSON nested ``levels`` containers deep (``{}``: objects, ``[]``: lists)."""
+    value = "x"
+    for _ in range(levels):
+        value = {"k": value} if kind == "{}" else [value]
+    return value
+
+
+def deep_struct(levels: int) -> struct_pb2.Struct:
+    """A Struct nested ``levels`` Structs deep, itself included."""
+    out = struct_pb2.Struct()
+    out.update(deep_json(levels, "{}"))
+    return out

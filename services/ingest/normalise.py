@@ -12,9 +12,11 @@ import hashlib
 import ipaddress
 import json
 import math
+import re
 import socket
 from dataclasses import dataclass
 
+import orjson
 from google.protobuf import timestamp_pb2
 from google.protobuf.descriptor import FieldDescriptor
 
@@ -26,6 +28,19 @@ from connlog.store.events import StoredEvent
 MAX_TEXT = 256
 MAX_VENDOR_RECORD = 64 * 1024
 MAX_EVENT_DATA = 16 * 1024
+# What every projection can print (gRPC, /v1 through Envoy's transcoder, the
+# Meraki and Mojo shapes): google.protobuf.Duration's JSON range (also what
+# Meraki's durationMs, an int64 of milliseconds, holds), int64 integers, and
+# a nesting Envoy's transcoder renders even inside a tenant-wide list page.
+MAX_DURATION_SECONDS = 315_576_000_000  # 10,000 years
+INT64_MAX = 2**63 - 1
+MAX_EVENT_DATA_DEPTH = 20
+MAX_VENDOR_RECORD_DEPTH = 32
+# Vendors whose shape returns vendor_record.data verbatim (or, Zequenze,
+# whose record is a JSON object): it must be the JSON object of one record.
+JSON_RECORD_VENDORS = {pb.VENDOR_MERAKI: "a Meraki connectivity event", pb.VENDOR_MOJO: "a Mojo connection log",
+                       pb.VENDOR_ZEQUENZE: "a Zequenze device app connection log"}
+JSON_CONTENT_TYPE = "application/json"
 
 
 class FieldError(ValueError):
@@ -100,7 +115,7 @@ def _plan(message_type, prefix: str = "") -> dict:
 
 
 _EVENT_PLAN = _plan(pb.ConnectionEvent.DESCRIPTOR)
-_MAX_PASSED = 100_000
+_MAX_PASSED = 1024  # bytes: a larger sub-message is checked each time, not memoised (the memo bounds its total)
 _TIMING_PATHS = {d: "timing." + d.name for d in pb.ConnectionTiming.DESCRIPTOR.fields}
 _TIMING_TIMESTAMPS = frozenset(d for d in pb.ConnectionTiming.DESCRIPTOR.fields if d.message_type.full_name == "google.protobuf.Timestamp")
 
@@ -125,11 +140,13 @@ def _check_set_fields(message, plan: dict = _EVENT_PLAN, passed: dict | None = N
                 if passed is None:
                     _check_set_fields(value, check.nested)
                     continue
-                key = (check.path, value.SerializeToString())
-                if key not in passed:
+                data = value.SerializeToString()
+                if len(data) > _MAX_PASSED:
                     _check_set_fields(value, check.nested, passed)
-                    if len(passed) >= _MAX_PASSED:
-                        passed.clear()
+                    continue
+                key = (check.path, data)
+                if key not in passed:  # a bounded LRU (connlog.core.caches): entries and bytes
+                    _check_set_fields(value, check.nested, passed)
                     passed[key] = True
         elif kind == _CHOICE:
             if value not in check.choices:
@@ -162,6 +179,134 @@ def _timestamp(ts: timestamp_pb2.Timestamp, field: str) -> dt.datetime:
 
 _timedelta = dt.timedelta
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+
+
+def _duration(value, path: str) -> None:
+    """A Duration every shape prints: Meraki's durationMs (an int64 of
+    milliseconds), Mojo's latencies (seconds) and protobuf's JSON
+    (0 <= seconds <= MAX_DURATION_SECONDS, 0 <= nanos < 1e9)."""
+    seconds, nanos = value.seconds, value.nanos
+    if seconds < 0 or nanos < 0:
+        raise FieldError(path, "must not be negative")
+    if nanos > 999_999_999:
+        raise FieldError(path, "nanos must be at most 999999999")
+    if seconds > MAX_DURATION_SECONDS:
+        raise FieldError(path, f"must be at most {MAX_DURATION_SECONDS} seconds")
+
+
+# In a serialized Struct a number is tag 0x11 + 8 little-endian bytes; a
+# non-finite double has all exponent bits set (last two bytes 0x?f 0xf?),
+# which valid UTF-8 text never holds.
+_NON_FINITE_DOUBLE = re.compile(rb"\x11[\x00-\xff]{6}[\xf0-\xff][\x7f\xff]")
+
+
+def _event_data_problem(event_data) -> str | None:
+    """Why ``event_data`` (a google.protobuf.Struct) cannot be printed by
+    every shape, or None: larger than MAX_EVENT_DATA, a non-finite number
+    (protobuf's JSON has none: Envoy's transcoder fails, json_format raises),
+    or nesting deeper than MAX_EVENT_DATA_DEPTH (Envoy's transcoder refuses a
+    list page holding it). The serialized bytes clear nearly every Struct at
+    C speed; only one they cannot clear is walked (a Python walk costs
+    ~0.7 µs a value)."""
+    data = event_data.SerializeToString()
+    if len(data) > MAX_EVENT_DATA:
+        return f"larger than {MAX_EVENT_DATA} bytes"
+    # every nested Struct or ListValue is introduced by a tag byte 0x2a ("*") or 0x32 ("2")
+    if _NON_FINITE_DOUBLE.search(data) is None and data.count(b"*") + data.count(b"2") < MAX_EVENT_DATA_DEPTH:
+        return None
+    return _struct_problem(event_data)
+
+
+def _struct_problem(struct) -> str | None:
+    """The exact check behind ``_event_data_problem``: a walk of the Struct."""
+    pending = [(struct.fields.items(), 1, ())]
+    while pending:
+        items, depth, at = pending.pop()
+        if depth > MAX_EVENT_DATA_DEPTH:
+            return f"nested deeper than {MAX_EVENT_DATA_DEPTH} levels at {_key_path(at)!r}"
+        for key, value in items:
+            kind = value.WhichOneof("kind")
+            if kind == "number_value":
+                if not math.isfinite(value.number_value):
+                    return f"holds a non-finite number at {_key_path(at + (key,))!r}"
+            elif kind == "struct_value":
+                pending.append((value.struct_value.fields.items(), depth + 1, at + (key,)))
+            elif kind == "list_value":
+                pending.append((enumerate(value.list_value.values), depth + 1, at + (key,)))
+    return None
+
+
+def _key_path(keys: tuple) -> str:
+    return ".".join(str(key) for key in keys)
+
+
+_BIG_FLOAT = 2.0**63
+_MAYBE_BIG_INTEGER = "may hold an integer beyond int64"  # orjson reads one as a float: the text tells
+
+
+def _json_problem(root, max_depth: int) -> str | None:
+    """Why parsed JSON cannot be printed verbatim inside a response every
+    client parses, or None: an integer beyond int64 or nesting deeper than
+    ``max_depth`` (orjson already refused NaN, Infinity, lone surrogates and
+    numbers that overflow a double)."""
+    pending = [((root,), 0)]
+    big_float = False
+    while pending:
+        values, depth = pending.pop()
+        if depth > max_depth:
+            return f"nested deeper than {max_depth} levels"
+        for value in values:
+            kind = type(value)
+            if kind is int:
+                if value > INT64_MAX:  # orjson reads -2**63 .. 2**64-1 as int, the rest as float
+                    return "holds an integer outside the int64 range"
+            elif kind is float:
+                if not -_BIG_FLOAT < value < _BIG_FLOAT:
+                    big_float = True
+            elif kind is dict:
+                if value:
+                    pending.append((value.values(), depth + 1))
+            elif kind is list:
+                if value:
+                    pending.append((value, depth + 1))
+    return _MAYBE_BIG_INTEGER if big_float else None
+
+
+def _int64_literal(text: str) -> int:
+    """``parse_int`` of json.loads: an integer literal within int64."""
+    if len(text) > 20:  # int64 has at most 19 digits (JSON has no leading zeros)
+        raise OverflowError
+    number = int(text)
+    if not -INT64_MAX - 1 <= number <= INT64_MAX:
+        raise OverflowError
+    return number
+
+
+def _check_json(data: str, field: str, max_depth: int):
+    """Strictly parsed JSON text (``field`` named when it is not): no NaN or
+    Infinity, no lone surrogates, finite numbers, integers within int64."""
+    try:
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise FieldError(field, f"is not valid JSON: {exc}") from None
+    problem = _json_problem(value, max_depth)
+    if problem is _MAYBE_BIG_INTEGER:  # a float beyond +-2**63, or an integer literal orjson read as one
+        try:
+            json.loads(data, parse_int=_int64_literal)
+            problem = None
+        except OverflowError:
+            problem = "holds an integer outside the int64 range"
+        except (ValueError, RecursionError):  # orjson accepted it; cannot happen
+            problem = "is not valid JSON"
+    if problem:
+        raise FieldError(field, problem)
+    return value
+
+
+def _is_json_type(content_type: str) -> bool:
+    if content_type == JSON_CONTENT_TYPE:
+        return True
+    return content_type.partition(";")[0].strip().lower() == JSON_CONTENT_TYPE
 
 
 def _ip(value: str) -> str:
@@ -250,6 +395,11 @@ def normalise(
         mcc_mnc = event.access_network.mcc_mnc
         if mcc_mnc and not (mcc_mnc.isdigit() and 5 <= len(mcc_mnc) <= 6):
             raise FieldError("access_network.mcc_mnc", "must be 5 or 6 digits")
+    if event.HasField("location"):
+        location_id = event.location.location_id
+        # Mojo prints an all-digits id as a number (its locationId.id is one)
+        if len(location_id) > 18 and location_id.isdigit() and location_id.isascii() and int(location_id) > INT64_MAX:
+            raise FieldError("location.location_id", f"a numeric id must be at most {INT64_MAX}")
 
     if event.HasField("timing"):
         timing = event.timing
@@ -257,22 +407,29 @@ def normalise(
             path = _TIMING_PATHS[descriptor]
             if descriptor in _TIMING_TIMESTAMPS:
                 _timestamp(value, path)
-            elif value.seconds < 0 or value.nanos < 0:
-                raise FieldError(path, "must not be negative")
-    if event.HasField("event_data") and event.event_data.ByteSize() > MAX_EVENT_DATA:
-        raise FieldError("event_data", f"larger than {MAX_EVENT_DATA} bytes")
+            elif not (0 <= value.seconds <= MAX_DURATION_SECONDS and 0 <= value.nanos <= 999_999_999):
+                _duration(value, path)  # raises, saying why
+    if event.HasField("event_data"):
+        problem = _event_data_problem(event.event_data)
+        if problem:
+            raise FieldError("event_data", problem)
 
     if event.HasField("vendor_record"):
         record = event.vendor_record
-        if len(record.data) > MAX_VENDOR_RECORD:
+        data, content_type = record.data, record.content_type
+        if len(data) > MAX_VENDOR_RECORD:
             raise FieldError("vendor_record.data", f"larger than {MAX_VENDOR_RECORD} bytes")
-        if record.data and not record.content_type:
-            record.content_type = "application/json"
-        if record.content_type == "application/json" and record.data:
-            try:
-                json.loads(record.data)
-            except ValueError as exc:
-                raise FieldError("vendor_record.data", f"is not valid JSON: {exc}") from None
+        if data and not content_type:
+            record.content_type = content_type = JSON_CONTENT_TYPE
+        shape = JSON_RECORD_VENDORS.get(vendor)
+        if shape is not None and (data or content_type):
+            if not _is_json_type(content_type):
+                raise FieldError("vendor_record.content_type",
+                                 f"must be {JSON_CONTENT_TYPE} for {pb.Vendor.Name(vendor)}")
+            if data and type(_check_json(data, "vendor_record.data", MAX_VENDOR_RECORD_DEPTH)) is not dict:
+                raise FieldError("vendor_record.data", f"must be a JSON object ({shape})")
+        elif data and _is_json_type(content_type):
+            _check_json(data, "vendor_record.data", MAX_VENDOR_RECORD_DEPTH)
 
     payload = event.SerializeToString(deterministic=True)
     dedup = _dedup_key(vendor, source.vendor_event_id, payload)

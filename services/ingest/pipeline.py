@@ -12,6 +12,7 @@ import asyncpg
 from connlog.api.v1 import connection_event_pb2 as pb
 from connlog.api.v1 import ingest_service_pb2 as ingest_pb
 from connlog.core.auth import Principal
+from connlog.core.caches import BoundedCache
 from connlog.core.identifiers import event_name
 from connlog.core.logging import get_logger
 from connlog.core.metrics import ServiceMetrics
@@ -24,6 +25,30 @@ from connlog.store.partitions import maintain_partitions
 
 # Batches at least this large go to the worker processes, if any.
 WORKER_MIN_EVENTS = 256
+
+# The validation memo (see normalise._check_set_fields): sub-messages that
+# passed, by path and serialized content. Small ones only (normalise skips
+# larger ones), and at most this many / this many bytes, least recently used
+# first out. A typical entry is 30-100 bytes of content plus ~200 of overhead.
+MEMO_MAX_ENTRIES = 50_000
+MEMO_MAX_BYTES = 16 * 1024 * 1024
+NETWORK_REFS_MAX_ENTRIES = 50_000  # (tenant, network id) -> network_ref
+ACCESS_POINTS_MAX_ENTRIES = 50_000  # (tenant, AP serial) -> last recorded (network, name, time)
+ACCESS_POINTS_MAX_BYTES = 16 * 1024 * 1024
+_ENTRY_OVERHEAD = 200  # bytes CPython spends on a small cache entry besides its content
+
+
+def _memo_size(key: tuple[str, bytes], value: object) -> int:
+    return len(key[1]) + _ENTRY_OVERHEAD
+
+
+def _access_point_size(key: tuple[int, str], value: tuple[int, str, dt.datetime]) -> int:
+    return len(key[1]) + 2 * len(value[1]) + _ENTRY_OVERHEAD + 100  # the value tuple and its datetime
+
+
+def new_validation_memo() -> BoundedCache:
+    """The memo ``normalise`` keeps between events (one per pipeline)."""
+    return BoundedCache("ingest.validation_memo", MEMO_MAX_ENTRIES, MEMO_MAX_BYTES, _memo_size)
 
 ACCEPTED = ingest_pb.INGEST_STATUS_ACCEPTED
 DUPLICATE = ingest_pb.INGEST_STATUS_DUPLICATE
@@ -51,9 +76,11 @@ class IngestPipeline:
         self._events = EventStore(pool)
         self._accounts = AccountStore(pool)
         self._metrics = metrics
-        self._network_refs: dict[tuple[int, str], int] = {}
-        self._access_points: dict[tuple[int, str], tuple[int, str, dt.datetime]] = {}
-        self._passed: dict = {}  # sub-messages that passed validation (see normalise)
+        self._network_refs: BoundedCache[tuple[int, str], int] = BoundedCache(
+            "ingest.network_refs", NETWORK_REFS_MAX_ENTRIES)
+        self._access_points: BoundedCache[tuple[int, str], tuple[int, str, dt.datetime]] = BoundedCache(
+            "ingest.access_points", ACCESS_POINTS_MAX_ENTRIES, ACCESS_POINTS_MAX_BYTES, _access_point_size)
+        self._passed = new_validation_memo()  # sub-messages that passed validation (see normalise)
         self._workers = workers
         self._log = get_logger("ingest")
 
@@ -164,8 +191,6 @@ class IngestPipeline:
                 changed.append(row)
         if changed:
             await self._accounts.record_access_points(tenant_ref, sorted(changed))
-            if len(self._access_points) > 100_000:
-                self._access_points.clear()
             for serial, network_ref, name, when in changed:
                 known = self._access_points.get((tenant_ref, serial))
                 if known is None or known[2] < when:
@@ -178,7 +203,11 @@ class IngestPipeline:
                 self._metrics.events.labels(label).inc(n)
 
     async def _network_refs_for(self, tenant_ref: int, network_ids: set[str]) -> dict[str, int]:
-        refs = {n: self._network_refs[(tenant_ref, n)] for n in network_ids if (tenant_ref, n) in self._network_refs}
+        refs = {}
+        for network_id in network_ids:
+            ref = self._network_refs.get((tenant_ref, network_id))
+            if ref is not None:
+                refs[network_id] = ref
         missing = sorted(network_ids - refs.keys())
         if missing:
             created = await self._accounts.ensure_networks(tenant_ref, missing)

@@ -10,10 +10,11 @@ from __future__ import annotations
 import orjson
 
 from connlog.api.v1 import connection_event_pb2 as pb
-
+from connlog.query.meraki_view import verbatim_record
 
 _MOJO = pb.VENDOR_MOJO
 _FAILURE = pb.OUTCOME_FAILURE
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
 def is_failure(event: pb.ConnectionEvent) -> bool:
@@ -25,7 +26,8 @@ def _millis(timing: pb.ConnectionTiming, name: str) -> int | None:
     if not timing.HasField(name):
         return None
     ts = getattr(timing, name)
-    return ts.seconds * 1000 + ts.nanos // 1_000_000
+    millis = ts.seconds * 1000 + ts.nanos // 1_000_000
+    return millis if _INT64_MIN <= millis <= _INT64_MAX else None  # null: stored before ingest bounded it
 
 
 def _seconds(timing: pb.ConnectionTiming, name: str) -> int | None:
@@ -36,7 +38,11 @@ def _location_id(location: pb.Location):
     ident, kind = location.location_id, location.location_type
     if not ident and not kind:
         return None
-    return {"type": kind or None, "id": int(ident) if ident.isdigit() else (ident or None)}
+    if ident.isdigit() and ident.isascii():  # Mojo's id is a number: printed as one when it fits an int64
+        number = int(ident)
+        if number <= _INT64_MAX:
+            return {"type": kind or None, "id": number}
+    return {"type": kind or None, "id": ident or None}
 
 
 def mojo_value(event: pb.ConnectionEvent, failure: bool, mac: str | None, bssid: str | None, ap_name: str | None,
@@ -46,9 +52,9 @@ def mojo_value(event: pb.ConnectionEvent, failure: bool, mac: str | None, bssid:
     client MAC, BSSID, AP name and SSID come from the row's columns. Hot
     path: every field is read once."""
     if event.source.vendor == _MOJO:
-        data = event.vendor_record.data
-        if data:
-            return orjson.Fragment(data)
+        verbatim = verbatim_record(event.vendor_record)
+        if verbatim is not None:
+            return verbatim
     timing, radio, auto = event.timing, event.radio, event.auto_test
     body = {
         "macAddress": mac or None,
