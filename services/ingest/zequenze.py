@@ -12,6 +12,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+
+import orjson
 from dataclasses import dataclass, field
 from collections.abc import Callable
 from typing import Any
@@ -85,17 +87,12 @@ def _is_number(value: Any) -> bool:
         return False
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
-
-
 def _json(text: str, error: Callable[[str], RestError]) -> Any:
-    """Strict JSON (no NaN or Infinity); ``error(reason)`` is raised otherwise."""
+    """Strict JSON (RFC 8259: no NaN or Infinity, no lone surrogates, bounded
+    nesting); ``error(reason)`` is raised otherwise."""
     try:
-        return json.loads(text, parse_constant=_reject_constant)
-    except RecursionError:
-        raise error("nested too deeply") from None
-    except ValueError as exc:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
         raise error(str(exc)) from None
 
 
