@@ -97,6 +97,7 @@ def test_undecodable_query_parameters_are_400_naming_them(query, message):
         (__import__("asyncpg").exceptions.AdminShutdownError("bye"), True),
         (__import__("asyncpg").exceptions.ConnectionDoesNotExistError("gone"), True),
         (__import__("asyncpg").exceptions.TooManyConnectionsError("full"), True),
+        (__import__("asyncpg").exceptions.InternalClientError("state"), True),
         (__import__("asyncpg").exceptions.UniqueViolationError("dup"), False),
         (__import__("asyncpg").exceptions.DataError("range"), False),
         (ValueError("x"), False),

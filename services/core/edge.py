@@ -59,6 +59,7 @@ _TRANSIENT = (
     asyncpg.exceptions.InsufficientResourcesError,  # class 53: too many connections, disk full
     asyncpg.exceptions.TransactionRollbackError,  # class 40: serialization failure, deadlock
     asyncpg.exceptions.InterfaceError,  # the connection was closed under the query
+    asyncpg.exceptions.InternalClientError,  # a connection left mid-protocol by a server that went away
     OSError,  # connection refused, socket gone
     TimeoutError,
 )

@@ -67,6 +67,8 @@ class DatabaseWatch:
             reachable = await self.check()
             if reachable != self.reachable:
                 self.reachable = reachable
+                # connections opened before the change may be broken mid-protocol
+                await self._pool.expire_connections()
                 status = (health_pb2.HealthCheckResponse.SERVING if reachable
                           else health_pb2.HealthCheckResponse.NOT_SERVING)
                 for service in services:

@@ -6,6 +6,13 @@ single ingest process (docs/benchmarks.md has the profile). With
 worker processes while the service's own process receives the stream and
 talks to the database. Small batches (single events, REST) stay in-process:
 for them the hand-over would cost more than it saves.
+
+The pool heals itself: when a worker dies (killed, out of memory) the
+executor is broken for good, so the pool replaces it with a new one and runs
+the failed batch again (normalising is pure, so running it twice is safe). If
+the new executor breaks too, that batch is normalised in-process. Workers die
+with the service process: ``PR_SET_PDEATHSIG`` on Linux, and a thread that
+watches the parent everywhere.
 """
 
 from __future__ import annotations
@@ -13,15 +20,29 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
+import signal
+import sys
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 
 from connlog.api.v1 import ingest_service_pb2 as ingest_pb
 from connlog.core.auth import Principal
+from connlog.core.logging import get_logger
 from connlog.ingest.normalise import FieldError, IngestWindow, normalise
 from connlog.store.events import StoredEvent
 
 # (position, stored event) for the valid ones; (position, field, reason) for the rest
 Normalised = tuple[list[tuple[int, StoredEvent]], list[tuple[int, str, str]]]
+
+# How often a worker checks that its parent still lives (the fallback for
+# platforms without PR_SET_PDEATHSIG).
+PARENT_CHECK_SECONDS = 1.0
+# New executors one batch may cause before it is normalised in-process.
+REPLACEMENTS_PER_BATCH = 1
+
+_PR_SET_PDEATHSIG = 1
 
 
 def normalise_events(events, principal: Principal, window: IngestWindow, passed: dict | None = None) -> Normalised:
@@ -35,13 +56,39 @@ def normalise_events(events, principal: Principal, window: IngestWindow, passed:
     return stored, rejected
 
 
+def _parse(data: bytes):
+    return ingest_pb.StreamIngestConnectionEventsRequest.FromString(data).events
+
+
 def _normalise_serialized(data: bytes, principal: Principal, window: IngestWindow) -> Normalised:
     """In a worker: the same, from a serialized batch."""
-    return normalise_events(ingest_pb.StreamIngestConnectionEventsRequest.FromString(data).events, principal, window)
+    return normalise_events(_parse(data), principal, window)
 
 
 def _ready() -> int:
     return os.getpid()
+
+
+def _watch_parent(parent_pid: int) -> None:
+    while True:
+        time.sleep(PARENT_CHECK_SECONDS)
+        if os.getppid() != parent_pid:
+            os._exit(1)
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """A worker's initializer: end this worker when the service process ends,
+    however it ends (kill -9 included), so no worker outlives it."""
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent_pid:  # it died before prctl took effect
+        os._exit(1)
+    threading.Thread(target=_watch_parent, args=(parent_pid,), name="parent-watch", daemon=True).start()
 
 
 def worker_count(setting: int) -> int:
@@ -56,19 +103,54 @@ class NormaliserPool:
     """Worker processes that normalise serialized batches."""
 
     def __init__(self, workers: int) -> None:
-        # spawn, not fork: the service process runs gRPC and asyncio threads
-        self._executor = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
         self.workers = workers
+        self.replacements = 0  # executors replaced because a worker died
+        self._closed = False
+        self._log = get_logger("ingest")
+        self._executor = self._new_executor()
+
+    def _new_executor(self) -> ProcessPoolExecutor:
+        # spawn, not fork: the service process runs gRPC and asyncio threads.
+        # Workers are started from the event loop's thread (submit), which
+        # lives as long as the process, so PR_SET_PDEATHSIG fires only when
+        # the process ends.
+        return ProcessPoolExecutor(
+            self.workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_die_with_parent,
+            initargs=(os.getpid(),),
+        )
 
     async def start(self) -> None:
         """Start every worker now rather than on the first stream."""
         loop = asyncio.get_running_loop()
         await asyncio.gather(*(loop.run_in_executor(self._executor, _ready) for _ in range(self.workers)))
 
+    def _replace(self, broken: ProcessPoolExecutor, error: BaseException) -> None:
+        """Replace ``broken`` unless a concurrent batch already did."""
+        if self._executor is not broken:
+            return
+        self._executor = self._new_executor()
+        self.replacements += 1
+        broken.shutdown(wait=False, cancel_futures=True)  # its workers are already gone or terminated
+        self._log.warning(
+            "validation worker died; worker pool replaced", error=str(error), replacements=self.replacements
+        )
+
     async def normalise(self, events, principal: Principal, window: IngestWindow) -> Normalised:
         data = ingest_pb.StreamIngestConnectionEventsRequest(events=events).SerializeToString()
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, _normalise_serialized, data, principal, window)
+        for _ in range(1 + REPLACEMENTS_PER_BATCH):
+            executor = self._executor
+            try:
+                return await loop.run_in_executor(executor, _normalise_serialized, data, principal, window)
+            except BrokenProcessPool as err:
+                if self._closed:
+                    raise
+                self._replace(executor, err)
+        self._log.warning("worker pool broke again; batch normalised in-process", events=len(events))
+        return normalise_events(_parse(data), principal, window)
 
     def close(self) -> None:
+        self._closed = True
         self._executor.shutdown(wait=False, cancel_futures=True)
