@@ -124,6 +124,19 @@ function envoy_on_request(handle)
     handle:respond({[":status"] = "400"}, problem)
     return
   end
+  -- Headers travel on as gRPC metadata: drop what gRPC would refuse or act
+  -- on (names outside its alphabet, its own grpc-* headers, binary "-bin"
+  -- values) instead of letting the backend fail on them.
+  local drop = {}
+  for name, _ in pairs(headers) do
+    if string.sub(name, 1, 1) ~= ":" and (string.find(name, "[^0-9a-z_.-]") or string.sub(name, 1, 5) == "grpc-"
+        or string.sub(name, -4) == "-bin" or name == "te") then
+      drop[#drop + 1] = name
+    end
+  end
+  for _, name in ipairs(drop) do
+    headers:remove(name)
+  end
   local inner = string.match(path, "^/api/v1https?://[^/]+(/.*)$")
   if inner then
     path = inner

@@ -14,6 +14,7 @@ one error format per shape whoever answers.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -78,6 +79,21 @@ class RestError(Exception):
         self.message = message
         self.body = body
         self.headers = headers
+
+
+_INTEGER = re.compile(r"-?[0-9]{1,30}")
+_DECIMAL = re.compile(r"-?[0-9]{1,30}(\.[0-9]{1,30})?")
+
+
+def ascii_integer(text: str) -> int | None:
+    """``text`` as an integer if it is one written in ASCII digits (no sign
+    but '-', no spaces, underscores or other scripts' digits), else None."""
+    return int(text) if _INTEGER.fullmatch(text) else None
+
+
+def ascii_number(text: str) -> float | None:
+    """``text`` as a number if it is a plain ASCII decimal, else None."""
+    return float(text) if _DECIMAL.fullmatch(text) else None
 
 
 def metadata_dict(context) -> dict[str, str]:

@@ -162,6 +162,10 @@ async def start_service(
         options=[
             ("grpc.max_receive_message_length", settings.max_message_bytes),
             ("grpc.max_send_message_length", settings.max_message_bytes),
+            # REST calls arrive with every HTTP header (up to Envoy's 60 KiB)
+            # plus the path more than once as metadata
+            ("grpc.max_metadata_size", 256 * 1024),
+            ("grpc.absolute_max_metadata_size", 256 * 1024),
             ("grpc.so_reuseport", 0),
         ],
     )

@@ -6,10 +6,9 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
-import math
 from dataclasses import dataclass, field
 
-from connlog.core.rest import RestCall
+from connlog.core.rest import RestCall, ascii_integer, ascii_number
 from connlog.query.meraki_view import TEXT_TO_BAND, TEXT_TO_SEVERITY, TYPE_TO_STEP
 
 MAX_LOOKBACK = dt.timedelta(days=31)
@@ -19,6 +18,7 @@ DEFAULT_PER_PAGE = 1000
 KNOWN = {"perPage", "startingAfter", "endingBefore", "sortOrder", "t0", "t1", "timespan", "types", "band",
          "ssidNumber", "includedSeverities", "deviceSerial"}
 ARRAYS = {"types", "includedSeverities"}
+MAX_SERIAL = 64  # the longest access point serial ingest accepts
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 # Times outside these bounds can never select a stored event (and would
 # overflow date arithmetic): refused as out of range.
@@ -72,13 +72,8 @@ def decode_position(token: str, name: str) -> tuple[dt.datetime, int]:
 def parse_time(value: str, name: str) -> dt.datetime:
     """ISO 8601 or epoch seconds."""
     text = value.strip()
-    try:
-        seconds = float(text)
-    except ValueError:
-        pass
-    else:
-        if not math.isfinite(seconds):
-            raise MerakiParamError(f"'{name}' must be an ISO 8601 time or epoch seconds")
+    seconds = ascii_number(text)
+    if seconds is not None:
         try:
             return _in_range(_EPOCH + dt.timedelta(seconds=seconds), name)
         except OverflowError:
@@ -123,10 +118,10 @@ def parse(call: RestCall, now: dt.datetime) -> MerakiQuery:
 
     per_page = DEFAULT_PER_PAGE
     if (text := _single(call, "perPage")) is not None:
-        try:
-            per_page = int(text)
-        except ValueError:
-            raise MerakiParamError("'perPage' must be an integer") from None
+        number = ascii_integer(text)
+        if number is None:
+            raise MerakiParamError("'perPage' must be an integer")
+        per_page = number
         if not 3 <= per_page <= 1000:
             raise MerakiParamError("'perPage' must be between 3 and 1000")
 
@@ -138,11 +133,10 @@ def parse(call: RestCall, now: dt.datetime) -> MerakiQuery:
     if span_text is not None and (t0_text is not None or t1_text is not None):
         raise MerakiParamError("'timespan' cannot be used with 't0' or 't1'")
     if span_text is not None:
-        try:
-            span = float(span_text)
-        except ValueError:
-            raise MerakiParamError("'timespan' must be a number of seconds") from None
-        if not math.isfinite(span) or span <= 0:
+        span = ascii_number(span_text)
+        if span is None:
+            raise MerakiParamError("'timespan' must be a number of seconds")
+        if span <= 0:
             raise MerakiParamError("'timespan' must be a positive number of seconds")
         if span > MAX_TIMESPAN:
             raise MerakiParamError(f"'timespan' must be less than or equal to {int(MAX_TIMESPAN)} seconds (31 days)")
@@ -170,10 +164,12 @@ def parse(call: RestCall, now: dt.datetime) -> MerakiQuery:
             raise MerakiParamError("'band' must be one of: 2.4, 5, 6")
         query.bands = [TEXT_TO_BAND[band]]
     if (ssid := _single(call, "ssidNumber")) is not None:
-        if not ssid.isdigit() or not 0 <= int(ssid) <= 14:
+        if ascii_integer(ssid) is None or not 0 <= int(ssid) <= 14:
             raise MerakiParamError("'ssidNumber' must be an integer from 0 to 14")
         query.ssid_number = int(ssid)
     if (serial := _single(call, "deviceSerial")) is not None:
+        if len(serial) > MAX_SERIAL:
+            raise MerakiParamError(f"'deviceSerial' must be at most {MAX_SERIAL} characters")
         query.device_serial = serial
     after, before = _single(call, "startingAfter"), _single(call, "endingBefore")
     if after is not None and before is not None:

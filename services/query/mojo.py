@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
+import orjson
 
 from connlog.api.v1 import connection_event_pb2 as pb
 from connlog.api.v1 import mojo_service_pb2_grpc
 from connlog.core.auth import Permission, Principal
 from connlog.core.identifiers import normalise_mac
-from connlog.core.rest import RestError, metadata_dict, respond, rest_call
+from connlog.core.rest import RestError, ascii_integer, metadata_dict, respond, rest_call
 from connlog.core.server import ServiceContext
 from connlog.query.mojo_view import mojo_logs
 from connlog.store.events import EventFilter, EventStore
@@ -29,11 +29,8 @@ def _integer(value: str | None, name: str, default: int, low: int, high: int, me
     """An integer parameter within [low, high]; 400 naming it otherwise."""
     if value is None or value == "":
         return default
-    try:
-        number = int(value)
-    except ValueError:
-        raise RestError(400, f"{name} must be {meaning}") from None
-    if not low <= number <= high:
+    number = ascii_integer(value)
+    if number is None or not low <= number <= high:
         raise RestError(400, f"{name} must be {meaning}")
     return number
 
@@ -54,8 +51,8 @@ class MojoServicer(mojo_service_pb2_grpc.MojoServiceServicer):
 
     async def LoginWithApiKey(self, request, context):
         try:
-            credentials = json.loads(request.body.data or b"null")
-        except ValueError:
+            credentials = orjson.loads(request.body.data or b"null")
+        except orjson.JSONDecodeError:
             raise RestError(400, "request body is not valid JSON") from None
         if not isinstance(credentials, dict):
             raise RestError(400, "request body must be a JSON object")
@@ -64,10 +61,9 @@ class MojoServicer(mojo_service_pb2_grpc.MojoServiceServicer):
         key_id, key_value = credentials.get("keyId"), credentials.get("keyValue")
         if not isinstance(key_id, str) or not key_id or not isinstance(key_value, str) or not key_value:
             raise RestError(400, "keyId and keyValue are required strings")
-        try:
-            minutes = int(request.timeout)
-        except ValueError:
-            raise RestError(400, "timeout must be an integer number of minutes") from None
+        minutes = ascii_integer(request.timeout)
+        if minutes is None:
+            raise RestError(400, "timeout must be an integer number of minutes")
         if not 1 <= minutes <= self._ctx.settings.mojo_session_max_minutes:
             raise RestError(400, f"timeout must be 1-{self._ctx.settings.mojo_session_max_minutes} minutes")
         result = await self._ctx.auth.login(key_id, key_value, request.client_identifier, minutes)
@@ -111,7 +107,8 @@ class MojoServicer(mojo_service_pb2_grpc.MojoServiceServicer):
         failuretype = call.value("failuretype")
         limit = _integer(call.value("limit"), "limit", DEFAULT_LIMIT, 1, MAX_LIMIT, f"an integer from 1 to {MAX_LIMIT}")
         # totime -1 is "now": events stamped later are not in the answer
-        end = (end or dt.datetime.now(dt.timezone.utc).replace(microsecond=0)) + dt.timedelta(seconds=1)
+        end = end or dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+        end = end + dt.timedelta(seconds=1) if end.year < 9999 else end
         if start is not None and start >= end:
             raise RestError(400, "totime must not be before fromtime")
         flt = EventFilter(client_mac=mac, start=start, end=end)

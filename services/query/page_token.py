@@ -14,6 +14,11 @@ import json
 
 from google.protobuf.message import Message
 
+# A token we issue is about 60 characters; anything much longer is not one
+# (and must not reach the JSON parser: deep nesting would exhaust its recursion).
+MAX_TOKEN_LENGTH = 512
+EVENT_ID_MAX = 2**63 - 1  # event ids are bigint
+
 
 class BadPageToken(ValueError):
     """A page token that is malformed or belongs to another request."""
@@ -35,13 +40,20 @@ def encode(occurred_at: dt.datetime, event_id: int, digest: str) -> str:
 
 
 def decode(token: str, digest: str) -> tuple[dt.datetime, int]:
+    """The position in ``token``; ``BadPageToken`` naming ``page_token`` for
+    anything that is not a token this service issued for these parameters."""
     try:
+        if len(token) > MAX_TOKEN_LENGTH:
+            raise ValueError
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         micros, event_id, token_digest = json.loads(raw)
-        if not isinstance(micros, int) or not isinstance(event_id, int) or not isinstance(token_digest, str):
+        # type() is: a JSON true/false is a bool, which isinstance(..., int) lets through
+        if type(micros) is not int or type(event_id) is not int or not isinstance(token_digest, str):
+            raise ValueError
+        if not 0 <= event_id <= EVENT_ID_MAX:
             raise ValueError
         occurred_at = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(microseconds=micros)
-    except (ValueError, TypeError, OverflowError):
+    except (ValueError, TypeError, OverflowError, RecursionError):
         raise BadPageToken("page_token: malformed") from None
     if token_digest != digest:
         raise BadPageToken("page_token: was issued for a request with other parameters")

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 import grpc
-from google.protobuf import timestamp_pb2
 
 from connlog.api.v1 import connection_event_pb2 as pb
 from connlog.api.v1 import meraki_service_pb2, meraki_service_pb2_grpc, mojo_service_pb2, mojo_service_pb2_grpc
 from connlog.api.v1 import query_service_pb2 as query_pb
 from connlog.api.v1 import query_service_pb2_grpc as query_grpc
+from connlog.core import validation
 from connlog.core.auth import Permission
 from connlog.core.identifiers import event_name, normalise_mac, parse_event_name, parse_network_parent
 from connlog.core.server import ServiceContext
+from connlog.core.validation import InvalidArgument
 from connlog.query import page_token
 from connlog.query.meraki import MerakiServicer
 from connlog.query.mojo import MojoServicer
@@ -22,10 +21,9 @@ from connlog.store.events import EventFilter, EventRow, EventStore, restore_colu
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
-
-
-class InvalidArgument(ValueError):
-    """A request argument that cannot be honoured."""
+# The longest text a filter can match (what ingest stores is shorter).
+MAX_FILTER_TEXT = 1024
+SSID_NUMBER_RANGE = (0, 255)  # as ingest accepts (wlan.ssid_number)
 
 
 def to_event(row: EventRow, tenant_id: str) -> pb.ConnectionEvent:
@@ -39,47 +37,41 @@ def to_event(row: EventRow, tenant_id: str) -> pb.ConnectionEvent:
     return event
 
 
-def _time(ts: timestamp_pb2.Timestamp) -> dt.datetime:
-    return ts.ToDatetime(tzinfo=dt.timezone.utc)
-
-
-def _enums(values, enum_type, field: str) -> list[int]:
-    for value in values:
-        if value == 0 or value not in enum_type.values():
-            raise InvalidArgument(f"{field}: invalid value {value}")
-    return list(values)
-
-
 def _mac(value: str, field: str) -> str:
     mac = normalise_mac(value)
     if mac is None:
-        raise InvalidArgument(f"{field}: {value!r} is not a MAC address")
+        raise InvalidArgument(field, f"{value[:64]!r} is not a MAC address")
     return mac
 
 
+def _text(value: str, field: str) -> str | None:
+    return validation.text(value, field, max_length=MAX_FILTER_TEXT) or None
+
+
 def build_filter(request: query_pb.ListConnectionEventsRequest) -> EventFilter:
-    """The store filter of a list request (network resolved separately)."""
+    """The store filter of a list request (network resolved separately);
+    raises ``InvalidArgument`` naming the first field it cannot honour."""
     flt = EventFilter(
-        client_id=request.client_id or None,
+        client_id=_text(request.client_id, "client_id"),
         client_mac=_mac(request.client_mac_address, "client_mac_address") if request.client_mac_address else None,
-        start=_time(request.start_time) if request.HasField("start_time") else None,
-        end=_time(request.end_time) if request.HasField("end_time") else None,
-        steps=_enums(request.steps, pb.ConnectionStep, "steps"),
-        outcomes=_enums(request.outcomes, pb.Outcome, "outcomes"),
-        severities=_enums(request.severities, pb.Severity, "severities"),
-        bands=_enums(request.bands, pb.Band, "bands"),
-        ssid=request.ssid or None,
-        ssid_number=request.ssid_number if request.HasField("ssid_number") else None,
-        ap_serial=request.access_point_serial or None,
-        ap_name=request.access_point_name or None,
+        start=validation.timestamp(request.start_time, "start_time") if request.HasField("start_time") else None,
+        end=validation.timestamp(request.end_time, "end_time") if request.HasField("end_time") else None,
+        steps=validation.enum_values(request.steps, pb.ConnectionStep, "steps"),
+        outcomes=validation.enum_values(request.outcomes, pb.Outcome, "outcomes"),
+        severities=validation.enum_values(request.severities, pb.Severity, "severities"),
+        bands=validation.enum_values(request.bands, pb.Band, "bands"),
+        ssid=_text(request.ssid, "ssid"),
+        ssid_number=validation.integer(request.ssid_number, "ssid_number", *SSID_NUMBER_RANGE)
+        if request.HasField("ssid_number") else None,
+        ap_serial=_text(request.access_point_serial, "access_point_serial"),
+        ap_name=_text(request.access_point_name, "access_point_name"),
         bssid=_mac(request.bssid, "bssid") if request.bssid else None,
         failure_codes=list(request.failure_codes),
-        vendor=_enums([request.vendor], pb.Vendor, "vendor")[0] if request.vendor else None,
+        vendor=validation.enum_value(request.vendor, pb.Vendor, "vendor") if request.vendor else None,
     )
     if flt.start and flt.end and flt.start >= flt.end:
-        raise InvalidArgument("end_time: must be after start_time")
-    if request.sort_order not in query_pb.SortOrder.values():
-        raise InvalidArgument(f"sort_order: invalid value {request.sort_order}")
+        raise InvalidArgument("end_time", "must be after start_time")
+    validation.enum_value(request.sort_order, query_pb.SortOrder, "sort_order", allow_unspecified=True)
     return flt
 
 

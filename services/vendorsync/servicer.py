@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import re
 import secrets
-from urllib.parse import urlsplit
 
 import grpc
 from google.protobuf import empty_pb2
@@ -13,9 +13,11 @@ from google.protobuf import empty_pb2
 from connlog.api.v1 import connection_event_pb2 as pb
 from connlog.api.v1 import vendor_sync_service_pb2 as sync_pb
 from connlog.api.v1 import vendor_sync_service_pb2_grpc as sync_grpc
+from connlog.core import validation
 from connlog.core.auth import Permission, Principal, Role, create_key
 from connlog.core.identifiers import NETWORK_ID, normalise_mac
 from connlog.core.server import ServiceContext
+from connlog.core.validation import InvalidArgument
 from connlog.store.accounts import AccountStore
 from connlog.store.sync import SourceRecord, SyncStore
 from connlog.vendorsync.identity import follow
@@ -24,10 +26,6 @@ from connlog.vendorsync.worker import SyncWorker
 _PREFIX = "syncSources/"
 _MUTABLE = {"display_name", "base_url", "credential", "network_id", "vendor_network_id", "clients", "poll_interval",
             "rate_limit_per_second", "organization_id", "client_identifier", "enabled"}
-
-
-class InvalidSource(ValueError):
-    """A source field that cannot be accepted; names the field."""
 
 
 def to_proto(record: SourceRecord) -> sync_pb.SyncSource:
@@ -53,49 +51,70 @@ def to_proto(record: SourceRecord) -> sync_pb.SyncSource:
     return source
 
 
+# Ids this service gives sources (secrets.token_hex); a name with anything
+# else names no source and is refused before it reaches the store.
+_SOURCE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+MAX_CLIENTS = 1000
+MAX_CLIENT = 128
+MAX_TEXT = 256
+MAX_CREDENTIAL = 4096
+MIN_POLL_INTERVAL = dt.timedelta(seconds=1)
+# Meraki keeps 31 days of events: a source polled less often loses events.
+MAX_POLL_INTERVAL = dt.timedelta(days=31)
+# Requests per second to the vendor (0: the vendor's default). A slower
+# budget than one request per 1000 s is a mistake, not a budget.
+MIN_RATE, MAX_RATE = 0.001, 10000.0
+
+
+def _text(source: sync_pb.SyncSource, name: str, max_length: int = MAX_TEXT) -> str:
+    return validation.text(getattr(source, name), f"sync_source.{name}", max_length=max_length)
+
+
 def columns(source: sync_pb.SyncSource, paths: set[str]) -> dict:
-    """Validated column values of the given source fields."""
+    """Validated column values of the given source fields; raises
+    ``InvalidArgument`` naming the first field it cannot accept."""
     out: dict = {}
     if "display_name" in paths:
-        out["display_name"] = source.display_name[:200]
+        out["display_name"] = validation.text(source.display_name[:200], "sync_source.display_name")
     if "vendor" in paths:
         if source.vendor not in (pb.VENDOR_MERAKI, pb.VENDOR_MOJO):
-            raise InvalidSource("sync_source.vendor: must be VENDOR_MERAKI or VENDOR_MOJO")
+            raise InvalidArgument("sync_source.vendor", "must be VENDOR_MERAKI or VENDOR_MOJO")
         out["vendor"] = source.vendor
     if "base_url" in paths:
-        parts = urlsplit(source.base_url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise InvalidSource("sync_source.base_url: must be an http(s) URL")
-        out["base_url"] = source.base_url.rstrip("/")
+        out["base_url"] = validation.http_url(source.base_url, "sync_source.base_url").rstrip("/")
     if "credential" in paths:
         if not source.credential:
-            raise InvalidSource("sync_source.credential: is required")
-        out["credential"] = source.credential
+            raise InvalidArgument("sync_source.credential", "is required")
+        out["credential"] = _text(source, "credential", MAX_CREDENTIAL)
     if "network_id" in paths:
         if not NETWORK_ID.match(source.network_id):
-            raise InvalidSource("sync_source.network_id: must be a network id")
+            raise InvalidArgument("sync_source.network_id", "must be a network id")
         out["network_id"] = source.network_id
     if "vendor_network_id" in paths:
-        out["vendor_network_id"] = source.vendor_network_id
+        out["vendor_network_id"] = _text(source, "vendor_network_id")
     if "clients" in paths:
         clients = [c.strip() for c in source.clients]
-        if not clients or any(not c or len(c) > 128 for c in clients):
-            raise InvalidSource("sync_source.clients: needs at least one client id or MAC")
+        if not clients or any(not c or len(c) > MAX_CLIENT for c in clients):
+            raise InvalidArgument("sync_source.clients", "needs at least one client id or MAC")
+        if len(clients) > MAX_CLIENTS:
+            raise InvalidArgument("sync_source.clients", f"at most {MAX_CLIENTS} clients per source")
+        for client in clients:
+            validation.text(client, "sync_source.clients")
         if len(set(clients)) != len(clients):
-            raise InvalidSource("sync_source.clients: listed twice")
+            raise InvalidArgument("sync_source.clients", "listed twice")
         out["clients"] = clients
     if "poll_interval" in paths:
-        seconds = source.poll_interval.ToTimedelta().total_seconds() if source.HasField("poll_interval") else 60.0
-        if seconds < 1:
-            raise InvalidSource("sync_source.poll_interval: must be at least 1s")
-        out["poll_interval_s"] = seconds
+        interval = validation.duration(source.poll_interval, "sync_source.poll_interval", minimum=MIN_POLL_INTERVAL,
+                                       maximum=MAX_POLL_INTERVAL) if source.HasField("poll_interval") else None
+        out["poll_interval_s"] = interval.total_seconds() if interval is not None else 60.0
     if "rate_limit_per_second" in paths:
-        if not 0 <= source.rate_limit_per_second <= 10000:
-            raise InvalidSource("sync_source.rate_limit_per_second: must be 0-10000")
-        out["rate_limit_per_s"] = source.rate_limit_per_second
+        rate = source.rate_limit_per_second
+        if rate != 0:  # (-0.0 too)
+            validation.number(rate, "sync_source.rate_limit_per_second", MIN_RATE, MAX_RATE)
+        out["rate_limit_per_s"] = rate if rate != 0 else 0.0
     for name in ("organization_id", "client_identifier"):
         if name in paths:
-            out[name] = getattr(source, name)
+            out[name] = _text(source, name)
     if "enabled" in paths:
         out["enabled"] = source.enabled
     return out
@@ -104,10 +123,10 @@ def columns(source: sync_pb.SyncSource, paths: set[str]) -> dict:
 def _check_vendor_rules(values: dict) -> None:
     if values.get("vendor") == pb.VENDOR_MOJO:
         if ":" not in values.get("credential", ":"):
-            raise InvalidSource("sync_source.credential: a Mojo credential is keyId:keyValue")
+            raise InvalidArgument("sync_source.credential", "a Mojo credential is keyId:keyValue")
         for client in values.get("clients", []):
             if normalise_mac(client) is None:
-                raise InvalidSource(f"sync_source.clients: Mojo follows clients by MAC; {client!r} is not one")
+                raise InvalidArgument("sync_source.clients", f"Mojo follows clients by MAC; {client!r} is not one")
 
 
 class VendorSyncServicer(sync_grpc.VendorSyncServiceServicer):
@@ -119,10 +138,10 @@ class VendorSyncServicer(sync_grpc.VendorSyncServiceServicer):
         self._store = SyncStore(ctx.pool)
         self._accounts = AccountStore(ctx.pool)
 
-    async def _source(self, context, principal: Principal, name: str) -> SourceRecord:
+    async def _source(self, context, principal: Principal, name: str, field: str = "name") -> SourceRecord:
         source_id = name.removeprefix(_PREFIX).removesuffix("/status")
-        if not name.startswith(_PREFIX) or not source_id or "/" in source_id:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "name: must be syncSources/{sync_source}")
+        if not name.startswith(_PREFIX) or not _SOURCE_ID.fullmatch(source_id):
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"{field}: must be syncSources/{{sync_source}}")
         record = await self._store.get(source_id, principal.tenant_ref)
         if record is None:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"{name} not found")
@@ -137,7 +156,7 @@ class VendorSyncServicer(sync_grpc.VendorSyncServiceServicer):
         try:
             values = columns(source, required)
             _check_vendor_rules(values)
-        except InvalidSource as err:
+        except InvalidArgument as err:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(err))
         source_id = secrets.token_hex(8)
         key = await create_key(self._accounts, tenant_id=principal.tenant_id, role=Role.OPERATOR,
@@ -155,6 +174,8 @@ class VendorSyncServicer(sync_grpc.VendorSyncServiceServicer):
         principal = await self._ctx.auth.require(context, Permission.READ_EVENTS)
         if not 0 <= request.page_size <= 1000:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "page_size: must be 0-1000")
+        if request.page_token and not _SOURCE_ID.fullmatch(request.page_token):
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "page_token: malformed")
         size = request.page_size or 100
         records = await self._store.list(principal.tenant_ref, after=request.page_token, limit=size + 1)
         response = sync_pb.ListSyncSourcesResponse(sync_sources=[to_proto(r) for r in records[:size]])
@@ -164,7 +185,7 @@ class VendorSyncServicer(sync_grpc.VendorSyncServiceServicer):
 
     async def UpdateSyncSource(self, request, context):
         principal = await self._ctx.auth.require(context, Permission.MANAGE_SOURCES)
-        record = await self._source(context, principal, request.sync_source.name)
+        record = await self._source(context, principal, request.sync_source.name, "sync_source.name")
         paths = set(request.update_mask.paths) or (_MUTABLE - {"credential"} | (
             {"credential"} if request.sync_source.credential else set()))
         unknown = paths - _MUTABLE
@@ -175,7 +196,7 @@ class VendorSyncServicer(sync_grpc.VendorSyncServiceServicer):
             values = columns(request.sync_source, paths)
             _check_vendor_rules({"vendor": record.vendor, "credential": record.credential,
                                  "clients": record.clients} | values)
-        except InvalidSource as err:
+        except InvalidArgument as err:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(err))
         await self._store.update(record.source_id, values, reset_state=sync_pb.SYNC_SOURCE_STATE_ACTIVE)
         return to_proto(await self._store.get(record.source_id))

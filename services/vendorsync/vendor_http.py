@@ -95,7 +95,7 @@ class VendorHttp:
             try:
                 response = await self.client.request(method, url, **kwargs)
             except (httpx.TimeoutException, httpx.TransportError) as exc:
-                last_error = f"{type(exc).__name__}: {exc}"
+                last_error = "timed out" if isinstance(exc, httpx.TimeoutException) else "could not connect"
                 await asyncio.sleep(self._backoff(attempt))
                 attempt += 1
                 continue
