@@ -464,3 +464,5 @@ def assert_stored_once(counts: dict[str, int], acknowledged: set[str]) -> None:
     assert not missing, f"{len(missing)} acknowledged events not stored, e.g. {sorted(missing)[:5]}"
     extra = counts.keys() - acknowledged
     assert not extra, f"{len(extra)} events stored that were never acknowledged, e.g. {sorted(extra)[:5]}"
+    # the figure docs/reliability.md quotes (shown with pytest -s)
+    print(f"[faults] acknowledged {len(acknowledged)}, stored once {len(counts)}, lost 0, stored twice 0")
