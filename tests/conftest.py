@@ -4,6 +4,7 @@ services running in-process on free loopback ports."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
@@ -217,23 +218,28 @@ class Gateway:
     config: Path
 
 
-@pytest.fixture(scope="session")
-async def gateway(suite: Suite, tmp_path_factory) -> AsyncIterator[Gateway]:
+@contextlib.asynccontextmanager
+async def envoy_in_front(settings: Settings, folder: Path, **upstreams: str) -> AsyncIterator[Gateway]:
+    """A real Envoy on free ports forwarding to ``upstreams``
+    (``ingest``/``query``/``vendor_sync`` = "host:port")."""
     from connlog.gateway import process
 
     port, admin_port = free_port(), free_port()
-    settings = suite.settings.model_copy(
-        update={
-            "gateway_port": port,
-            "gateway_admin_port": admin_port,
-            "gateway_ingest_upstream": suite.ingest_address,
-            "gateway_query_upstream": suite.query_address,
-        }
-    )
-    folder = tmp_path_factory.mktemp("envoy")
+    settings = settings.model_copy(update={
+        "gateway_port": port,
+        "gateway_admin_port": admin_port,
+        **{f"gateway_{name}_upstream": address for name, address in upstreams.items()},
+    })
     proc = process.start(settings, folder / "envoy.yaml", folder / "envoy.log")
     try:
         await process.wait_ready(admin_port, proc)
         yield Gateway(f"http://127.0.0.1:{port}", admin_port, folder / "envoy.yaml")
     finally:
         process.stop(proc)
+
+
+@pytest.fixture(scope="session")
+async def gateway(suite: Suite, tmp_path_factory) -> AsyncIterator[Gateway]:
+    async with envoy_in_front(suite.settings, tmp_path_factory.mktemp("envoy"),
+                              ingest=suite.ingest_address, query=suite.query_address) as running:
+        yield running

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from pathlib import Path
 
 import grpc
 import httpx
@@ -25,7 +24,7 @@ from connlog.api.v1 import query_service_pb2_grpc as query_grpc
 from connlog.core.edge import InvalidArgument, describe_undecodable, is_transient
 from connlog.core.rest import SHAPES, RestError, parse_query
 from connlog.gateway import config as gateway_config
-from tests.conftest import free_port
+from tests.conftest import envoy_in_front, free_port
 from tests.db_proxy import DatabaseProxy
 from tests.factories import simple_event as event
 
@@ -297,21 +296,11 @@ async def test_unexpected_errors_carry_a_correlation_id_not_the_exception(suite,
 
 @pytest.fixture(scope="module")
 async def gateway_without_backends(suite, tmp_path_factory):
-    from connlog.gateway import process
-
-    port, admin_port, dead = free_port(), free_port(), free_port()
-    settings = suite.settings.model_copy(update={
-        "gateway_port": port, "gateway_admin_port": admin_port, "retry_after_seconds": 3,
-        "gateway_ingest_upstream": f"127.0.0.1:{dead}", "gateway_query_upstream": f"127.0.0.1:{dead}",
-        "gateway_vendor_sync_upstream": f"127.0.0.1:{dead}",
-    })
-    folder: Path = tmp_path_factory.mktemp("envoy-dead")
-    proc = process.start(settings, folder / "envoy.yaml", folder / "envoy.log")
-    try:
-        await process.wait_ready(admin_port, proc)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.stop(proc)
+    dead = f"127.0.0.1:{free_port()}"
+    settings = suite.settings.model_copy(update={"retry_after_seconds": 3})
+    async with envoy_in_front(settings, tmp_path_factory.mktemp("envoy-dead"),
+                              ingest=dead, query=dead, vendor_sync=dead) as running:
+        yield running.url
 
 
 @pytest.mark.parametrize(("method", "path", "shape"), [

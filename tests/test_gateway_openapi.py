@@ -98,7 +98,7 @@ from connlog.api.v1 import vendor_sync_service_pb2 as spb
 from connlog.api.v1 import vendor_sync_service_pb2_grpc as sgrpc
 # (imported for their descriptors: the request messages are looked up by name)
 from connlog.api.v1 import meraki_service_pb2, mojo_service_pb2, query_service_pb2, zequenze_service_pb2  # noqa: F401
-from tests.conftest import free_port
+from tests.conftest import envoy_in_front, free_port
 from tests.factories import full_event, now, simple_event
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -362,21 +362,10 @@ async def sync_service(suite, pool):
 @pytest.fixture(scope="module")
 async def sync_gateway(suite, sync_service, tmp_path_factory):
     """A gateway like ``gateway``, with the vendor-sync service behind it."""
-    from connlog.gateway import process
-
-    port, admin_port = free_port(), free_port()
-    settings = suite.settings.model_copy(update={
-        "gateway_port": port, "gateway_admin_port": admin_port,
-        "gateway_ingest_upstream": suite.ingest_address, "gateway_query_upstream": suite.query_address,
-        "gateway_vendor_sync_upstream": f"127.0.0.1:{sync_service.port}",
-    })
-    folder = tmp_path_factory.mktemp("envoy-openapi")
-    proc = process.start(settings, folder / "envoy.yaml", folder / "envoy.log")
-    try:
-        await process.wait_ready(admin_port, proc)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.stop(proc)
+    async with envoy_in_front(suite.settings, tmp_path_factory.mktemp("envoy-openapi"),
+                              ingest=suite.ingest_address, query=suite.query_address,
+                              vendor_sync=f"127.0.0.1:{sync_service.port}") as running:
+        yield running.url
 
 
 @dataclass

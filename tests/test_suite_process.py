@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 
@@ -16,16 +15,7 @@ from connlog.api.v1 import ingest_service_pb2 as ipb
 from connlog.api.v1 import ingest_service_pb2_grpc, query_service_pb2_grpc
 from connlog.api.v1 import query_service_pb2 as qpb
 from tests.factories import simple_event
-
-
-def _free_ports(n: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
+from tests.faults_support import free_ports
 
 
 def _env(data_dir, ports, database_url=None) -> dict[str, str]:
@@ -70,7 +60,7 @@ async def _stop(proc: subprocess.Popen) -> None:
 
 async def test_data_survives_a_restart_of_the_suite(tmp_path):
     """Embedded PostgreSQL (or DATABASE_URL's server) and both services, twice."""
-    ports = _free_ports(8)
+    ports = free_ports(8)
     env = _env(tmp_path / "data", ports, os.environ.get("DATABASE_URL"))
     proc, key = await _start(env)
     md = (("authorization", f"Bearer {key}"),)
@@ -116,7 +106,7 @@ def _connlog(env, *args) -> subprocess.CompletedProcess:
 
 
 async def test_keys_commands(tmp_path, database_url, clients):
-    env = _env(tmp_path, _free_ports(8), database_url)
+    env = _env(tmp_path, free_ports(8), database_url)
     created = _connlog(env, "keys", "create", "--tenant", "cli-tenant", "--role", "viewer", "--description", "ci")
     assert created.returncode == 0, created.stderr
     token = created.stdout.strip()
