@@ -43,6 +43,18 @@ CHANNEL_OPTIONS = (
 )
 
 
+def spawned_workers(parent: psutil.Process) -> list[psutil.Process]:
+    """The multiprocessing (spawn) worker processes among ``parent``'s children."""
+    found = []
+    for child in parent.children():
+        try:
+            if any("spawn_main" in part for part in child.cmdline()):
+                found.append(child)
+        except psutil.Error:
+            continue
+    return found
+
+
 def free_ports(n: int) -> list[int]:
     sockets = [socket.socket() for _ in range(n)]
     for s in sockets:
@@ -129,16 +141,7 @@ class SuiteProcess:
     def workers(self) -> list[psutil.Process]:
         """The ingest service's validation worker processes."""
         ingest = self.child("ingest")
-        if ingest is None:
-            return []
-        found = []
-        for child in ingest.children():
-            try:
-                if any("spawn_main" in part for part in child.cmdline()):
-                    found.append(child)
-            except psutil.Error:
-                continue
-        return found
+        return [] if ingest is None else spawned_workers(ingest)
 
     def postmaster_pid(self) -> int | None:
         try:

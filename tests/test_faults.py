@@ -25,7 +25,6 @@ from connlog.api.v1 import ingest_service_pb2_grpc, query_service_pb2_grpc, vend
 from connlog.api.v1 import query_service_pb2 as qpb
 from connlog.api.v1 import vendor_sync_service_pb2 as vpb
 from connlog.core.auth import Principal, Role
-from connlog.ingest import workers as workers_module
 from connlog.ingest.normalise import IngestWindow
 from connlog.ingest.workers import NormaliserPool, normalise_events
 from tests.factories import now, simple_event
@@ -35,6 +34,7 @@ from tests.faults_support import (
     Load,
     SuiteProcess,
     assert_stored_once,
+    spawned_workers,
     data_directory,
     health,
     poll,
@@ -100,17 +100,6 @@ async def test_worker_pool_gives_up_on_a_pool_that_keeps_breaking(monkeypatch):
     pool.close()
 
 
-def _spawned_workers(parent: psutil.Process) -> list[psutil.Process]:
-    found = []
-    for child in parent.children():
-        try:
-            if any("spawn_main" in part for part in child.cmdline()):
-                found.append(child)
-        except psutil.Error:
-            pass
-    return found
-
-
 def _alive(proc: psutil.Process | int) -> bool:
     """Running (a psutil.Process is checked against pid reuse too)."""
     try:
@@ -122,12 +111,12 @@ def _alive(proc: psutil.Process | int) -> bool:
 
 async def test_a_killed_worker_is_replaced_and_its_batch_runs_again():
     # other pools of this test process (the session's ingest service) are not this one's
-    others = {worker.pid for worker in _spawned_workers(psutil.Process())}
+    others = {worker.pid for worker in spawned_workers(psutil.Process())}
     pool = NormaliserPool(1)
     try:
         await pool.start()
         principal, window = _principal_and_window()
-        (victim,) = [w for w in _spawned_workers(psutil.Process()) if w.pid not in others]
+        (victim,) = [w for w in spawned_workers(psutil.Process()) if w.pid not in others]
         victim.kill()
         await poll(lambda: not _alive(victim), "the worker to die")
         events = [simple_event("N_pool", client_id=f"c-{i}") for i in range(300)]
