@@ -1,7 +1,7 @@
 """Generate (or check) the Python code and the Envoy descriptor set of the
 contracts in ``proto/``.
 
-``python -m connlog.devtools.protogen`` regenerates ``services/api`` and
+``python -m connlog.devtools.protogen`` regenerates ``services/connlog/api`` and
 ``gateway/connlog.pb`` from ``proto/connlog``; ``--check`` regenerates into a scratch folder and fails when
 the checked-in code differs, so CI proves the code is reproducible.
 """
@@ -17,10 +17,10 @@ from pathlib import Path
 
 from grpc_tools import protoc
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 PROTO_ROOT = REPO / "proto"
 CONTRACTS = PROTO_ROOT / "connlog"
-OUTPUT = REPO / "services" / "api"
+OUTPUT = REPO / "services" / "connlog" / "api"
 DESCRIPTOR = REPO / "gateway" / "connlog.pb"
 
 
@@ -73,7 +73,7 @@ def _differences(left: Path, right: Path) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--check", action="store_true", help="fail if services/api is stale")
+    parser.add_argument("--check", action="store_true", help="fail if services/connlog/api is stale")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as scratch:
         generated = generate(Path(scratch))
@@ -83,10 +83,10 @@ def main(argv: list[str] | None = None) -> int:
             if not DESCRIPTOR.exists() or DESCRIPTOR.read_bytes() != descriptor.read_bytes():
                 diffs.append(f"{DESCRIPTOR.relative_to(REPO)} differs")
             if diffs:
-                print("services/api is not what proto/ generates:", *diffs, sep="\n  ", file=sys.stderr)
+                print("services/connlog/api is not what proto/ generates:", *diffs, sep="\n  ", file=sys.stderr)
                 print("run: python -m connlog.devtools.protogen", file=sys.stderr)
                 return 1
-            print("services/api matches proto/")
+            print("services/connlog/api matches proto/")
             return 0
         shutil.rmtree(OUTPUT, ignore_errors=True)
         shutil.copytree(generated, OUTPUT, ignore=shutil.ignore_patterns("__pycache__"))

@@ -5,19 +5,32 @@ from __future__ import annotations
 import json
 import shutil
 import sys
-from importlib import resources
+import sysconfig
 from pathlib import Path
 from string import Template
 
 from connlog.core.rest import SHAPES
 from connlog.core.settings import Settings
 
-_PACKAGE = "connlog.gateway"
+# services/connlog/gateway/config.py -> the checkout's top-level gateway/
+_CHECKOUT_ASSETS = Path(__file__).resolve().parents[3] / "gateway"
+
+
+def assets_folder() -> Path:
+    """The folder of the Envoy assets (envoy.yaml, vendor.lua, connlog.pb,
+    openapi.yaml): ``gateway/`` of a checkout (editable install), else where
+    ``pip install`` put them (``<prefix>/share/connlog/gateway``)."""
+    if (_CHECKOUT_ASSETS / "envoy.yaml").is_file():
+        return _CHECKOUT_ASSETS
+    installed = Path(sysconfig.get_path("data")) / "share" / "connlog" / "gateway"
+    if (installed / "envoy.yaml").is_file():
+        return installed
+    raise FileNotFoundError(f"no Envoy assets in {_CHECKOUT_ASSETS} or {installed}")
 
 
 def asset(name: str) -> Path:
-    """Path of a file shipped in this folder (envoy.yaml, vendor.lua, connlog.pb)."""
-    return Path(str(resources.files(_PACKAGE).joinpath(name)))
+    """Path of one Envoy asset (see ``assets_folder``)."""
+    return assets_folder() / name
 
 
 def _split(address: str) -> tuple[str, int]:
