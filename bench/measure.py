@@ -23,7 +23,7 @@ from connlog.api.v1 import query_service_pb2 as qpb
 from connlog.api.v1 import query_service_pb2_grpc
 from connlog.core.auth import Principal, Role
 from connlog.ingest.normalise import IngestWindow, normalise
-from connlog.store.events import ROW_COLUMNS
+from connlog.store.events import READ_COLUMNS
 from connlog.store.migrate import migrate
 from connlog.store.partitions import maintain_partitions
 
@@ -182,12 +182,12 @@ async def reads(suite: Suite, shape: Shape, token: str, samples: int, repeats: i
     refs = {r["network_id"]: r["network_ref"] for r in await conn.fetch(
         "SELECT network_id, network_ref FROM networks WHERE tenant_ref = $1", tenant_ref)}
     meraki_sql = await conn.prepare(
-        f"""SELECT {ROW_COLUMNS}
+        f"""SELECT {READ_COLUMNS}
            FROM connection_events e JOIN networks n USING (network_ref)
            WHERE e.tenant_ref = $1 AND e.network_ref = $2 AND e.client_id = $3 AND e.occurred_at >= $4
              AND e.occurred_at < $5 ORDER BY e.occurred_at ASC, e.id ASC LIMIT 1001""")
     mojo_sql = await conn.prepare(
-        f"""SELECT {ROW_COLUMNS}
+        f"""SELECT {READ_COLUMNS}
            FROM connection_events e JOIN networks n USING (network_ref)
            WHERE e.tenant_ref = $1 AND e.client_mac = $2::macaddr ORDER BY e.occurred_at DESC, e.id DESC
            LIMIT 1000""")

@@ -11,6 +11,7 @@ import pytest
 from connlog.api.v1 import connection_event_pb2 as pb
 from connlog.query.meraki_view import meraki_array, meraki_record
 from connlog.query.mojo_view import mojo_logs, mojo_record
+from connlog.store.events import ReadEvent
 from connlog.vendors import VendorRecordError, meraki, mojo
 
 SAMPLES = resources.files("connlog.devtools").joinpath("samples")
@@ -70,7 +71,7 @@ def test_meraki_time_always_has_six_digits(nanos, text):
     event.occur_time.seconds, event.occur_time.nanos = 1704067207, nanos
     assert json.loads(meraki_record(event))["occurredAt"] == text
     stored = event.occur_time.ToDatetime(tzinfo=dt.timezone.utc)
-    items = [(event, stored, None), (event, stored, None)]
+    items = [ReadEvent(1, stored, event), ReadEvent(2, stored, event)]
     assert json.loads(meraki_array(items)) == [json.loads(meraki_record(event))] * 2
 
 
@@ -79,7 +80,7 @@ def test_mojo_logs_split_by_outcome_in_order():
               enumerate([pb.OUTCOME_SUCCESS, pb.OUTCOME_FAILURE, pb.OUTCOME_UNSPECIFIED, pb.OUTCOME_FAILURE])]
     for i, event in enumerate(events):
         event.occur_time.seconds = 1000 + i
-    logs = json.loads(mojo_logs([(event, None, None, None, None) for event in events]))
+    logs = json.loads(mojo_logs(events))
     assert [log["timestamp"] for log in logs["successLogs"]] == [1000, 1002]
     assert [log["timestamp"] for log in logs["failureLogs"]] == [1001, 1003]
     assert all("dnsLatency" in log for log in logs["successLogs"])

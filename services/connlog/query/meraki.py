@@ -18,7 +18,8 @@ from connlog.query import meraki_params
 from connlog.query.meraki_params import LAST, MerakiParamError, MerakiQuery, encode_position
 from connlog.query.meraki_view import meraki_array
 from connlog.store.accounts import AccountStore
-from connlog.store.events import EventFilter, EventRow, EventStore
+from connlog.query.reader import END, EventReader, Page
+from connlog.store.events import EventFilter
 
 API_PREFIX = "/api/v1"
 MAX_CLIENT_ID = 128  # what ingest accepts as a client id
@@ -40,7 +41,7 @@ class MerakiServicer(meraki_service_pb2_grpc.MerakiServiceServicer):
 
     def __init__(self, ctx: ServiceContext) -> None:
         self._ctx = ctx
-        self._events = EventStore(ctx.pool)
+        self._reader = EventReader(ctx.pool)
         self._accounts = AccountStore(ctx.pool)
         self._limiter = RateLimiter(ctx.settings.meraki_rate_limit_per_second)
 
@@ -82,14 +83,15 @@ class MerakiServicer(meraki_service_pb2_grpc.MerakiServiceServicer):
             ap_serial=query.device_serial,
             **client,
         )
-        rows, has_prev, has_next = await self._page(principal.tenant_ref, flt, query)
+        before = query.ending_before
+        page = await self._reader.page(
+            principal.tenant_ref, flt, size=query.per_page, descending=query.descending,
+            after=query.starting_after, before=END if before == LAST else before, with_previous=True)
         # a page with events proves the client exists; only an empty one needs asking
-        if not rows and not await self._events.client_exists(principal.tenant_ref, network_ref, **client):
+        if not page.events and not await self._reader.client_exists(principal.tenant_ref, network_ref, **client):
             raise RestError(404, "Client not found")
-        parse = pb.ConnectionEvent.FromString
-        events = [(parse(r.payload), r.occurred_at, r.ap_serial) for r in rows]
-        link = self._links(call, request, query, rows, has_prev, has_next)
-        return await respond(context, 200, None, raw=meraki_array(events), headers=(("link", link),))
+        link = self._links(call, request, query, page)
+        return await respond(context, 200, None, raw=meraki_array(page.events), headers=(("link", link),))
 
     async def _network_ref(self, principal: Principal, network_id: str) -> int:
         """The stored network of the caller's tenant; 404 when there is none
@@ -101,31 +103,7 @@ class MerakiServicer(meraki_service_pb2_grpc.MerakiServiceServicer):
             raise RestError(404, "Network not found")
         return network_ref
 
-    async def _page(self, tenant_ref: int, flt: EventFilter, query: MerakiQuery):
-        forward = query.descending
-        size = query.per_page
-
-        async def exists(position, descending) -> bool:
-            return bool(await self._events.list(tenant_ref, flt, after=position, descending=descending, limit=1))
-
-        if query.ending_before is not None:
-            before = None if query.ending_before == LAST else query.ending_before
-            rows = await self._events.list(tenant_ref, flt, after=before, descending=not forward, limit=size + 1)
-            has_prev = len(rows) > size
-            rows = rows[:size][::-1]
-            if rows:
-                has_next = await exists(_position(rows[-1]), forward)
-            else:
-                has_next = before is not None and await exists(before, forward)
-            return rows, has_prev, has_next
-        after = query.starting_after
-        rows = await self._events.list(tenant_ref, flt, after=after, descending=forward, limit=size + 1)
-        has_next = len(rows) > size
-        rows = rows[:size]
-        has_prev = after is not None and bool(rows) and await exists(_position(rows[0]), not forward)
-        return rows, has_prev, has_next
-
-    def _links(self, call: RestCall, request, query: MerakiQuery, rows: list[EventRow], has_prev, has_next) -> str:
+    def _links(self, call: RestCall, request, query: MerakiQuery, page: Page) -> str:
         path = call.path or (
             f"{API_PREFIX}/networks/{quote(request.network_id, safe='')}/wireless/clients/"
             f"{quote(request.client_id, safe='')}/connectivityEvents"
@@ -139,10 +117,11 @@ class MerakiServicer(meraki_service_pb2_grpc.MerakiServiceServicer):
             return f"<{base}?{urlencode(kept + window + extra)}>"
 
         links = [f"{url([])}; rel=first"]
-        if has_prev and rows:
-            links.append(f"{url([('endingBefore', encode_position(*_position(rows[0])))])}; rel=prev")
-        if has_next and rows:
-            links.append(f"{url([('startingAfter', encode_position(*_position(rows[-1])))])}; rel=next")
+        events = page.events
+        if page.has_previous and events:
+            links.append(f"{url([('endingBefore', encode_position(*events[0].position))])}; rel=prev")
+        if page.has_next and events:
+            links.append(f"{url([('startingAfter', encode_position(*events[-1].position))])}; rel=next")
         links.append(f"{url([('endingBefore', LAST)])}; rel=last")
         return ", ".join(links)
 
@@ -216,10 +195,6 @@ class MerakiServicer(meraki_service_pb2_grpc.MerakiServiceServicer):
             for ap in await self._accounts.access_points(principal.tenant_ref)
         ]
         return await respond(context, 200, devices)
-
-
-def _position(row: EventRow) -> tuple[dt.datetime, int]:
-    return row.occurred_at, row.event_id
 
 
 def _epoch_text(when: dt.datetime) -> str:

@@ -13,6 +13,7 @@ import orjson
 from google.protobuf.json_format import MessageToDict
 
 from connlog.api.v1 import connection_event_pb2 as pb
+from connlog.store.events import ReadEvent
 
 STEP_TO_TYPE = {
     pb.CONNECTION_STEP_ASSOCIATION: "assoc",
@@ -86,13 +87,11 @@ def _occurred_at(when: dt.datetime) -> dt.datetime | str:
     return occurred_at_text(when)
 
 
-def meraki_value(event: pb.ConnectionEvent, occurred_at: dt.datetime, device_serial: str | None
-                 ) -> dict | orjson.Fragment:
+def meraki_value(event: pb.ConnectionEvent, occurred_at: dt.datetime) -> dict | orjson.Fragment:
     """One Meraki connectivity event, ready for ``orjson.dumps``: the original
     record's text if the event came from Meraki, else the projection.
-    ``occurred_at`` and ``device_serial`` are the event's time (to the
-    microsecond) and AP serial as stored in the row's columns. Hot path:
-    every field is read once."""
+    ``occurred_at`` is the event's time to the microsecond (as stored). Hot
+    path: every field is read once."""
     if event.source.vendor == _MERAKI:
         verbatim = verbatim_record(event.vendor_record)
         if verbatim is not None:
@@ -117,7 +116,7 @@ def meraki_value(event: pb.ConnectionEvent, occurred_at: dt.datetime, device_ser
         "channel": radio.channel if radio.HasField("channel") else None,
         "rssi": rssi,
         "eventData": _event_data(event.event_data) if event.HasField("event_data") else None,
-        "deviceSerial": device_serial or None,
+        "deviceSerial": event.access_point.serial or None,
         "captureId": event.capture_id or None,
     }
 
@@ -125,10 +124,10 @@ def meraki_value(event: pb.ConnectionEvent, occurred_at: dt.datetime, device_ser
 def meraki_record(event: pb.ConnectionEvent) -> bytes:
     """The event as the JSON text of one Meraki connectivity event."""
     when = event.occur_time.ToDatetime(tzinfo=dt.timezone.utc)
-    return orjson.dumps(meraki_value(event, when, event.access_point.serial), option=orjson.OPT_UTC_Z)
+    return orjson.dumps(meraki_value(event, when), option=orjson.OPT_UTC_Z)
 
 
-def meraki_array(events: list[tuple[pb.ConnectionEvent, dt.datetime, str | None]]) -> bytes:
-    """A bare JSON array of (event, stored time, AP serial) triples, each
-    original record's text kept verbatim."""
-    return orjson.dumps([meraki_value(*item) for item in events], option=orjson.OPT_UTC_Z)
+def meraki_array(events: list[ReadEvent]) -> bytes:
+    """A bare JSON array of stored events, each original record's text kept
+    verbatim."""
+    return orjson.dumps([meraki_value(read.event, read.occurred_at) for read in events], option=orjson.OPT_UTC_Z)

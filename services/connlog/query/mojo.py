@@ -12,7 +12,8 @@ from connlog.core.identifiers import normalise_mac
 from connlog.core.rest import RestError, ascii_integer, metadata_dict, respond, rest_call
 from connlog.core.server import ServiceContext
 from connlog.query.mojo_view import mojo_logs
-from connlog.store.events import EventFilter, EventStore
+from connlog.query.reader import EventReader
+from connlog.store.events import EventFilter
 
 KNOWN = {"clientmacaddress", "fromtime", "totime", "logtype", "failuretype", "limit"}
 DEFAULT_LIMIT = 1000
@@ -47,7 +48,7 @@ class MojoServicer(mojo_service_pb2_grpc.MojoServiceServicer):
 
     def __init__(self, ctx: ServiceContext) -> None:
         self._ctx = ctx
-        self._events = EventStore(ctx.pool)
+        self._reader = EventReader(ctx.pool)
 
     async def LoginWithApiKey(self, request, context):
         try:
@@ -119,7 +120,6 @@ class MojoServicer(mojo_service_pb2_grpc.MojoServiceServicer):
         if failuretype not in (None, ""):
             flt.failure_codes = [_integer(failuretype, "failuretype", 0, -INT32_MAX - 1, INT32_MAX, "a failure code (a 32-bit integer)")]
             flt.outcomes = [pb.OUTCOME_FAILURE] if logtype != "success" else [-1]
-        rows = await self._events.list(principal.tenant_ref, flt, after=None, descending=True, limit=limit)
-        parse = pb.ConnectionEvent.FromString
-        logs = mojo_logs([(parse(r.payload), r.client_mac, r.bssid, r.ap_name, r.ssid) for r in rows])
+        page = await self._reader.page(principal.tenant_ref, flt, size=limit, descending=True)
+        logs = mojo_logs([read.event for read in page.events])
         return await respond(context, 200, None, raw=logs)

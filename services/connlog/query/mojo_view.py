@@ -45,27 +45,25 @@ def _location_id(location: pb.Location):
     return {"type": kind or None, "id": ident or None}
 
 
-def mojo_value(event: pb.ConnectionEvent, failure: bool, mac: str | None, bssid: str | None, ap_name: str | None,
-               ssid: str | None) -> dict | orjson.Fragment:
+def mojo_value(event: pb.ConnectionEvent, failure: bool) -> dict | orjson.Fragment:
     """One Mojo connection log, ready for ``orjson.dumps``: the original
-    record's text if the event came from Mojo, else the projection. The
-    client MAC, BSSID, AP name and SSID come from the row's columns. Hot
+    record's text if the event came from Mojo, else the projection. Hot
     path: every field is read once."""
     if event.source.vendor == _MOJO:
         verbatim = verbatim_record(event.vendor_record)
         if verbatim is not None:
             return verbatim
-    timing, radio, auto = event.timing, event.radio, event.auto_test
+    timing, radio, auto, wlan = event.timing, event.radio, event.auto_test, event.wlan
     body = {
-        "macAddress": mac or None,
+        "macAddress": event.client.mac_address or None,
         "protocol": radio.protocol or None,
         "locationId": _location_id(event.location) if event.HasField("location") else None,
         "eventType": "Failure" if failure else "Success",
-        "bssid": bssid or None,
+        "bssid": wlan.bssid or None,
         "channel": radio.channel if radio.HasField("channel") else None,
         "timestamp": event.occur_time.seconds,
-        "associatedAPName": ap_name or None,
-        "ssid": ssid or None,
+        "associatedAPName": event.access_point.name or None,
+        "ssid": wlan.ssid or None,
         "associationTimestamp": _millis(timing, "association_time"),
         "authenticationTimestamp": _millis(timing, "authentication_time"),
         "networkTimestamp": _millis(timing, "network_time"),
@@ -89,18 +87,16 @@ def mojo_value(event: pb.ConnectionEvent, failure: bool, mac: str | None, bssid:
 
 def mojo_record(event: pb.ConnectionEvent) -> bytes:
     """The event as the JSON text of one Mojo connection log."""
-    return orjson.dumps(mojo_value(event, is_failure(event), event.client.mac_address, event.wlan.bssid,
-                                   event.access_point.name, event.wlan.ssid))
+    return orjson.dumps(mojo_value(event, is_failure(event)))
 
 
-def mojo_logs(events: list[tuple[pb.ConnectionEvent, str | None, str | None, str | None, str | None]]) -> bytes:
-    """``{"successLogs": [...], "failureLogs": [...]}`` in the given order
-    from (event, client MAC, BSSID, AP name, SSID) tuples, each original
-    record's text kept verbatim."""
+def mojo_logs(events: list[pb.ConnectionEvent]) -> bytes:
+    """``{"successLogs": [...], "failureLogs": [...]}`` in the given order,
+    each original record's text kept verbatim."""
     success, failure = [], []
-    for event, *columns in events:
+    for event in events:
         if event.outcome == _FAILURE:
-            failure.append(mojo_value(event, True, *columns))
+            failure.append(mojo_value(event, True))
         else:
-            success.append(mojo_value(event, False, *columns))
+            success.append(mojo_value(event, False))
     return orjson.dumps({"successLogs": success, "failureLogs": failure})

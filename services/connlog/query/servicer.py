@@ -10,14 +10,15 @@ from connlog.api.v1 import query_service_pb2 as query_pb
 from connlog.api.v1 import query_service_pb2_grpc as query_grpc
 from connlog.core import validation
 from connlog.core.auth import Permission
-from connlog.core.identifiers import event_name, normalise_mac, parse_event_name, parse_network_parent
+from connlog.core.identifiers import normalise_mac, parse_event_name, parse_network_parent
 from connlog.core.server import ServiceContext
 from connlog.core.validation import InvalidArgument
 from connlog.query import page_token
 from connlog.query.meraki import MerakiServicer
 from connlog.query.mojo import MojoServicer
 from connlog.store.accounts import AccountStore
-from connlog.store.events import EventFilter, EventRow, EventStore, restore_columns
+from connlog.query.reader import EventReader
+from connlog.store.events import EventFilter, ReadEvent
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
@@ -26,14 +27,10 @@ MAX_FILTER_TEXT = 1024
 SSID_NUMBER_RANGE = (0, 255)  # as ingest accepts (wlan.ssid_number)
 
 
-def to_event(row: EventRow, tenant_id: str) -> pb.ConnectionEvent:
-    """Rebuild the API message from a stored row."""
-    event = pb.ConnectionEvent.FromString(row.payload)
-    restore_columns(event, row)
-    event.name = event_name(row.network_id, row.event_id)
-    event.event_id = str(row.event_id)
+def to_event(read: ReadEvent, tenant_id: str) -> pb.ConnectionEvent:
+    """The API message of a stored event."""
+    event = read.event
     event.tenant_id = tenant_id
-    event.receive_time.FromDatetime(row.received_at)
     return event
 
 
@@ -80,7 +77,7 @@ class QueryServicer(query_grpc.QueryServiceServicer):
 
     def __init__(self, ctx: ServiceContext) -> None:
         self._ctx = ctx
-        self._events = EventStore(ctx.pool)
+        self._reader = EventReader(ctx.pool)
         self._accounts = AccountStore(ctx.pool)
 
     async def GetConnectionEvent(self, request, context):
@@ -90,10 +87,10 @@ class QueryServicer(query_grpc.QueryServiceServicer):
             await context.abort(
                 grpc.StatusCode.INVALID_ARGUMENT, "name: must be networks/{network}/connectionEvents/{event_id}"
             )
-        row = await self._events.get(principal.tenant_ref, *parsed)
-        if row is None:
+        read = await self._reader.get(principal.tenant_ref, *parsed)
+        if read is None:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"{request.name} not found")
-        return to_event(row, principal.tenant_id)
+        return to_event(read, principal.tenant_id)
 
     async def ListConnectionEvents(self, request, context):
         principal = await self._ctx.auth.require(context, Permission.READ_EVENTS)
@@ -112,20 +109,18 @@ class QueryServicer(query_grpc.QueryServiceServicer):
             flt.network_ref = await self._accounts.network_ref(principal.tenant_ref, network)
             if flt.network_ref is None:
                 await context.abort(grpc.StatusCode.NOT_FOUND, f"{request.parent} not found")
-        size = request.page_size or DEFAULT_PAGE_SIZE
-        rows = await self._events.list(
+        page = await self._reader.page(
             principal.tenant_ref,
             flt,
-            after=after,
+            size=request.page_size or DEFAULT_PAGE_SIZE,
             descending=request.sort_order == query_pb.SORT_ORDER_DESCENDING,
-            limit=size + 1,
+            after=after,
         )
         response = query_pb.ListConnectionEventsResponse(
-            connection_events=[to_event(r, principal.tenant_id) for r in rows[:size]]
+            connection_events=[to_event(read, principal.tenant_id) for read in page.events]
         )
-        if len(rows) > size:
-            last = rows[size - 1]
-            response.next_page_token = page_token.encode(last.occurred_at, last.event_id, digest)
+        if page.has_next:
+            response.next_page_token = page_token.encode(*page.events[-1].position, digest)
         return response
 
 

@@ -10,6 +10,9 @@ from typing import NamedTuple
 
 import asyncpg
 
+from connlog.api.v1 import connection_event_pb2 as pb
+from connlog.core.identifiers import event_name
+
 
 class StoredEvent(NamedTuple):
     """A valid, normalised event with the columns it is stored under (a
@@ -45,33 +48,51 @@ class InsertOutcome:
     new: bool
 
 
-class EventRow(asyncpg.Record):
-    """One stored event as read back: the row asyncpg decodes, with named
-    fields (no per-row Python object is built on top of it). Columns are in
-    the order of ``ROW_COLUMNS``."""
-
-    event_id: int = property(lambda self: self[0])
-    network_id: str = property(lambda self: self[1])
-    occurred_at: dt.datetime = property(lambda self: self[2])
-    received_at: dt.datetime = property(lambda self: self[3])
-    payload: bytes = property(lambda self: self[4])
-    client_id: str | None = property(lambda self: self[5])
-    client_mac: str | None = property(lambda self: self[6])
-    ssid: str | None = property(lambda self: self[7])
-    bssid: str | None = property(lambda self: self[8])
-    ap_serial: str | None = property(lambda self: self[9])
-    ap_name: str | None = property(lambda self: self[10])
+class _Row(asyncpg.Record):
+    """A row as asyncpg decodes it, columns in the order of ``READ_COLUMNS``
+    (turned into a ``ReadEvent`` at once)."""
 
 
-ROW_COLUMNS = ("e.id, n.network_id, e.occurred_at, e.received_at, e.payload, e.client_id, e.client_mac, "
-               "e.ssid, e.bssid, e.ap_serial, e.ap_name")
+READ_COLUMNS = ("e.id, n.network_id, e.occurred_at, e.received_at, e.payload, e.client_id, e.client_mac, "
+                 "e.ssid, e.bssid, e.ap_serial, e.ap_name")
 
 
-def restore_columns(event, row: EventRow) -> None:
-    """Put back into a parsed payload what the row's columns hold (events
-    stored before payloads left them out already have the same values)."""
-    event.network_id = row[1]
-    client_id, client_mac, ssid, bssid, ap_serial, ap_name = row[5:11]
+@dataclass(frozen=True, slots=True)
+class ReadEvent:
+    """One stored event as read back: the whole event and its keyset
+    position. ``event`` has its columns restored and its ``name``,
+    ``event_id`` and ``receive_time`` set (its ``tenant_id`` is the
+    caller's to set: the store knows tenants by reference)."""
+
+    event_id: int
+    occurred_at: dt.datetime  # the stored time, to the microsecond (the keyset position)
+    event: pb.ConnectionEvent
+
+    @property
+    def position(self) -> tuple[dt.datetime, int]:
+        return self.occurred_at, self.event_id
+
+
+def _read_event(row: _Row) -> ReadEvent:
+    """Rebuild the whole event from a stored row (hot path: one per row)."""
+    event_id, network_id, occurred_at, received_at, payload = row[:5]
+    event = _parse(payload)
+    event.network_id = network_id
+    event.name = event_name(network_id, event_id)
+    event.event_id = str(event_id)
+    event.receive_time.FromDatetime(received_at)
+    restore_columns(event, row[5:11])
+    return ReadEvent(event_id, occurred_at, event)
+
+
+_parse = pb.ConnectionEvent.FromString
+
+
+def restore_columns(event: pb.ConnectionEvent, columns: Sequence) -> None:
+    """Put back into a parsed payload what the row's columns hold: client id
+    and MAC, SSID, BSSID, AP serial and name, in that order (events stored
+    before payloads left them out already have the same values)."""
+    client_id, client_mac, ssid, bssid, ap_serial, ap_name = columns
     if client_id is not None or client_mac is not None:
         client = event.client
         if client_id is not None:
@@ -259,18 +280,18 @@ class EventStore:
             ids.update({(r["dedup_key"], r["occurred_at"]): (r["id"], False) for r in rows})
         return ids
 
-    async def get(self, tenant_ref: int, network_id: str, event_id: int) -> EventRow | None:
+    async def get(self, tenant_ref: int, network_id: str, event_id: int) -> ReadEvent | None:
         async with self._pool.acquire() as conn:
             row = await conn.fetchrow(
-                f"""SELECT {ROW_COLUMNS}
+                f"""SELECT {READ_COLUMNS}
                    FROM connection_events e JOIN networks n USING (network_ref)
                    WHERE e.id = $1 AND e.tenant_ref = $2 AND n.network_id = $3""",
                 event_id,
                 tenant_ref,
                 network_id,
-                record_class=EventRow,
+                record_class=_Row,
             )
-        return row
+        return None if row is None else _read_event(row)
 
     async def client_exists(
         self, tenant_ref: int, network_ref: int | None, *, client_id: str | None = None, client_mac: str | None = None
@@ -295,7 +316,7 @@ class EventStore:
         after: tuple[dt.datetime, int] | None,
         descending: bool,
         limit: int,
-    ) -> list[EventRow]:
+    ) -> list[ReadEvent]:
         """Up to ``limit`` events matching ``flt`` in (occurred_at, id) order,
         strictly after the keyset position ``after``."""
         args: list = [tenant_ref]
@@ -341,10 +362,17 @@ class EventStore:
             # the plain bound lets any time-ordered index start at the position
             where.append(f"e.occurred_at {op}= {position}")
             where.append(f"(e.occurred_at, e.id) {op} ({position}, {param(after[1])})")
-        sql = f"""SELECT {ROW_COLUMNS}
+        sql = f"""SELECT {READ_COLUMNS}
                   FROM connection_events e JOIN networks n USING (network_ref)
                   WHERE {' AND '.join(where)}
                   ORDER BY e.occurred_at {direction}, e.id {direction}
                   LIMIT {param(limit)}"""
         async with self._pool.acquire() as conn:
-            return await conn.fetch(sql, *args, record_class=EventRow)
+            rows = await conn.fetch(sql, *args, record_class=_Row)
+        return [_read_event(row) for row in rows]
+
+    async def any(
+        self, tenant_ref: int, flt: EventFilter, *, after: tuple[dt.datetime, int] | None, descending: bool
+    ) -> bool:
+        """Whether any event matching ``flt`` lies beyond ``after``."""
+        return bool(await self.list(tenant_ref, flt, after=after, descending=descending, limit=1))
