@@ -1,4 +1,5 @@
-"""The contracts: buf lint clean, and the checked-in generated code is exactly
+"""The contracts: buf lint clean, no breaking change against the published
+image, and the checked-in generated code is exactly
 what proto/ generates."""
 
 from __future__ import annotations
@@ -23,6 +24,15 @@ def _buf() -> str:
 
 def test_buf_lint_is_clean():
     result = subprocess.run([_buf(), "lint"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_no_breaking_change_against_the_published_contract():
+    """Clients built against the published contract (proto/releases/) keep
+    working: buf's FILE rules find no breaking change."""
+    image = REPO / "proto" / "releases" / "connlog-api-v1.binpb"
+    result = subprocess.run([_buf(), "breaking", "--against", str(image)], cwd=REPO, capture_output=True, text=True,
+                            timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
