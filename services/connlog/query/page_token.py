@@ -34,7 +34,8 @@ def request_digest(request: Message, ignore: tuple[str, ...] = ("page_token", "p
 
 
 def encode(occurred_at: dt.datetime, event_id: int, digest: str) -> str:
-    micros = int((occurred_at - dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)) / dt.timedelta(microseconds=1))
+    # integer division: a float loses microseconds beyond ~2**53 of them (year ~2255)
+    micros = (occurred_at - dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)) // dt.timedelta(microseconds=1)
     raw = json.dumps([micros, event_id, digest], separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
