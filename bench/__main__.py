@@ -13,6 +13,7 @@ import platform
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 
@@ -27,14 +28,14 @@ from connlog.store.accounts import AccountStore
 
 ROOT = Path(__file__).resolve().parents[1]
 
-MODES = {
+MODES: dict[str, dict[str, Any]] = {
     # events per bulk run = tenants × networks × clients × events per client
     "quick": dict(shape=Shape(2, 2, 25, 1000, 7), repeats=2, unary=1000, samples=30, grow_to=300_000),
     "full": dict(shape=Shape(2, 5, 100, 1000, 14), repeats=3, unary=10000, samples=200, grow_to=10_000_000),
 }
 
 
-def machine() -> dict:
+def machine() -> dict[str, Any]:
     import psutil
 
     cpu = platform.processor() or ""
@@ -46,10 +47,10 @@ def machine() -> dict:
             "python": sys.version.split()[0], "platform": platform.platform()}
 
 
-async def main(mode: str) -> dict:
+async def main(mode: str) -> dict[str, Any]:
     config = MODES[mode]
     shape: Shape = config["shape"]
-    report = {"mode": mode, "started": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    report: dict[str, Any] = {"mode": mode, "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
               "machine": machine(), "data_shape": shape.describe()}
     began = time.perf_counter()
     async with running_suite() as suite:

@@ -63,7 +63,8 @@ def events_for(shape: Shape, tenant: int, network: int, client: int, *, end: dt.
             radio=pb.Radio(band=pb.BAND_5_GHZ, channel=rng.choice([36, 44, 149]), quality_metric=pb.QUALITY_METRIC_RSSI,
                            quality_value=float(rng.randint(-85, -40))),
             wlan=pb.Wlan(ssid="Corp", ssid_number=0, bssid=f"00:11:22:33:{network & 255:02x}:{rng.randrange(8):02x}"),
-            access_point=pb.AccessPoint(name=f"AP-{rng.randrange(8)}", serial=f"Q2AB-{network:04d}-{rng.randrange(8):04d}"),
+            access_point=pb.AccessPoint(name=f"AP-{rng.randrange(8)}",
+                                        serial=f"Q2AB-{network:04d}-{rng.randrange(8):04d}"),
         )
         event.occur_time.FromDatetime(when)
         event.timing.duration.FromMilliseconds(rng.randint(1, 900))

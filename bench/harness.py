@@ -126,7 +126,7 @@ class running_suite:
         self.suite = suite
         return suite
 
-    async def __aexit__(self, *exc) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         suite = self.suite
         if suite:
             suite.memory.stop()

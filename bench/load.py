@@ -35,7 +35,7 @@ def _batches(shape, tenant, end, generation):
 
 def generate_only(shape: Shape, tenant: int, end_ts: float, generation: int) -> tuple[int, float]:
     """Build and serialize the requests without sending: the generator's own rate."""
-    end = dt.datetime.fromtimestamp(end_ts, dt.timezone.utc)
+    end = dt.datetime.fromtimestamp(end_ts, dt.UTC)
     start, count = time.perf_counter(), 0
     for request in _batches(shape, tenant, end, generation):
         request.SerializeToString()
@@ -46,7 +46,7 @@ def generate_only(shape: Shape, tenant: int, end_ts: float, generation: int) -> 
 def stream_ingest(address: str, token: str, shape: Shape, tenant: int, end_ts: float, generation: int,
                   start_at: float) -> tuple[int, int, float, float]:
     """Stream a tenant's events; returns (accepted, rejected, start, end)."""
-    end = dt.datetime.fromtimestamp(end_ts, dt.timezone.utc)
+    end = dt.datetime.fromtimestamp(end_ts, dt.UTC)
     requests = list(_batches(shape, tenant, end, generation))  # built before the clock starts
 
     async def run():

@@ -10,9 +10,9 @@ import statistics
 import time
 from concurrent.futures import ProcessPoolExecutor
 
+import aiohttp
 import asyncpg
 import grpc
-import aiohttp
 import orjson
 
 from bench.data import Shape, all_events, client_mac, network_id
@@ -23,6 +23,7 @@ from connlog.api.v1 import query_service_pb2 as qpb
 from connlog.api.v1 import query_service_pb2_grpc
 from connlog.core.auth import Principal, Role
 from connlog.ingest.normalise import IngestWindow, normalise
+from connlog.store import row
 from connlog.store.events import READ_COLUMNS
 from connlog.store.migrate import migrate
 from connlog.store.partitions import maintain_partitions
@@ -42,7 +43,7 @@ def percentile(values: list[float], p: float) -> float:
 async def bulk_ingest(suite: Suite, shape: Shape, tokens: list[str], repeats: int) -> dict:
     """Client-streaming gRPC ingest (one generator process per tenant) against
     asyncpg COPY of the same rows + INSERT … ON CONFLICT DO NOTHING."""
-    end = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5)
+    end = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
     loop = asyncio.get_running_loop()
     out = {"events_per_run": shape.total, "generator_events_per_s": [], "connlog_events_per_s": [],
            "baseline_rows_per_s": [], "ratio": []}
@@ -72,12 +73,13 @@ async def bulk_ingest(suite: Suite, shape: Shape, tokens: list[str], repeats: in
     return out
 
 
-_COPY_COLUMNS = ["tenant_ref", "network_ref", "occurred_at", "dedup_key", "step", "outcome", "severity", "band",
-                 "vendor", "client_mac", "client_id", "ssid", "ssid_number", "ap_serial", "ap_name", "bssid",
-                 "failure_code", "payload"]
-
-
-_STAGED = [f"{c}::macaddr" if c in ("client_mac", "bssid") else c for c in _COPY_COLUMNS]
+# connection_events' columns as a hand-rolled loader fills them (the row's
+# own, from connlog.store.row), and the casts from the text it sends.
+_COPY_COLUMNS = ["tenant_ref", *row.TABLE_COLUMNS]
+_CASTS = {name: column.cast for name, (_, column) in zip(row.TABLE_COLUMNS, row.COLUMNS, strict=True) if column.cast}
+_STAGED = [f"{c}::{_CASTS[c]}" if c in _CASTS else c for c in _COPY_COLUMNS]
+_STAGING_AS_SENT = ", ".join(f"ALTER {name} TYPE {row.COLUMNS[row.TABLE_COLUMNS.index(name)][1].pg_type}"
+                             for name in _CASTS)
 
 
 async def baseline_database(suite: Suite) -> str:
@@ -102,14 +104,13 @@ async def baseline_database(suite: Suite) -> str:
 def rows_of(events, tenant_ref: int, network_refs: dict[str, int]) -> list[tuple]:
     """What a hand-rolled loader would COPY: connlog's own normalised rows."""
     principal = Principal("bench", "baseline", tenant_ref, Role.OPERATOR, None)
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     window = IngestWindow(now - dt.timedelta(days=31), now + dt.timedelta(days=1), 31)
     rows = []
     for event in events:
         s = normalise(event, principal, window)
-        rows.append((tenant_ref, network_refs.setdefault(s.network_id, len(network_refs) + 1), s.occurred_at,
-                     s.dedup_key, s.step, s.outcome, s.severity, s.band, s.vendor, s.client_mac, s.client_id, s.ssid,
-                     s.ssid_number, s.ap_serial, s.ap_name, s.bssid, s.failure_code, s.payload))
+        network_ref = network_refs.setdefault(s.network_id, len(network_refs) + 1)
+        rows.append((tenant_ref, *row.table_row(s, network_ref)))
     return rows
 
 
@@ -122,8 +123,7 @@ async def baseline_copy(suite: Suite, shape: Shape, end: dt.datetime, generation
         for start in range(0, len(rows), 50_000):
             async with conn.transaction():
                 await conn.execute("CREATE TEMP TABLE staging (LIKE connection_events INCLUDING DEFAULTS) "
-                                   "ON COMMIT DROP; ALTER TABLE staging ALTER client_mac TYPE text, "
-                                   "ALTER bssid TYPE text")
+                                   f"ON COMMIT DROP; ALTER TABLE staging {_STAGING_AS_SENT}")
                 await conn.copy_records_to_table("staging", records=rows[start:start + 50_000],
                                                  columns=_COPY_COLUMNS)
                 await conn.execute(f"INSERT INTO connection_events ({', '.join(_COPY_COLUMNS)}) "
@@ -140,7 +140,8 @@ async def single_event_ingest(suite: Suite, device_token: str, operator_token: s
                               repeats: int) -> dict:
     """Zequenze POST through Envoy vs gRPC unary ingest, 64 concurrent clients."""
     loop = asyncio.get_running_loop()
-    out = {"generator_rps": [], "rest_rps": [], "grpc_rps": [], "ratio": [], "rest_p50_ms": [], "rest_p99_ms": [], "grpc_p50_ms": [],
+    out = {"generator_rps": [], "rest_rps": [], "grpc_rps": [], "ratio": [], "rest_p50_ms": [], "rest_p99_ms": [],
+           "grpc_p50_ms": [],
            "grpc_p99_ms": [], "errors": 0}
     with ProcessPoolExecutor(max_workers=1) as pool:
         for run in range(repeats):
@@ -209,7 +210,7 @@ async def reads(suite: Suite, shape: Shape, token: str, samples: int, repeats: i
                 network, client = rng.randrange(shape.networks_per_tenant), rng.randrange(shape.clients_per_network)
                 net, client_id = network_id(network, 100), f"k00{network:02x}{client:04x}"
                 mac = client_mac(0, network, client)
-                now = dt.datetime.now(dt.timezone.utc)
+                now = dt.datetime.now(dt.UTC)
                 t0 = now - span
                 began = time.perf_counter()
                 async with http.get(
@@ -277,6 +278,16 @@ async def analyze(suite: Suite) -> None:
         await conn.close()
 
 
+# How ``grow`` makes a copy of a stored event ($1 the new network, $2 and $3
+# the copy's number): new key, client MAC and id; every other column as is.
+_GROWN = {
+    "network_ref": "$1",
+    "dedup_key": "substr(sha224(dedup_key || $2::bytea), 1, 16)",
+    "client_mac": "('1' || to_hex(($3 % 16)::int) || substr(client_mac::text, 3))::macaddr",
+    "client_id": "client_id || '-' || $3",
+}
+
+
 async def grow(suite: Suite, target: int) -> int:
     """Add stored events by copying existing ones under new networks and
     clients in SQL (fast), until about ``target`` events are stored."""
@@ -293,9 +304,7 @@ async def grow(suite: Suite, target: int) -> int:
                    FROM tenants WHERE tenant_id = 'bench-0' RETURNING tenant_ref, network_ref""", str(copy))
             await conn.execute(
                 f"""INSERT INTO connection_events ({', '.join(_COPY_COLUMNS)})
-                    SELECT {tenant_ref}, $1, occurred_at, substr(sha224(dedup_key || $2::bytea), 1, 16), step, outcome, severity,
-                           band, vendor, ('1' || to_hex(($3 % 16)::int) || substr(client_mac::text, 3))::macaddr,
-                           client_id || '-' || $3, ssid, ssid_number, ap_serial, ap_name, bssid, failure_code, payload
+                    SELECT {tenant_ref}, {', '.join(_GROWN.get(c, c) for c in row.TABLE_COLUMNS)}
                     FROM connection_events WHERE id IN (SELECT id FROM connection_events ORDER BY id LIMIT $4)""",
                 network, str(copy).encode(), copy, take)
             current += take

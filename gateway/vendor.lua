@@ -9,34 +9,44 @@
 --     UNIMPLEMENTED (trailers-only), the gRPC caller's own format.
 --   * Meraki's Python SDK prepends its base URL to an absolute Link URL
 --     (/api/v1http://host/api/v1/...): keep the inner path.
---   * Arrays as Meraki's clients send them: types[]=a -> types=a.
 --   * Hand the raw path and the caller's origin to the backend
 --     (x-connlog-path, x-connlog-origin) so it can validate every parameter
 --     and build absolute Link URLs; client-sent copies are overwritten.
+--   * A vendor shape's path goes on to the transcoder without its query: the
+--     raw path is the one source of the shape's query parameters (the
+--     backend reads them, names the unknown, repeated or malformed ones in
+--     the vendor's words, and reads Meraki's types[] arrays), so the
+--     transcoder binds only the path's own fields.
 -- Response (after the transcoder):
 --   * x-connlog-http-status from the backend becomes the HTTP status (201,
 --     400, 401, 404, 422, 429 ...), since the transcoder always answers 200.
 --   * gRPC bookkeeping headers are dropped from REST answers.
 
--- The REST shapes (path prefixes and error body templates), rendered from
--- connlog.core.rest.SHAPES by connlog.gateway.config.
+-- The REST shapes' path prefixes (longest first) and error body templates:
+-- connlog.gateway.config fills them in from connlog.shapes.registry.
 local SHAPES = {}  -- rendered
+-- The headers the gateway and the backends exchange (connlog.shapes.rest).
+local HEADERS = {}  -- rendered
 -- google.rpc.Code by HTTP status, for errors outside the vendor shapes
 local RPC_CODE = {}  -- rendered
 local UNAVAILABLE = ""  -- rendered
 local RETRY_AFTER = ""  -- rendered
 
+-- The shape a path belongs to: nil outside every vendor shape.
+local function shape_of(path)
+  for _, shape in ipairs(SHAPES) do
+    if string.sub(path, 1, #shape.prefix) == shape.prefix then
+      return shape
+    end
+  end
+  return nil
+end
+
 -- The error body template of the shape a path belongs to (google.rpc.Status
 -- JSON outside every vendor shape).
 local function error_template(path)
-  for _, shape in ipairs(SHAPES) do
-    for _, prefix in ipairs(shape.prefixes) do
-      if string.sub(path, 1, #prefix) == prefix then
-        return shape.template
-      end
-    end
-  end
-  return '{"code":@CODE@,"message":@MESSAGE@}'
+  local shape = shape_of(path)
+  return shape and shape.template or '{"code":@CODE@,"message":@MESSAGE@}'
 end
 
 local function json_string(text)
@@ -108,11 +118,13 @@ end
 
 function envoy_on_request(handle)
   local headers = handle:headers()
-  headers:remove("x-connlog-http-status")
+  -- what only a backend answers with
+  headers:remove(HEADERS.status)
+  headers:remove(HEADERS.correlation)
   local path = headers:get(":path") or "/"
   if is_grpc(headers) then
-    headers:remove("x-connlog-path")
-    headers:remove("x-connlog-origin")
+    headers:remove(HEADERS.path)
+    headers:remove(HEADERS.origin)
     if not string.match(path, "^/[%w_.]+/[%w_]+$") then
       -- a gRPC caller gets a gRPC answer: Envoy turns 404 into UNIMPLEMENTED
       handle:respond({[":status"] = "404"}, "no gRPC method at " .. path .. " (a REST path takes JSON)")
@@ -142,11 +154,12 @@ function envoy_on_request(handle)
     path = inner
   end
   handle:streamInfo():dynamicMetadata():set("connlog", "path", path)
-  headers:replace("x-connlog-path", path)
+  headers:replace(HEADERS.path, path)
   local scheme = headers:get("x-forwarded-proto") or headers:get(":scheme") or "http"
-  headers:replace("x-connlog-origin", scheme .. "://" .. (headers:get(":authority") or "localhost"))
-  path = string.gsub(path, "%%5[Bb]%%5[Dd]=", "=")
-  path = string.gsub(path, "%[%]=", "=")
+  headers:replace(HEADERS.origin, scheme .. "://" .. (headers:get(":authority") or "localhost"))
+  if shape_of(path) then
+    path = string.match(path, "^[^?]*")
+  end
   headers:replace(":path", path)
 end
 
@@ -172,10 +185,10 @@ end
 
 function envoy_on_response(handle)
   local headers = handle:headers()
-  local status = headers:get("x-connlog-http-status")
+  local status = headers:get(HEADERS.status)
   if status then
     headers:replace(":status", status)
-    headers:remove("x-connlog-http-status")
+    headers:remove(HEADERS.status)
   end
   if not is_grpc(headers) then
     headers:remove("grpc-status")

@@ -8,7 +8,7 @@ import pytest
 from connlog.api.v1 import ingest_service_pb2 as ipb
 from connlog.api.v1 import query_service_pb2 as qpb
 from connlog.store.accounts import AccountStore
-from tests.factories import simple_event
+from tests.support.factories import simple_event
 
 
 async def _code(call) -> grpc.StatusCode:

@@ -55,8 +55,9 @@ def test_generated_code_is_reproducible():
 
 def test_every_message_field_and_enum_value_is_documented():
     """buf's COMMENTS rules, double-checked from the descriptor set."""
-    from connlog.devtools.protogen import descriptor_set
     from google.protobuf import descriptor_pb2
+
+    from connlog.devtools.protogen import descriptor_set
 
     out = REPO / "build" / "test-descriptor.pb"
     descriptor_set(out, source_info=True)

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from connlog.core.settings import Settings
+from connlog.cli import _parser
 from connlog.core.server import LIVENESS
+from connlog.core.settings import Settings
 from connlog.gateway.config import render
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy" / "kubernetes"
@@ -20,6 +21,14 @@ def _documents() -> list[dict]:
     for name in kustomization["resources"]:
         docs += [d for d in yaml.safe_load_all((DEPLOY / name).read_text()) if d]
     return docs
+
+
+def _pod_spec(doc: dict) -> dict:
+    """The pod spec of a workload (a CronJob's is inside its job template)."""
+    spec = doc.get("spec", {})
+    if doc["kind"] == "CronJob":
+        spec = spec["jobTemplate"]["spec"]
+    return spec.get("template", {}).get("spec", {})
 
 
 def _setting_names() -> set[str]:
@@ -46,7 +55,7 @@ def test_env_names_are_real_settings():
             assert set(doc["data"]) <= valid, set(doc["data"]) - valid
         if doc["kind"] == "Secret":
             assert set(doc["stringData"]) <= valid
-        for container in doc.get("spec", {}).get("template", {}).get("spec", {}).get("containers", []):
+        for container in _pod_spec(doc).get("containers", []):
             for env in container.get("env", []):
                 if container["image"] == "connlog":
                     assert env["name"] in valid, env["name"]
@@ -116,3 +125,43 @@ def test_kubernetes_gateway_config_validates(tmp_path):
     result = subprocess.run([envoy_binary(settings), "--mode", "validate", "-c", str(path)], capture_output=True,
                             text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+@pytest.mark.parametrize(("kind", "name", "command"), [
+    ("Job", "connlog-migrate", ["db", "migrate"]),
+    ("CronJob", "connlog-retention", ["retention", "run", "--once"]),
+])
+def test_database_jobs_run_connlog_commands_like_the_services(kind, name, command):
+    """The migrate Job and the retention CronJob: a real ``connlog`` command,
+    the image, settings and database secret of the services, and their
+    hardening."""
+    docs = {(d["kind"], d["metadata"]["name"]): d for d in _documents()}
+    pod = _pod_spec(docs[(kind, name)])
+    [container] = pod["containers"]
+    assert container["args"] == command
+    parsed = vars(_parser().parse_args(container["args"]))
+    assert parsed["command"] == command[0]
+    if kind == "CronJob":
+        assert parsed == {"command": "retention", "retention_command": "run", "once": True}
+    ingest = docs[("Deployment", "ingest")]["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == ingest["image"] == "connlog"
+    assert container["envFrom"] == ingest["envFrom"]
+    assert {"configMapRef": {"name": "connlog-settings"}} in container["envFrom"]
+    assert {"secretRef": {"name": "connlog-database"}} in container["envFrom"]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert container["resources"]["limits"]["memory"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["restartPolicy"] == "OnFailure"
+
+
+def test_retention_cronjob_runs_often_enough_and_never_twice_at_once():
+    docs = {(d["kind"], d["metadata"]["name"]): d for d in _documents()}
+    cronjob = docs[("CronJob", "connlog-retention")]["spec"]
+    minute, hour, day, month, weekday = cronjob["schedule"].split()
+    # at least daily, well within the days created ahead (a missed run or two changes nothing)
+    assert (day, month, weekday) == ("*", "*", "*") and minute.isdigit()
+    config = next(d for d in _documents() if d["kind"] == "ConfigMap")["data"]
+    ahead = int(config.get("CONNLOG_PARTITIONS_AHEAD_DAYS", Settings.model_fields["partitions_ahead_days"].default))
+    assert hour == "*" or ahead >= 2
+    assert cronjob["concurrencyPolicy"] == "Forbid"
+    assert cronjob["jobTemplate"]["spec"]["backoffLimit"] >= 1

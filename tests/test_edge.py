@@ -22,11 +22,13 @@ from connlog.api.v1 import ingest_service_pb2 as ingest_pb
 from connlog.api.v1 import query_service_pb2 as query_pb
 from connlog.api.v1 import query_service_pb2_grpc as query_grpc
 from connlog.core.edge import InvalidArgument, describe_undecodable, is_transient
-from connlog.core.rest import SHAPES, RestError, parse_query
 from connlog.gateway import config as gateway_config
-from tests.conftest import envoy_in_front, free_port
-from tests.db_proxy import DatabaseProxy
-from tests.factories import simple_event as event
+from connlog.shapes.registry import SHAPES
+from connlog.shapes.rest import RestError, parse_query
+from tests.support.db_proxy import DatabaseProxy
+from tests.support.factories import simple_event as event
+from tests.support.gateway import envoy_in_front
+from tests.support.ports import free_port
 
 # --- unit: request decoding, query parsing, error classes -------------------
 
@@ -335,11 +337,11 @@ async def _until(predicate, what: str, deadline: float = 60.0):
 
 async def test_database_outage_is_unavailable_and_health_follows(pg_server, database_url, suite, make_tenant,
                                                                  tmp_path_factory):
+    from connlog.api.v1 import ingest_service_pb2_grpc
     from connlog.core.server import LIVENESS, start_service
     from connlog.gateway import process
     from connlog.ingest.servicer import register as register_ingest
     from connlog.query.servicer import register as register_query
-    from connlog.api.v1 import ingest_service_pb2_grpc
 
     tenant = await make_tenant()
     proxy = DatabaseProxy(database_url)

@@ -2,7 +2,7 @@
 killed while the others keep serving, the ingest worker pool replaces a
 killed worker, the database may go away and come back, and nothing the suite
 started outlives it. No test waits a fixed time: every wait is a poll with a
-generous deadline (faults_support.DEADLINE)."""
+generous deadline (tests.support.faults.DEADLINE)."""
 
 from __future__ import annotations
 
@@ -27,20 +27,20 @@ from connlog.api.v1 import vendor_sync_service_pb2 as vpb
 from connlog.core.auth import Principal, Role
 from connlog.ingest.normalise import IngestWindow
 from connlog.ingest.workers import NormaliserPool, normalise_events
-from tests.factories import now, simple_event
-from tests.faults_support import (
+from tests.support.factories import now, simple_event
+from tests.support.faults import (
     CHANNEL_OPTIONS,
     SERVICES,
     Load,
     SuiteProcess,
     assert_stored_once,
-    spawned_workers,
     data_directory,
     health,
     poll,
     ready,
     running,
     serving,
+    spawned_workers,
     start_suite,
     stop_suite,
     stored_counts,

@@ -15,9 +15,10 @@ import pytest
 
 from connlog.core.auth import Role, create_key
 from connlog.store.accounts import AccountStore
-from tests.conftest import Tenant
-from tests.factories import now
-from tests.test_gateway_meraki import PATH, ingest, key_headers, meraki_event, meraki_get
+from tests.support.factories import now
+from tests.support.gateway_calls import MERAKI_PATH as PATH
+from tests.support.gateway_calls import ingest, key_headers, meraki_event, meraki_get
+from tests.support.services import Tenant
 
 TOTAL = 10_000
 BASE = now() - dt.timedelta(hours=20)
@@ -52,8 +53,8 @@ def _feeder(clients, tenant):
 
     async def feed():
         n = next(counter)
-        fresh = [meraki_event("N_page", "kp", BASE + dt.timedelta(seconds=7 * (n * 131 + j) % 49000), 20000 + n * 10 + j,
-                              captureId=f"new{n}-{j}") for j in range(6)]
+        fresh = [meraki_event("N_page", "kp", BASE + dt.timedelta(seconds=7 * (n * 131 + j) % 49000),
+                              20000 + n * 10 + j, captureId=f"new{n}-{j}") for j in range(6)]
         await ingest(clients, tenant, fresh)
 
     return feed
@@ -93,7 +94,8 @@ async def test_every_event_exactly_once_while_events_arrive(gateway, clients, pa
 
 async def test_prev_and_last_links(gateway, paged):
     url = f"{gateway.url}{PATH.format(net='N_page', client='kp')}"
-    window = {"t0": (BASE - dt.timedelta(seconds=1)).timestamp(), "t1": (BASE + dt.timedelta(seconds=5 * 1999)).timestamp()}
+    window = {"t0": (BASE - dt.timedelta(seconds=1)).timestamp(),
+              "t1": (BASE + dt.timedelta(seconds=5 * 1999)).timestamp()}
     async with httpx.AsyncClient() as http:
         everything = []
         response = await meraki_get(http, url, params={"perPage": 1000, **window}, headers=key_headers(paged))

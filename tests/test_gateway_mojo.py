@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import json
 from importlib import resources
@@ -11,9 +10,9 @@ from pathlib import Path
 import httpx
 
 from connlog.api.v1 import connection_event_pb2 as pb
-from connlog.vendors import mojo
-from tests.factories import now, simple_event
-from tests.test_gateway_meraki import ingest
+from connlog.shapes.mojo import records as mojo
+from tests.support.factories import now, simple_event
+from tests.support.gateway_calls import ingest
 
 SAMPLES = Path(str(resources.files("connlog.devtools").joinpath("samples")))
 URL = "/V5/devices/clients/connectionlogs"
@@ -56,7 +55,8 @@ async def test_seed_sample_round_trips(gateway, clients, tenant):
                 for log in logs:  # and each record's text byte for byte
                     assert json.dumps(log, indent=3).encode() in response.content
         # limit, logtype, failuretype, time range
-        response = await http.get(URL, params={"clientmacaddress": "f0d7.aadf.59a2", "limit": 2}, headers=bearer(tenant))
+        response = await http.get(URL, params={"clientmacaddress": "f0d7.aadf.59a2", "limit": 2},
+                                  headers=bearer(tenant))
         body = response.json()
         assert body["successLogs"] == sample["successLogs"][:2] and body["failureLogs"] == []
         response = await http.get(URL, params={"clientmacaddress": "f0-d7-aa-df-59-a2", "logtype": "failure"},
@@ -132,7 +132,8 @@ async def test_api_key_login_cookie(gateway, clients, tenant, pool):
             assert response.status_code in (400, 401) and response.json()["error"]
         assert (await http.post(login, content=b"{not json")).status_code == 400
         assert (await http.post("/new/webservice/login/key/acme-client/soon",
-                                json={"type": "apikeycredentials", "keyId": key_id, "keyValue": secret})).status_code == 400
+                                json={"type": "apikeycredentials", "keyId": key_id,
+                                      "keyValue": secret})).status_code == 400
 
         response = await http.post(login, json={"type": "apikeycredentials", "keyId": key_id, "keyValue": secret})
         assert response.status_code == 200, response.text

@@ -82,24 +82,25 @@ import httpx
 import hypothesis
 import pytest
 import requests
+import schemathesis
 import yaml
 from google.api import annotations_pb2, http_pb2
 from google.protobuf import descriptor_pb2, descriptor_pool
 from hypothesis import HealthCheck, Phase
 from hypothesis import strategies as st
-
-import schemathesis
 from schemathesis import GenerationMode
 from schemathesis.config import SchemathesisConfig
 
 from connlog.api.v1 import connection_event_pb2 as pb
 from connlog.api.v1 import ingest_service_pb2 as ipb
-from connlog.api.v1 import vendor_sync_service_pb2 as spb
-from connlog.api.v1 import vendor_sync_service_pb2_grpc as sgrpc
+
 # (imported for their descriptors: the request messages are looked up by name)
 from connlog.api.v1 import meraki_service_pb2, mojo_service_pb2, query_service_pb2, zequenze_service_pb2  # noqa: F401
-from tests.conftest import envoy_in_front, free_port
-from tests.factories import full_event, now, simple_event
+from connlog.api.v1 import vendor_sync_service_pb2 as spb
+from connlog.api.v1 import vendor_sync_service_pb2_grpc as sgrpc
+from tests.support.factories import full_event, now, simple_event
+from tests.support.gateway import envoy_in_front
+from tests.support.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC_PATH = ROOT / "gateway" / "openapi.yaml"
@@ -225,7 +226,7 @@ def test_openapi_schemas_compile():
     validator schemathesis checks responses with."""
     import jsonschema_rs
 
-    for name, body in SPEC["components"]["schemas"].items():
+    for name in SPEC["components"]["schemas"]:
         jsonschema_rs.Draft4Validator({"$ref": f"#/components/schemas/{name}", "components": SPEC["components"]})
 
 
@@ -291,7 +292,7 @@ def test_openapi_covers_every_http_binding():
         assert op["x-connlog-rpc"] == b.rpc, f"{b.template}: described as {op['x-connlog-rpc']}"
     served = {(b.method, _template_key(b.template)) for b in bindings}
     extra = []
-    for (method, key), op in described.items():
+    for method, key in described:
         target = ALIASES.get((method, key), (method, key))
         if (target[0], _template_key(target[1])) not in served:
             extra.append(f"{method.upper()} {key}")
@@ -397,8 +398,8 @@ def seed_events() -> list[pb.ConnectionEvent]:
                                    radio=pb.Radio(band=pb.BAND_2_4_GHZ, channel=6),
                                    wlan=pb.Wlan(ssid="corp", ssid_number=0, bssid="00:11:74:88:af:60"),
                                    access_point=pb.AccessPoint(serial=AP_SERIAL, name="ap-1")))
-    from connlog.vendors import meraki as meraki_vendor
-    from connlog.vendors import mojo as mojo_vendor
+    from connlog.shapes.meraki import records as meraki_vendor
+    from connlog.shapes.mojo import records as mojo_vendor
 
     for i, record in enumerate(json.loads((samples / "meraki_connectivity_events.json").read_text())):
         record = dict(record, occurredAt=(base + dt.timedelta(minutes=10 + i)).strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
@@ -580,10 +581,10 @@ class FuzzRun:
         listing = schema["/v1/networks/{network}/connectionEvents"]["GET"]
         meraki = schema["/api/v1/networks/{networkId}/wireless/clients/{clientId}/connectivityEvents"]["GET"]
         mojo = schema["/V5/devices/clients/connectionlogs"]["GET"]
-        start = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=31) + dt.timedelta(minutes=10)
+        start = dt.datetime.now(dt.UTC) - dt.timedelta(days=31) + dt.timedelta(minutes=10)
         window = {"t0": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
                   "t1": (start + dt.timedelta(days=31)).strftime("%Y-%m-%dT%H:%M:%SZ")}
-        later = int((dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=2)).timestamp())
+        later = int((dt.datetime.now(dt.UTC) + dt.timedelta(days=2)).timestamp())
         for tenant in self.tenants:
             headers = {"Authorization": f"Bearer {tenant.keys['viewer']}"}
             clients, macs, token = set(), set(), ""
@@ -686,7 +687,7 @@ def _storable(case):
     for i, event in enumerate(events if isinstance(events, list) else []):
         if not isinstance(event, dict):
             continue
-        when = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=7 * i + 1)
+        when = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=7 * i + 1)
         event.update(networkId=f"N_fuzz{i % 3}", occurTime=when.strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
         event.pop("tenantId", None)
         if event.get("step") in (None, "CONNECTION_STEP_UNSPECIFIED"):
@@ -703,9 +704,13 @@ def run_operation(schema, label: str, base_url: str, tenants: list[FuzzTenant], 
     cases (positive and negative; some anchored on the tenants' own data),
     then, for the operations that store events, the read-back. Runs in a
     worker thread."""
-    from schemathesis.checks import (content_type_conformance, not_a_server_error,
-                                     response_headers_conformance, response_schema_conformance,
-                                     status_code_conformance)
+    from schemathesis.checks import (
+        content_type_conformance,
+        not_a_server_error,
+        response_headers_conformance,
+        response_schema_conformance,
+        status_code_conformance,
+    )
 
     method, path = label.split(" ", 1)
     operation = schema[path][method]
@@ -911,7 +916,7 @@ def _auth_probes() -> dict[str, Probe]:
             label = f"{method.upper()} {path}"
             values = {"networkId": NETWORK, "clientId": CLIENT_ID, "organizationId": "org", "network": NETWORK,
                       "connectionEvent": "1", "syncSource": "0123456789abcdef"}
-            url = re.sub(r"\{([^}]+)\}", lambda m: values[m.group(1)], path)
+            url = re.sub(r"\{([^}]+)\}", lambda m, values=values: values[m.group(1)], path)
             if path.endswith("/connectionlogs"):
                 url += f"?clientmacaddress={CLIENT_MAC}"
             body = b"{}" if "requestBody" in op else None
@@ -945,9 +950,13 @@ async def probe_tenant(pool, clients, gateway):
 
 @pytest.mark.parametrize("name", list(PROBES))
 async def test_edge_requests_conform(name, fuzz_schema, gateway, sync_gateway, probe_tenant):
-    from schemathesis.checks import (content_type_conformance, not_a_server_error,
-                                     response_headers_conformance, response_schema_conformance,
-                                     status_code_conformance)
+    from schemathesis.checks import (
+        content_type_conformance,
+        not_a_server_error,
+        response_headers_conformance,
+        response_schema_conformance,
+        status_code_conformance,
+    )
 
     probe = PROBES[name]
     method, path = probe.label.split(" ", 1)

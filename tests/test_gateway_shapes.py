@@ -4,7 +4,6 @@ the canonical REST bindings through the same Envoy port; config validation."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 import subprocess
 
 import grpc
@@ -15,10 +14,10 @@ from connlog.api.v1 import ingest_service_pb2 as ipb
 from connlog.api.v1 import ingest_service_pb2_grpc, query_service_pb2_grpc
 from connlog.api.v1 import query_service_pb2 as qpb
 from connlog.gateway.config import envoy_binary
-from tests.factories import now, simple_event
-from tests.test_gateway_meraki import PATH as MERAKI
-from tests.test_gateway_meraki import ingest
-from tests.test_gateway_zequenze import SAMPLES
+from tests.support.factories import now, simple_event
+from tests.support.gateway_calls import MERAKI_PATH as MERAKI
+from tests.support.gateway_calls import ZEQUENZE_SAMPLES as SAMPLES
+from tests.support.gateway_calls import ingest
 
 MOJO = "/V5/devices/clients/connectionlogs"
 

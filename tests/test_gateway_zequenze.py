@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from importlib import resources
-from pathlib import Path
 
 import httpx
 import pytest
 
 from connlog.api.v1 import query_service_pb2 as qpb
+from tests.support.gateway_calls import ZEQUENZE_SAMPLES as SAMPLES
 
-SAMPLES = json.loads(resources.files("connlog.devtools").joinpath("samples", "zequenze_logs.json").read_text())
 URL = "/api/v1/device_app_connection_log/"
 FIELDS = ["network_name", "network_type", "network_security", "network_mccmnc", "frequency", "authentication",
           "bssid", "cellid", "roaming", "latitude", "longitude", "inbytes", "outbytes", "link_speed",
@@ -37,8 +35,8 @@ async def test_documented_examples_are_created(gateway, clients, tenant, example
     assert list(stored) == ["id", *FIELDS, "created_at"]
     assert {k: stored[k] for k in FIELDS} == {k: log.get(k) for k in FIELDS}
     assert isinstance(stored["id"], int) and stored["id"] != also.json()["id"]
-    created = dt.datetime.strptime(stored["created_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.timezone.utc)
-    assert abs((created - dt.datetime.now(dt.timezone.utc)).total_seconds()) < 60
+    created = dt.datetime.strptime(stored["created_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
+    assert abs((created - dt.datetime.now(dt.UTC)).total_seconds()) < 60
     # exact number formatting of the documented response: 150.0, -45.0, 5.2
     if example == "wifi":
         assert b'"link_speed":150.0' in response.content and b'"quality_value":-45.0' in response.content
@@ -101,12 +99,12 @@ async def test_errors_name_the_field(gateway, tenant):
 def test_every_stored_field_maps_back_to_a_zequenze_key():
     """A rejection by the canonical validation names the Zequenze key that
     filled the field: every field a log sets has its key in the table."""
-    from connlog.ingest import zequenze
+    from connlog.shapes.zequenze import servicer as zequenze
 
     log = zequenze.ZequenzeLog(dict(SAMPLES["wifi"], **{k: v for k, v in SAMPLES["mobile"].items()
                                                            if k not in SAMPLES["wifi"]}), "{}")
     zequenze.validate(log)
-    event = zequenze.to_event(log, "dev-1", dt.datetime.now(dt.timezone.utc))
+    event = zequenze.to_event(log, "dev-1", dt.datetime.now(dt.UTC))
     own = {"network_id", "client", "step", "outcome", "source", "vendor_record", "occur_time"}
 
     def leaves(message, prefix=""):

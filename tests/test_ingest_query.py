@@ -12,7 +12,7 @@ import pytest
 from connlog.api.v1 import connection_event_pb2 as pb
 from connlog.api.v1 import ingest_service_pb2 as ipb
 from connlog.api.v1 import query_service_pb2 as qpb
-from tests.factories import full_event, now, simple_event, ts
+from tests.support.factories import full_event, now, simple_event, ts
 
 ACCEPTED, DUPLICATE, REJECTED = ipb.INGEST_STATUS_ACCEPTED, ipb.INGEST_STATUS_DUPLICATE, ipb.INGEST_STATUS_REJECTED
 
@@ -79,7 +79,7 @@ async def test_round_trip_of_every_field(clients, tenant):
     assert got == expected
     assert result.name == f"networks/N_784752235069315754/connectionEvents/{result.event_id}"
     assert got.occur_time.nanos == 90210000  # microseconds kept
-    receive = got.receive_time.ToDatetime(tzinfo=dt.timezone.utc)
+    receive = got.receive_time.ToDatetime(tzinfo=dt.UTC)
     assert abs((receive - now()).total_seconds()) < 60
     assert got.vendor_record.data == sent.vendor_record.data  # untouched, byte for byte
 
@@ -283,7 +283,7 @@ async def test_every_filter(clients, tenant):
         events.append(event)
     reply = await ingest(clients, tenant, events)
     assert reply.accepted_count == len(events)
-    for event, result in zip(events, reply.results):
+    for event, result in zip(events, reply.results, strict=True):
         event.event_id = result.event_id
 
     def ids(predicate):
@@ -294,8 +294,8 @@ async def test_every_filter(clients, tenant):
         ({"parent": "networks/N_f1"}, lambda e: e.network_id == "N_f1"),
         ({"client_id": "k1"}, lambda e: e.client.client_id == "k1"),
         ({"client_mac_address": "02-00-00-00-02-01"}, lambda e: e.client.mac_address == "02:00:00:00:02:01"),
-        ({"start_time": ts(mid)}, lambda e: e.occur_time.ToDatetime(tzinfo=dt.timezone.utc) >= mid),
-        ({"end_time": ts(mid)}, lambda e: e.occur_time.ToDatetime(tzinfo=dt.timezone.utc) < mid),
+        ({"start_time": ts(mid)}, lambda e: e.occur_time.ToDatetime(tzinfo=dt.UTC) >= mid),
+        ({"end_time": ts(mid)}, lambda e: e.occur_time.ToDatetime(tzinfo=dt.UTC) < mid),
         ({"steps": [1, 5]}, lambda e: e.step in (1, 5)),
         ({"outcomes": [pb.OUTCOME_FAILURE]}, lambda e: e.outcome == pb.OUTCOME_FAILURE),
         ({"severities": [2, 4]}, lambda e: e.severity in (2, 4)),

@@ -20,8 +20,8 @@ from connlog.api.v1 import ingest_service_pb2_grpc
 from connlog.core.auth import Role, create_key
 from connlog.core.caches import BoundedCache
 from connlog.store.accounts import AccountStore
-from tests.conftest import free_port
-from tests.factories import now, ts
+from tests.support.factories import now, ts
+from tests.support.ports import free_port
 
 # --- the cache itself ---------------------------------------------------------
 
@@ -102,8 +102,8 @@ def _unbounded(obj) -> list[str]:
 
 def test_long_lived_state_is_held_in_bounded_caches():
     from connlog.core.auth import KeyAuthenticator
-    from connlog.core.ratelimit import RateLimiter
     from connlog.ingest.pipeline import IngestPipeline
+    from connlog.shapes.meraki.ratelimit import RateLimiter
     from connlog.vendorsync.vendor_http import AsyncRateLimiter
 
     holders = [IngestPipeline.__new__(IngestPipeline), KeyAuthenticator(None, 5.0), RateLimiter(1.0),
@@ -115,7 +115,7 @@ def test_long_lived_state_is_held_in_bounded_caches():
 
 
 def test_rate_limiter_keeps_a_bounded_number_of_buckets():
-    from connlog.core.ratelimit import RateLimiter
+    from connlog.shapes.meraki.ratelimit import RateLimiter
 
     clock = [0.0]
     limiter = RateLimiter(1.0, burst=2, clock=lambda: clock[0], max_keys=100)
@@ -219,7 +219,7 @@ async def ingest_process(database_url, pool, tmp_path):
     env.update(DATABASE_URL=database_url, CONNLOG_INGEST_PORT=str(port), CONNLOG_INGEST_METRICS_PORT=str(free_port()),
                CONNLOG_DATA_DIR=str(tmp_path), CONNLOG_INGEST_WORKERS="0", CONNLOG_LOG_FORMAT="console",
                CONNLOG_LOG_LEVEL="warning")
-    log = open(tmp_path / "ingest.log", "wb")  # noqa: SIM115 - closed below
+    log = open(tmp_path / "ingest.log", "wb")  # closed below
     proc = subprocess.Popen([sys.executable, "-m", "connlog", "serve", "ingest"], env=env,
                             stdout=log, stderr=subprocess.STDOUT)
     try:

@@ -50,8 +50,8 @@ from connlog.api.v1 import ingest_service_pb2 as ipb
 from connlog.api.v1 import query_service_pb2 as qpb
 from connlog.core.identifiers import normalise_mac
 from connlog.ingest import normalise as nm
-from connlog.query.meraki_view import STEP_TO_TYPE, occurred_at_text
-from tests.factories import deep_json, deep_struct, simple_event
+from connlog.shapes.meraki.projection import STEP_TO_TYPE, occurred_at_text
+from tests.support.factories import deep_json, deep_struct, simple_event
 
 EXAMPLES = int(os.environ.get("CONNLOG_FUZZ_EXAMPLES", "50"))
 DERANDOMIZE = "CONNLOG_FUZZ_EXAMPLES" not in os.environ or os.environ.get("CONNLOG_FUZZ_DERANDOMIZE") == "1"
@@ -302,7 +302,7 @@ BATCHES = st.lists(EVENTS, min_size=1, max_size=6)
 
 def _recent(**fields) -> pb.ConnectionEvent:
     """An event of client 02:00:00:00:00:01 in N_1 an hour ago, with ``fields``."""
-    when = dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=1)
+    when = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
     return simple_event("N_1", mac="02:00:00:00:00:01", when=when, **fields)
 
 
@@ -395,7 +395,7 @@ def _expected_meraki(event: pb.ConnectionEvent) -> dict:
     timing = event.timing
     duration = timing.duration
     return {
-        "occurredAt": occurred_at_text(event.occur_time.ToDatetime(tzinfo=dt.timezone.utc)),
+        "occurredAt": occurred_at_text(event.occur_time.ToDatetime(tzinfo=dt.UTC)),
         "type": STEP_TO_TYPE.get(event.step),
         "durationMs": duration.seconds * 1000 + duration.nanos // 1_000_000 if timing.HasField("duration") else None,
         "eventData": MessageToDict(event.event_data) if event.HasField("event_data") else None,
@@ -440,7 +440,7 @@ async def check_readback(clients, http: httpx.AsyncClient, tenant, events: list[
                                                         metadata=tenant.md())
     assert len(reply.results) == len(sent)
     accepted: dict[str, pb.ConnectionEvent] = {}
-    for sent_event, result in zip(sent, reply.results):
+    for sent_event, result in zip(sent, reply.results, strict=True):
         if result.status == ipb.INGEST_STATUS_REJECTED:
             assert result.field and result.reason, result
             note(f"rejected: {result.field}")  # (--hypothesis-show-statistics)
@@ -574,7 +574,7 @@ async def test_rows_stored_before_the_checks_still_read_back(clients, http, make
                               params={"t0": str(_now() - 86400)})
     meraki = {item["occurredAt"]: item for item in strict_json(response)}
     assert len(meraki) == len(legacy)
-    at = [occurred_at_text(e.occur_time.ToDatetime(tzinfo=dt.timezone.utc)) for e in legacy]
+    at = [occurred_at_text(e.occur_time.ToDatetime(tzinfo=dt.UTC)) for e in legacy]
     assert meraki[at[0]]["eventData"] is None and meraki[at[0]]["type"] == "dns"
     assert meraki[at[1]]["durationMs"] is None and meraki[at[1]]["type"] == "dhcp"
     for i, kind in ((4, "auth"), (5, "deauth"), (6, "disassoc")):

@@ -14,7 +14,7 @@ from connlog.api.v1 import ingest_service_pb2 as ipb
 from connlog.api.v1 import ingest_service_pb2_grpc
 from connlog.core.server import start_service
 from connlog.ingest.servicer import register as register_ingest
-from tests.factories import now, simple_event
+from tests.support.factories import now, simple_event
 
 
 async def test_health_and_reflection(suite):

@@ -1,14 +1,24 @@
-"""Migrations and partitions on a real, empty database."""
+"""Migrations, partitions and retention on a real, empty database; ingest
+creating (only creating) the partitions of the days it writes."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 
 import asyncpg
 import pytest
 
+from connlog.core.auth import Principal, Role
+from connlog.core.database import create_pool
+from connlog.core.metrics import ServiceMetrics
+from connlog.ingest.pipeline import IngestPipeline
+from connlog.store.accounts import AccountStore
+from connlog.store.events import COPY_THRESHOLD
 from connlog.store.migrate import available_migrations, current_version, migrate
-from connlog.store.partitions import existing_partitions, maintain_partitions, partition_name
+from connlog.store.partitions import create_partitions, existing_partitions, maintain_partitions, partition_name
+from connlog.store.retention import retention_loop, run_once
+from tests.support.factories import now, simple_event
 
 
 @pytest.fixture
@@ -39,7 +49,7 @@ async def test_changed_migration_is_refused(empty_db):
 
 async def test_partitions_created_ahead_and_dropped_behind(empty_db):
     await migrate(empty_db)
-    day0 = dt.datetime(2026, 3, 10, 12, tzinfo=dt.timezone.utc)
+    day0 = dt.datetime(2026, 3, 10, 12, tzinfo=dt.UTC)
     changes = await maintain_partitions(empty_db, retention_days=31, ahead_days=7, now=day0)
     assert len(changes.created) == 31 + 1 + 7 and changes.dropped == []
     names = await existing_partitions(empty_db)
@@ -53,8 +63,8 @@ async def test_partitions_created_ahead_and_dropped_behind(empty_db):
         """INSERT INTO connection_events (tenant_ref, network_ref, occurred_at, dedup_key, step, outcome, severity,
                                           band, vendor, payload)
            VALUES (1, 1, $1, '\\x01', 1, 0, 0, 0, 1, ''), (1, 1, $2, '\\x02', 1, 0, 0, 0, 1, '')""",
-        dt.datetime(2026, 2, 8, 1, tzinfo=dt.timezone.utc),
-        dt.datetime(2026, 3, 9, 1, tzinfo=dt.timezone.utc),
+        dt.datetime(2026, 2, 8, 1, tzinfo=dt.UTC),
+        dt.datetime(2026, 3, 9, 1, tzinfo=dt.UTC),
     )
     later = day0 + dt.timedelta(days=3)
     changes = await maintain_partitions(empty_db, retention_days=31, ahead_days=7, now=later)
@@ -63,3 +73,109 @@ async def test_partitions_created_ahead_and_dropped_behind(empty_db):
     assert await empty_db.fetchval("SELECT count(*) FROM connection_events") == 1
     again = await maintain_partitions(empty_db, retention_days=31, ahead_days=7, now=later)
     assert again.created == [] and again.dropped == []
+
+
+
+# --- retention ---------------------------------------------------------------------------------------------------
+
+@pytest.fixture
+async def own_settings(pg_server, settings):
+    """The test settings, on a migrated database of their own without any
+    partition (retention drops days: not on the shared one)."""
+    return settings.model_copy(update={"database_url": await pg_server.create_database(migrated=True),
+                                       "retention_days": 31, "partitions_ahead_days": 7})
+
+
+def _day(day: int) -> str:
+    return partition_name(dt.date(2026, 3, 1) + dt.timedelta(days=day - 1))
+
+
+DAY0 = dt.datetime(2026, 3, 10, 12, tzinfo=dt.UTC)
+
+
+# (now, created, dropped): the window is 31 days back to 7 ahead
+RETENTION_RUNS = [
+    (DAY0, [partition_name(dt.date(2026, 2, 7) + dt.timedelta(days=d)) for d in range(39)], ["stale"]),
+    (DAY0, [], []),  # idempotent
+    (DAY0 + dt.timedelta(hours=6), [], []),  # the same day
+    (DAY0 + dt.timedelta(days=2), [_day(18), _day(19)], [partition_name(dt.date(2026, 2, d)) for d in (7, 8)]),
+    (DAY0 + dt.timedelta(days=2), [], []),
+]
+
+
+async def test_a_retention_run_creates_ahead_drops_behind_and_is_idempotent(own_settings):
+    url = own_settings.database_url
+    conn = await asyncpg.connect(url)
+    try:
+        stale = (await create_partitions(conn, [dt.date(2025, 12, 1)]))[0]  # e.g. written by ingest long ago
+        for at, created, dropped in RETENTION_RUNS:
+            changes = await run_once(own_settings, url, now=at)
+            assert changes.created == created, at
+            assert changes.dropped == [stale if name == "stale" else name for name in dropped], at
+        names = await existing_partitions(conn)
+        assert sorted(names) == [partition_name(dt.date(2026, 2, 9) + dt.timedelta(days=d)) for d in range(39)]
+    finally:
+        await conn.close()
+
+
+async def test_connlog_retention_run_once(own_settings, capsys):
+    from connlog.cli import _dispatch, _parser
+
+    assert await _dispatch(_parser().parse_args(["retention", "run", "--once"]), own_settings) == 0
+    assert capsys.readouterr().out.strip() == "partitions created: 39, dropped: 0"
+    assert await _dispatch(_parser().parse_args(["retention", "run", "--once"]), own_settings) == 0
+    assert capsys.readouterr().out.strip() == "partitions created: 0, dropped: 0"
+
+
+async def test_the_retention_loop_runs_at_once_and_stops_when_told(own_settings):
+    stop = asyncio.Event()
+    loop = asyncio.create_task(retention_loop(own_settings, own_settings.database_url, stop))
+    conn = await asyncpg.connect(own_settings.database_url)
+    try:
+        for _ in range(200):
+            if len(await existing_partitions(conn)) == 39:
+                break
+            await asyncio.sleep(0.05)
+        assert len(await existing_partitions(conn)) == 39
+        stop.set()
+        await asyncio.wait_for(loop, 5)
+    finally:
+        loop.cancel()
+        await conn.close()
+
+
+# --- ingest creates the days it writes, and drops nothing --------------------------------------------------------
+
+async def test_ingest_creates_a_missing_partition_and_drops_none(own_settings):
+    pool = await create_pool(own_settings, own_settings.database_url, min_size=1, max_size=1)
+    conn = await asyncpg.connect(own_settings.database_url)
+    try:
+        today = now().date()
+        expired = today - dt.timedelta(days=90)  # behind the retention: retention's to drop, not ingest's
+        assert await create_partitions(conn, [expired]) == [partition_name(expired)]
+        tenant_ref = await AccountStore(pool).ensure_tenant("t-partitions")
+        principal = Principal("k", "t-partitions", tenant_ref, Role.OPERATOR, None)
+        pipeline = IngestPipeline(own_settings, pool, ServiceMetrics("ingest"))
+
+        # unary, today: no partition yet
+        reply = await pipeline.ingest_batch(principal, [simple_event("N_p", client_id="one")])
+        assert reply.accepted == 1
+        assert set(await existing_partitions(conn)) == {partition_name(expired), partition_name(today)}
+
+        # a large stream batch (the staging table's path) into yesterday and today
+        yesterday = now() - dt.timedelta(days=1)
+        events = [simple_event("N_p", client_id=f"s{i}", when=yesterday if i % 2 else None)
+                  for i in range(COPY_THRESHOLD * 2)]
+        outcome = await pipeline.ingest_stream_batch(principal, events)
+        assert (outcome.accepted, outcome.rejected) == (len(events), 0)
+        assert set(await existing_partitions(conn)) == {
+            partition_name(expired), partition_name(today), partition_name(yesterday.date())}
+
+        # a new connection (a new session): its staging table is created again
+        await pool.expire_connections()
+        more = [simple_event("N_p", client_id=f"m{i}") for i in range(COPY_THRESHOLD)]
+        assert (await pipeline.ingest_stream_batch(principal, more)).accepted == COPY_THRESHOLD
+        assert await conn.fetchval("SELECT count(*) FROM connection_events") == 1 + len(events) + len(more)
+    finally:
+        await conn.close()
+        await pool.close()

@@ -13,26 +13,9 @@ from google.protobuf import field_mask_pb2
 from connlog.api.v1 import connection_event_pb2 as pb
 from connlog.api.v1 import query_service_pb2 as qpb
 from connlog.api.v1 import vendor_sync_service_pb2 as spb
-from connlog.api.v1 import vendor_sync_service_pb2_grpc as sgrpc
-from connlog.core.server import start_service
-from connlog.vendorsync.servicer import register as register_sync
-from tests.factories import now
-from tests.fake_vendors import FakeMeraki, FakeMojo, meraki_records, mojo_logs
-
-
-@pytest.fixture(scope="module")
-async def sync(suite, pool):
-    settings = suite.settings.model_copy(update={
-        "sync_ingest_address": suite.ingest_address, "sync_schedule_seconds": 0.2, "sync_http_timeout_seconds": 2.0,
-        "sync_backoff_base_seconds": 0.05, "sync_overlap_seconds": 60.0, "sync_initial_lookback_seconds": 6 * 3600.0,
-    })
-    service = await start_service("vendor-sync", settings, register_sync, port=0, metrics_port=0, pool=pool)
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{service.port}") as channel:
-        stub = sgrpc.VendorSyncServiceStub(channel)
-        stub.metrics_port = service.metrics_port
-        stub.port = service.port
-        yield stub
-    await service.stop(1)
+from tests.support.factories import now
+from tests.support.fake_vendors import FakeMeraki, FakeMojo, meraki_records, mojo_logs
+from tests.support.sync_calls import create, run
 
 
 @pytest.fixture
@@ -56,16 +39,6 @@ def meraki_source(fake, network="N_sync", clients=("k1",), **fields) -> spb.Sync
                             network_id=network, clients=list(clients), **fields)
     source.poll_interval.FromSeconds(3600)
     return source
-
-
-async def create(sync, tenant, source):
-    return await sync.CreateSyncSource(spb.CreateSyncSourceRequest(sync_source=source), metadata=tenant.md("administrator"))
-
-
-async def run(sync, tenant, source):
-    reply = await sync.RunSyncSource(spb.RunSyncSourceRequest(name=source.name, wait=True),
-                                     metadata=tenant.md("administrator"))
-    return reply.status
 
 
 async def stored(clients, tenant, network, **filters) -> list[pb.ConnectionEvent]:
@@ -168,7 +141,8 @@ def test_names_of_one_client_are_followed_as_one():
     assert (one.names, one.client_id, one.mac) == (["F0:D7:AA:DF:59:A2", "k74272e"], "k74272e", mac)
     assert (other.names, other.client_id, other.mac, other.vendor_name) == (["k2"], "k2", "", "k2")
     # nothing answered: an id and a MAC cannot be joined, two spellings of a MAC can
-    assert [c.names for c in follow(pb.VENDOR_MERAKI, ["k1", mac, "F0D7AADF59A2"], {})] == [["k1"], [mac, "F0D7AADF59A2"]]
+    joined = follow(pb.VENDOR_MERAKI, ["k1", mac, "F0D7AADF59A2"], {})
+    assert [c.names for c in joined] == [["k1"], [mac, "F0D7AADF59A2"]]
     # Mojo: clients are MACs
     [mojo] = follow(pb.VENDOR_MOJO, ["F0:D7:AA:DF:59:A2", "f0d7.aadf.59a2"], {})
     assert (mojo.client_id, mojo.mac, mojo.vendor_name) == ("", mac, mac)
@@ -341,7 +315,7 @@ async def test_source_api(sync, tenant, make_tenant, meraki_fake):
 
 
 async def test_unreachable_vendor_is_an_error_not_a_crash(sync, tenant):
-    from tests.conftest import free_port
+    from tests.support.ports import free_port
 
     source = spb.SyncSource(vendor=pb.VENDOR_MERAKI, base_url=f"http://127.0.0.1:{free_port()}/api/v1",
                             credential="k", network_id="N_down", clients=["k1"])

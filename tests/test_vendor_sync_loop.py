@@ -18,11 +18,12 @@ import httpx
 from connlog.api.v1 import connection_event_pb2 as pb
 from connlog.api.v1 import vendor_sync_service_pb2 as spb
 from connlog.api.v1 import vendor_sync_service_pb2_grpc as sgrpc
-from tests.conftest import free_port
-from tests.factories import now, simple_event
-from tests.fake_vendors import FakeMeraki, meraki_records
-from tests.test_gateway_meraki import PATH, ingest, meraki_event
-from tests.test_vendor_sync import create, run, sync  # noqa: F401 - the sync fixture
+from tests.support.factories import now, simple_event
+from tests.support.fake_vendors import FakeMeraki, meraki_records
+from tests.support.gateway_calls import MERAKI_PATH as PATH
+from tests.support.gateway_calls import ingest, meraki_event
+from tests.support.ports import free_port
+from tests.support.sync_calls import create, run
 
 MAC = "02:00:00:00:88:01"
 
@@ -37,7 +38,7 @@ async def _meraki_all(http, url, key):
     return out
 
 
-async def test_tenant_b_mirrors_tenant_a_through_the_gateway(gateway, clients, sync, make_tenant):  # noqa: F811
+async def test_tenant_b_mirrors_tenant_a_through_the_gateway(gateway, clients, sync, make_tenant):
     a, b, c = await make_tenant(), await make_tenant(), await make_tenant()
     start = now() - dt.timedelta(hours=3)
     events = [meraki_event("N_A", "k-loop", start + dt.timedelta(seconds=7 * i), i, captureId=f"a{i}")
@@ -70,7 +71,8 @@ async def test_tenant_b_mirrors_tenant_a_through_the_gateway(gateway, clients, s
                                    b.keys["viewer"])
         assert len(from_a) == 1500 and from_b == from_a  # field for field, in order
         mojo_a = await http.get(f"{gateway.url}/V5/devices/clients/connectionlogs",
-                                params={"clientmacaddress": MAC, "limit": 5000}, headers={"Authorization": f"Bearer {viewer}"})
+                                params={"clientmacaddress": MAC, "limit": 5000},
+                                headers={"Authorization": f"Bearer {viewer}"})
         mojo_c = await http.get(f"{gateway.url}/V5/devices/clients/connectionlogs",
                                 params={"clientmacaddress": MAC, "limit": 5000},
                                 headers={"Authorization": f"Bearer {c.keys['viewer']}"})

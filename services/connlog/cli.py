@@ -8,6 +8,7 @@ import sys
 
 from connlog.core.logging import configure_logging
 from connlog.core.settings import Settings
+from connlog.shapes.registry import SYNCED
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -24,6 +25,13 @@ def _parser() -> argparse.ArgumentParser:
     db_sub.add_parser("migrate", help="apply pending migrations and maintain partitions")
     db_sub.add_parser("url", help="print the database URL (starting the embedded server if needed)")
     db_sub.add_parser("stop", help="stop the embedded database server")
+
+    retention = sub.add_parser("retention", help="partition upkeep: days created ahead, expired days dropped")
+    retention_sub = retention.add_subparsers(dest="retention_command", required=True)
+    retention_run = retention_sub.add_parser(
+        "run", help="run retention now, then every CONNLOG_PARTITION_MAINTENANCE_SECONDS until stopped"
+    )
+    retention_run.add_argument("--once", action="store_true", help="one run, then exit (a CronJob's)")
 
     keys = sub.add_parser("keys", help="manage API keys")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
@@ -44,7 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     sources.add_argument("--key", help="API key (default: $CONNLOG_API_KEY, else the key of 'connlog up')")
     src_sub = sources.add_subparsers(dest="sources_command", required=True)
     src_create = src_sub.add_parser("create", help="create a source")
-    src_create.add_argument("--vendor", required=True, choices=["meraki", "mojo"])
+    src_create.add_argument("--vendor", required=True, choices=[shape.name for shape in SYNCED.values()])
     src_create.add_argument("--base-url", required=True)
     src_create.add_argument("--credential", required=True, help="Meraki API key, or Mojo keyId:keyValue")
     src_create.add_argument("--network", required=True, help="connlog network the events go to")
@@ -105,6 +113,10 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         from connlog import admin
 
         return await admin.db_command(settings, args.db_command)
+    if args.command == "retention":
+        from connlog.store.retention import retention_command
+
+        return await retention_command(settings, once=args.once)
     if args.command == "keys":
         from connlog import admin
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import random
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from importlib import resources
 
@@ -25,8 +26,9 @@ from connlog.api.v1 import ingest_service_pb2_grpc
 from connlog.core.auth import Role, create_key
 from connlog.core.database import create_pool, resolve_database_url
 from connlog.core.settings import Settings
+from connlog.shapes.meraki import records as meraki
+from connlog.shapes.mojo import records as mojo
 from connlog.store.accounts import AccountStore
-from connlog.vendors import meraki, mojo
 
 TENANTS = {
     "acme-retail": ("Acme Retail", ["N_784752235069315754", "L_646829496481105433"]),
@@ -62,7 +64,7 @@ class AccessPointInfo:
     serial: str
     bssid: str
     channel: int
-    band: int
+    band: pb.Band
 
 
 def _mac(rng: random.Random) -> str:
@@ -72,7 +74,7 @@ def _mac(rng: random.Random) -> str:
 
 
 def _access_points(rng: random.Random, count: int) -> list[AccessPointInfo]:
-    aps = []
+    aps: list[AccessPointInfo] = []
     for i in range(count):
         band = rng.choice([pb.BAND_2_4_GHZ, pb.BAND_5_GHZ, pb.BAND_5_GHZ, pb.BAND_6_GHZ])
         channel = {pb.BAND_2_4_GHZ: rng.choice([1, 6, 11]), pb.BAND_5_GHZ: rng.choice([36, 44, 149, 157]),
@@ -87,11 +89,12 @@ def _access_points(rng: random.Random, count: int) -> list[AccessPointInfo]:
 def generate(tenant_id: str, networks: list[str], *, days: int, rng: random.Random,
              end: dt.datetime) -> list[pb.ConnectionEvent]:
     """Synthetic but realistic events of one tenant."""
-    events = []
+    events: list[pb.ConnectionEvent] = []
     start = end - dt.timedelta(days=days)
     for network in networks:
         aps = _access_points(rng, rng.randint(4, 8))
-        clients = [(f"k{rng.randrange(16**6):06x}", _mac(rng), f"10.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}")
+        clients = [(f"k{rng.randrange(16**6):06x}", _mac(rng),
+                    f"10.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}")
                    for _ in range(rng.randint(20, 40))]
         for client_id, mac, ip in clients:
             when = start + dt.timedelta(seconds=rng.randrange(3600))
@@ -105,8 +108,8 @@ def generate(tenant_id: str, networks: list[str], *, days: int, rng: random.Rand
                 else:
                     step = rng.choice(SUCCESS_STEPS + [pb.CONNECTION_STEP_ROAM, pb.CONNECTION_STEP_STICKY,
                                                        pb.CONNECTION_STEP_DISASSOCIATION])
-                    outcome = pb.OUTCOME_INFORMATIONAL if step in (pb.CONNECTION_STEP_STICKY,
-                                                                    pb.CONNECTION_STEP_DISASSOCIATION) else pb.OUTCOME_SUCCESS
+                    informational = step in (pb.CONNECTION_STEP_STICKY, pb.CONNECTION_STEP_DISASSOCIATION)
+                    outcome = pb.OUTCOME_INFORMATIONAL if informational else pb.OUTCOME_SUCCESS
                     severity = pb.SEVERITY_INFO if outcome == pb.OUTCOME_INFORMATIONAL else pb.SEVERITY_GOOD
                     if step == pb.CONNECTION_STEP_ROAM:
                         ap = rng.choice(aps)
@@ -142,7 +145,7 @@ def seed_samples(day_start: dt.datetime, network_id: str) -> list[pb.ConnectionE
     logs = json.loads(samples.joinpath("mojo_connectionlogs.json").read_text())
     newest = max(log["timestamp"] for entries in logs.values() for log in entries)
     shift = int(day_start.timestamp()) - newest
-    events = []
+    events: list[pb.ConnectionEvent] = []
     for entries in logs.values():
         for log in entries:
             log["timestamp"] += shift
@@ -168,7 +171,7 @@ async def run_demo(settings: Settings, *, address: str | None, days: int, seed: 
                                                 description="connlog demo")).token
     finally:
         await pool.close()
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
     rng = random.Random(seed)
     async with grpc.aio.insecure_channel(address) as channel:
@@ -177,7 +180,9 @@ async def run_demo(settings: Settings, *, address: str | None, days: int, seed: 
             events = generate(tenant_id, networks, days=min(days, settings.retention_days), rng=rng, end=now)
             events += seed_samples(day_start, networks[0])
 
-            async def batches(events=events):
+            async def batches(
+                events: list[pb.ConnectionEvent] = events,
+            ) -> AsyncIterator[ingest_pb.StreamIngestConnectionEventsRequest]:
                 for i in range(0, len(events), 2000):
                     yield ingest_pb.StreamIngestConnectionEventsRequest(events=events[i:i + 2000])
 

@@ -27,6 +27,9 @@ While it runs it keeps the suite up:
   recover by themselves. With ``DATABASE_URL`` the database is not ours to
   manage. The embedded server is restarted and finally stopped through
   ``connlog db url`` / ``connlog db stop`` in a process of their own.
+* Retention (``connlog.store.retention``: days created ahead, expired days
+  dropped) runs as a loop of the supervisor itself: a run at start, then
+  every ``partition_maintenance_seconds``; a failed run is tried again later.
 * On shutdown every child gets SIGTERM, then SIGKILL after the grace period,
   and then whatever is left of its process group is killed. On Linux the
   children also get SIGTERM if the supervisor itself dies (kill -9 included),
@@ -43,9 +46,11 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from structlog.typing import FilteringBoundLogger
 
 from connlog.core.auth import Role, create_key
 from connlog.core.database import create_pool, embedded_pgdata, resolve_database_url, stop_embedded
@@ -54,6 +59,7 @@ from connlog.core.settings import Settings
 from connlog.gateway import process as gateway
 from connlog.store.accounts import AccountStore
 from connlog.store.migrate import migrate
+from connlog.store.retention import retention_loop
 
 DEFAULT_TENANT = "default"
 # The health service name a service reports SERVING on while its process
@@ -215,7 +221,7 @@ def _exit_facts(returncode: int | None) -> dict[str, object]:
     return {"exit_code": returncode}
 
 
-async def keep_running(child: Child, policy: RestartPolicy, stop: asyncio.Event, log) -> None:
+async def keep_running(child: Child, policy: RestartPolicy, stop: asyncio.Event, log: FilteringBoundLogger) -> None:
     """Restart ``child`` whenever it exits, until ``stop``."""
     backoff = Backoff(policy)
     while True:
@@ -242,7 +248,7 @@ async def keep_running(child: Child, policy: RestartPolicy, stop: asyncio.Event,
             try:
                 child.start()
                 break
-            except Exception as exc:  # noqa: BLE001 - cannot even start it (binary gone?): back off further
+            except Exception as exc:  # cannot even start it (binary gone?): back off further
                 delay = backoff.next_delay(0.0)
                 log.error("process restart failed", process=child.name, error=str(exc), restart_in_seconds=delay)
         child.restarts += 1
@@ -255,7 +261,7 @@ async def keep_running(child: Child, policy: RestartPolicy, stop: asyncio.Event,
             log.info("process ready again", process=child.name, pid=child.proc.pid, restarts=child.restarts)
 
 
-def _postmaster_state(pgdata) -> str:
+def _postmaster_state(pgdata: Path) -> str:
     """``running``, ``stopped`` (no postmaster.pid: stopped cleanly, or never
     started) or ``crashed`` (postmaster.pid left by a postmaster that is gone)."""
     import psutil
@@ -294,7 +300,7 @@ def _embedded_command(settings: Settings, command: str) -> str:
     return done.stdout.strip()
 
 
-def _is_zombie(pgdata) -> bool:
+def _is_zombie(pgdata: Path) -> bool:
     import psutil
 
     try:
@@ -347,7 +353,7 @@ def _is_root() -> bool:
 
 
 async def keep_database(
-    settings: Settings, database_url: str, policy: RestartPolicy, stop: asyncio.Event, log,
+    settings: Settings, database_url: str, policy: RestartPolicy, stop: asyncio.Event, log: FilteringBoundLogger,
     starting: set[asyncio.Future],
 ) -> None:
     """Start the embedded database again if its postmaster dies, until
@@ -378,7 +384,7 @@ async def keep_database(
         start.add_done_callback(starting.discard)
         try:
             url = await asyncio.shield(start)
-        except Exception as exc:  # noqa: BLE001 - still crashed: the next round backs off further
+        except Exception as exc:  # still crashed: the next round backs off further
             log.error("database restart failed", error=str(exc))
             started_at = time.monotonic()  # it did not stay up: no reset of the backoff
             continue
@@ -441,6 +447,9 @@ async def run_suite(settings: Settings, policy: RestartPolicy | None = None) -> 
     exit_code = 0
     keepers: list[asyncio.Task] = []
     database_starting: set[asyncio.Future] = set()
+    # Retention runs in the supervisor: a run now (beside the services
+    # starting), then every partition_maintenance_seconds.
+    retention = asyncio.create_task(retention_loop(settings, database_url, stop))
     try:
         startup = asyncio.ensure_future(start_all())
         stopping = asyncio.ensure_future(stop.wait())
@@ -463,7 +472,8 @@ async def run_suite(settings: Settings, policy: RestartPolicy | None = None) -> 
         stop.set()
         for task in keepers:
             task.cancel()
-        await asyncio.gather(*keepers, return_exceptions=True)
+        retention.cancel()
+        await asyncio.gather(*keepers, retention, return_exceptions=True)
         # Envoy first (no new requests), then the services together, database last.
         if envoy in children:
             await asyncio.to_thread(envoy.stop)

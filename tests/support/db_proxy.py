@@ -31,7 +31,7 @@ class DatabaseProxy:
         password = f":{self._url.password}" if self._url.password else ""
         return urlunsplit(("postgresql", f"{user}{password}@127.0.0.1:{self.port}", self._url.path, "", ""))
 
-    async def _connect_upstream(self):
+    async def _connect_upstream(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         if self._socket_dir:
             return await asyncio.open_unix_connection(f"{self._socket_dir}/.s.PGSQL.{self._port}")
         return await asyncio.open_connection(self._host, self._port)
@@ -56,7 +56,7 @@ class DatabaseProxy:
         await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
         self._writers.difference_update((writer, up_writer))
 
-    def _track(self, reader, writer) -> None:
+    def _track(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.ensure_future(self._serve(reader, writer))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

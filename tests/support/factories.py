@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from typing import Any
 
 from google.protobuf import duration_pb2, struct_pb2, timestamp_pb2
 
@@ -26,8 +27,8 @@ def simple_event(
     mac: str = "f0:d7:aa:df:59:a2",
     client_id: str = "",
     when: dt.datetime | None = None,
-    step: int = pb.CONNECTION_STEP_ASSOCIATION,
-    **fields,
+    step: pb.ConnectionStep = pb.CONNECTION_STEP_ASSOCIATION,
+    **fields: Any,
 ) -> pb.ConnectionEvent:
     event = pb.ConnectionEvent(
         network_id=network_id,
@@ -107,9 +108,9 @@ def full_event(when: dt.datetime | None = None) -> pb.ConnectionEvent:
     )
 
 
-def deep_json(levels: int, kind: str = "{}"):
+def deep_json(levels: int, kind: str = "{}") -> Any:
     """JSON nested ``levels`` containers deep (``{}``: objects, ``[]``: lists)."""
-    value = "x"
+    value: Any = "x"
     for _ in range(levels):
         value = {"k": value} if kind == "{}" else [value]
     return value

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +23,7 @@ import grpc
 import psutil
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from connlog.api.v1 import connection_event_pb2 as pb
 from connlog.api.v1 import ingest_service_pb2 as ipb
 from connlog.api.v1 import ingest_service_pb2_grpc
 from connlog.core.database import embedded_server_url
@@ -56,7 +57,7 @@ def spawned_workers(parent: psutil.Process) -> list[psutil.Process]:
     return found
 
 
-async def poll(check: Callable[[], Awaitable[object] | object], what: str, deadline: float = DEADLINE):
+async def poll(check: Callable[[], Awaitable[object] | object], what: str, deadline: float = DEADLINE) -> object:
     """Call ``check`` (sync or async) until it returns something truthy;
     return that. Fails with ``what`` after ``deadline`` seconds."""
     loop = asyncio.get_running_loop()
@@ -196,7 +197,7 @@ class SuiteProcess:
 
 
 @contextlib.contextmanager
-def data_directory():
+def data_directory() -> Iterator[Path]:
     """A data directory for a suite, outside pytest's temporary root: as
     root the embedded server runs as another user, which must traverse the
     path, and a concurrent pytest session resets its root to 0700."""
@@ -386,7 +387,9 @@ class Load:
             for channel in channels:
                 await channel.close()
 
-    async def _send(self, stub, events, ids) -> None:
+    async def _send(
+        self, stub: ingest_service_pb2_grpc.IngestServiceStub, events: list[pb.ConnectionEvent], ids: list[str]
+    ) -> None:
         request = ipb.IngestConnectionEventsRequest(events=events)
         pause = 0.02
         loop = asyncio.get_running_loop()
@@ -413,7 +416,7 @@ class Load:
 
 
 @contextlib.asynccontextmanager
-async def running(load: Load):
+async def running(load: Load) -> AsyncIterator[Load]:
     """``load`` running inside the block; finished (its failures raised)
     after it, or aborted if the block fails (its failure is what counts)."""
     load.start()

@@ -8,12 +8,14 @@ import asyncio
 import datetime as dt
 import json
 from importlib import resources
+from typing import Any
 
 import httpx
 
 from connlog.api.v1 import connection_event_pb2 as pb
 from connlog.api.v1 import ingest_service_pb2 as ipb
 from tests.support.factories import simple_event
+from tests.support.services import Clients, Tenant
 
 MERAKI_PATH = "/api/v1/networks/{net}/wireless/clients/{client}/connectivityEvents"
 MERAKI_SEED_EXAMPLE = {"occurredAt": "2018-02-11T00:00:00.090210Z", "band": "5", "ssidNumber": 1, "type": "auth",
@@ -25,7 +27,7 @@ ZEQUENZE_SAMPLES = json.loads(
 )
 
 
-def meraki_event(network: str, client: str, when: dt.datetime, i: int = 0, **overrides) -> pb.ConnectionEvent:
+def meraki_event(network: str, client: str, when: dt.datetime, i: int = 0, **overrides: Any) -> pb.ConnectionEvent:
     """A Meraki-sourced event carrying its original record."""
     record = dict(MERAKI_SEED_EXAMPLE, occurredAt=when.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), **overrides)
     types = {"assoc": 1, "disassoc": 2, "auth": 3, "deauth": 4, "dhcp": 5, "dns": 6, "roam": 7, "connection": 8,
@@ -43,7 +45,9 @@ def meraki_event(network: str, client: str, when: dt.datetime, i: int = 0, **ove
     return event
 
 
-async def ingest(clients, tenant, events):
+async def ingest(
+    clients: Clients, tenant: Tenant, events: list[pb.ConnectionEvent]
+) -> ipb.IngestConnectionEventsResponse:
     """Ingest ``events`` as ``tenant``'s operator; every one must be accepted."""
     reply = await clients.ingest.IngestConnectionEvents(ipb.IngestConnectionEventsRequest(events=events),
                                                         metadata=tenant.md())
@@ -51,7 +55,7 @@ async def ingest(clients, tenant, events):
     return reply
 
 
-async def meraki_get(http: httpx.AsyncClient, url: str, *, attempts: int = 5, **kwargs) -> httpx.Response:
+async def meraki_get(http: httpx.AsyncClient, url: str, *, attempts: int = 5, **kwargs: Any) -> httpx.Response:
     """GET as Meraki's own clients do: a 429 (its per-organisation rate
     limit) is tried again after the Retry-After it states. On a fast machine
     a test's requests can outrun the limit; what the test checks is the
@@ -64,7 +68,7 @@ async def meraki_get(http: httpx.AsyncClient, url: str, *, attempts: int = 5, **
     return response
 
 
-def key_headers(tenant, style="bearer"):
+def key_headers(tenant: Tenant, style: str = "bearer") -> dict[str, str]:
     """The tenant's viewer key, as a bearer token or in Meraki's own header."""
     key = tenant.keys["viewer"]
     return {"Authorization": f"Bearer {key}"} if style == "bearer" else {"X-Cisco-Meraki-API-Key": key}

@@ -84,7 +84,7 @@ class FakeServicerContext(aio.ServicerContext):
         self._code, self._details, self._trailing = code, details, aio.Metadata(*trailing_metadata)
         raise Aborted(code, details, trailing_metadata)
 
-    async def abort_with_status(self, status) -> NoReturn:
+    async def abort_with_status(self, status: grpc.Status) -> NoReturn:
         await self.abort(status.code, status.details, status.trailing_metadata)
 
     def set_code(self, code: grpc.StatusCode) -> None:

@@ -31,7 +31,7 @@ EVENT_ID_MAX = 2**63 - 1  # event ids are bigint
     pytest.param("00:00:00:00:00:00", "00:00:00:00:00:00", id="all zero"),
     pytest.param("ff-ff-ff-ff-ff-ff", "ff:ff:ff:ff:ff:ff", id="broadcast"),
 ])
-def test_mac_addresses_are_normalised(text, mac):
+def test_mac_addresses_are_normalised(text: str, mac: str) -> None:
     assert normalise_mac(text) == mac
 
 
@@ -54,7 +54,7 @@ def test_mac_addresses_are_normalised(text, mac):
     pytest.param("f0:d7:aa:df:59:a2\nf0:d7:aa:df:59:a2", id="two lines"),
     pytest.param("f0:d7:aa:df:59:a2\x00", id="NUL"),
 ])
-def test_other_text_is_not_a_mac_address(text):
+def test_other_text_is_not_a_mac_address(text: str) -> None:
     assert normalise_mac(text) is None
 
 
@@ -62,13 +62,13 @@ def test_other_text_is_not_a_mac_address(text):
     ("N_1", 1), ("N_784752235069315754", 123456789), ("L_1:2", 0), ("a", EVENT_ID_MAX), ("devices", 42),
     ("x" * 128, 7), ("Net.work~1-2", 10**18),
 ])
-def test_event_names_parse_back(network, event_id):
+def test_event_names_parse_back(network: str, event_id: int) -> None:
     name = event_name(network, event_id)
     assert name == f"networks/{network}/connectionEvents/{event_id}"
     assert parse_event_name(name) == (network, event_id)
 
 
-def test_an_event_name_from_a_text_id():
+def test_an_event_name_from_a_text_id() -> None:
     assert event_name("N_1", "17") == "networks/N_1/connectionEvents/17"
 
 
@@ -76,7 +76,7 @@ def test_an_event_name_from_a_text_id():
     pytest.param("networks/N_1/connectionEvents/0007", ("N_1", 7), id="leading zeros"),
     pytest.param(f"networks/N_1/connectionEvents/{'9' * 18}", ("N_1", int("9" * 18)), id="18 digits"),
 ])
-def test_event_name_ids_are_numbers(name, parsed):
+def test_event_name_ids_are_numbers(name: str, parsed: tuple[str, int]) -> None:
     assert parse_event_name(name) == parsed
 
 
@@ -103,7 +103,7 @@ def test_event_name_ids_are_numbers(name, parsed):
     pytest.param(f"networks/{'x' * 129}/connectionEvents/1", id="network of 129 characters"),
     pytest.param("networks/N_1/connectionEvents/1?x=1", id="query"),
 ])
-def test_bad_event_names_parse_to_none(name):
+def test_bad_event_names_parse_to_none(name: str) -> None:
     assert parse_event_name(name) is None
 
 
@@ -114,7 +114,7 @@ def test_bad_event_names_parse_to_none(name):
     ("networks/0", "0"),
     ("networks/" + "x" * 128, "x" * 128),
 ])
-def test_network_parents(parent, network):
+def test_network_parents(parent: str, network: str) -> None:
     assert parse_network_parent(parent) == network
 
 
@@ -123,7 +123,7 @@ def test_network_parents(parent, network):
     "networks/.x", "networks/a/b", "networks/N 1", "network/N_1", "Networks/N_1", "/networks/N_1",
     "networks/" + "x" * 129, "networks/N\x00", "networks/Ñ",
 ])
-def test_bad_network_parents_parse_to_none(parent):
+def test_bad_network_parents_parse_to_none(parent: str) -> None:
     assert parse_network_parent(parent) is None
 
 
@@ -131,5 +131,5 @@ def test_bad_network_parents_parse_to_none(parent):
     ("N_1", True), ("1", True), ("a" + "b" * 127, True), ("a" + "b" * 128, False), ("", False), ("-", False),
     ("_a", False), ("a/b", False), ("a\n", False), ("a b", False), ("a%20", False),
 ])
-def test_network_ids(network, valid):
+def test_network_ids(network: str, valid: bool) -> None:
     assert bool(NETWORK_ID.match(network)) is valid

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from google.protobuf import struct_pb2
@@ -18,17 +20,19 @@ from connlog.ingest import normalise as nm
 from connlog.ingest.normalise import FieldError, _ip
 from tests.support.factories import deep_json, deep_struct, full_event, now, simple_event
 
+Mutation = Callable[[pb.ConnectionEvent], object]  # changes an event in place
+
 
 @pytest.mark.parametrize(("text", "canonical"), [
     ("10.0.0.17", "10.0.0.17"), (" 10.0.0.17 ", "10.0.0.17"), ("0.0.0.0", "0.0.0.0"),
     ("2001:DB8:0:0::1", "2001:db8::1"), ("::ffff:10.0.0.1", "::ffff:a00:1"),
 ])
-def test_ip_addresses_are_canonical(text, canonical):
+def test_ip_addresses_are_canonical(text: str, canonical: str) -> None:
     assert _ip(text) == canonical
 
 
 @pytest.mark.parametrize("text", ["010.0.0.1", "1.2.3", "256.1.1.1", "0x1.2.3.4", "1.2.3.4\x00", "١.2.3.4", "host", ""])
-def test_bad_ip_addresses_name_the_field(text):
+def test_bad_ip_addresses_name_the_field(text: str) -> None:
     with pytest.raises(FieldError) as err:
         _ip(text)
     assert err.value.field == "client.ip_address"
@@ -43,45 +47,45 @@ _MERAKI_RECORD = {"occurredAt": "2018-02-11T00:00:00.090210Z", "band": "5", "ssi
 _VERBATIM_VENDORS = [pb.VENDOR_MERAKI, pb.VENDOR_MOJO, pb.VENDOR_ZEQUENZE]
 
 
-def _normalise(event: pb.ConnectionEvent, principal: Principal = _PRINCIPAL):
+def _normalise(event: pb.ConnectionEvent, principal: Principal = _PRINCIPAL) -> nm.StoredEvent:
     window = nm.IngestWindow(now() - dt.timedelta(days=31), now() + dt.timedelta(days=1), 31)
     return nm.normalise(event, principal, window, {})
 
 
-def _data(**values) -> struct_pb2.Struct:
+def _data(**values: Any) -> struct_pb2.Struct:
     out = struct_pb2.Struct()
     out.update(values)
     return out
 
 
-def _record(vendor: int, data: str, content_type: str = "application/json"):
-    def apply(e):
+def _record(vendor: pb.Vendor, data: str, content_type: str = "application/json") -> Mutation:
+    def apply(e: pb.ConnectionEvent) -> None:
         e.source.vendor = vendor
         e.vendor_record.content_type = content_type
         e.vendor_record.data = data
     return apply
 
 
-def _set(path: str, value):
+def _set(path: str, value: object) -> Mutation:
     """Set a dotted field of the event."""
-    def apply(e):
+    def apply(e: pb.ConnectionEvent) -> None:
         *parents, name = path.split(".")
-        target = e
+        target: Any = e
         for parent in parents:
             target = getattr(target, parent)
         setattr(target, name, value)
     return apply
 
 
-def _timing(name: str, seconds: int, nanos: int = 0):
+def _timing(name: str, seconds: int, nanos: int = 0) -> Mutation:
     """Set a timing Duration or Timestamp."""
-    def apply(e):
+    def apply(e: pb.ConnectionEvent) -> None:
         getattr(e.timing, name).seconds = seconds
         getattr(e.timing, name).nanos = nanos
     return apply
 
 
-def _event_data(struct: struct_pb2.Struct):
+def _event_data(struct: struct_pb2.Struct) -> Mutation:
     return lambda e: e.event_data.CopyFrom(struct)
 
 
@@ -162,7 +166,7 @@ POISON = [
 
 
 @pytest.mark.parametrize(("mutate", "field", "reason"), [case[1:] for case in POISON], ids=[c[0] for c in POISON])
-def test_values_no_shape_can_print_are_refused_naming_the_field(mutate, field, reason):
+def test_values_no_shape_can_print_are_refused_naming_the_field(mutate: Mutation, field: str, reason: str) -> None:
     event = simple_event("N_1", when=now() - dt.timedelta(minutes=5))
     mutate(event)
     with pytest.raises(nm.FieldError) as err:
@@ -210,13 +214,13 @@ FIT = [
 
 
 @pytest.mark.parametrize("mutate", [case[1] for case in FIT], ids=[c[0] for c in FIT])
-def test_values_at_the_bounds_are_accepted(mutate):
+def test_values_at_the_bounds_are_accepted(mutate: Mutation) -> None:
     event = simple_event("N_1", when=now() - dt.timedelta(minutes=5))
     mutate(event)
     _normalise(event)
 
 
-def _json_values(max_leaves: int = 12):
+def _json_values(max_leaves: int = 12) -> st.SearchStrategy[Any]:
     scalars = (st.none() | st.booleans() | st.text(max_size=4) | st.integers(-(2**53), 2**53)
                | st.floats(allow_nan=True, allow_infinity=True) | st.sampled_from(["2", "*", "22**"]))
     return st.recursive(scalars, lambda inner: st.lists(inner, max_size=3)
@@ -226,7 +230,7 @@ def _json_values(max_leaves: int = 12):
 @settings(max_examples=300, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.too_slow])
 @given(value=st.dictionaries(st.text(max_size=3), _json_values(), max_size=4), depth=st.integers(0, 24))
-def test_the_event_data_prefilter_agrees_with_the_walk(value, depth):
+def test_the_event_data_prefilter_agrees_with_the_walk(value: dict[str, Any], depth: int) -> None:
     """The byte-level shortcut never clears a Struct the exact walk refuses."""
     struct = _data(**value)
     if depth:
@@ -239,19 +243,19 @@ def test_the_event_data_prefilter_agrees_with_the_walk(value, depth):
 _DEVICE = Principal("k", "t", 1, Role.DEVICE, "dev-1")
 
 
-def _clear(path: str):
+def _clear(path: str) -> Mutation:
     """Clear a dotted field of the event."""
-    def apply(e):
+    def apply(e: pb.ConnectionEvent) -> None:
         *parents, name = path.split(".")
-        target = e
+        target: Any = e
         for parent in parents:
             target = getattr(target, parent)
         target.ClearField(name)
     return apply
 
 
-def _occur(delta: dt.timedelta, nanos: int | None = None):
-    def apply(e):
+def _occur(delta: dt.timedelta, nanos: int | None = None) -> Mutation:
+    def apply(e: pb.ConnectionEvent) -> None:
         e.occur_time.FromDatetime(now() + delta)
         if nanos is not None:
             e.occur_time.nanos = nanos
@@ -304,7 +308,7 @@ BAD = [
 
 
 @pytest.mark.parametrize(("mutate", "field", "reason"), [case[1:] for case in BAD], ids=[c[0] for c in BAD])
-def test_bad_events_are_refused_naming_the_field(mutate, field, reason):
+def test_bad_events_are_refused_naming_the_field(mutate: Mutation, field: str, reason: str) -> None:
     event = simple_event("N_1", when=now() - dt.timedelta(minutes=5))
     mutate(event)
     with pytest.raises(FieldError) as err:
@@ -314,7 +318,7 @@ def test_bad_events_are_refused_naming_the_field(mutate, field, reason):
     assert str(err.value) == f"{field}: {err.value.reason}"
 
 
-def test_a_device_key_pushes_only_its_own_events():
+def test_a_device_key_pushes_only_its_own_events() -> None:
     event = simple_event("devices", client_id="dev-1", when=now() - dt.timedelta(minutes=5))
     event.client.reporting_device_id = "dev-2"
     with pytest.raises(FieldError) as err:
@@ -331,12 +335,12 @@ _BASE = {"network_id": "N_1", "occurred_at": _WHEN, "step": pb.CONNECTION_STEP_A
          "ssid": None, "ssid_number": None, "ap_serial": None, "ap_name": None, "bssid": None, "failure_code": None}
 
 
-def _nanos(n: int):
+def _nanos(n: int) -> Mutation:
     return lambda e: setattr(e.occur_time, "nanos", n)
 
 
-def _all(*mutations):
-    def apply(e):
+def _all(*mutations: Mutation) -> Mutation:
+    def apply(e: pb.ConnectionEvent) -> None:
         for mutate in mutations:
             mutate(e)
     return apply
@@ -370,7 +374,7 @@ GOOD = [
 
 
 @pytest.mark.parametrize(("mutate", "columns"), [case[1:] for case in GOOD], ids=[c[0] for c in GOOD])
-def test_good_events_are_stored_under_normalised_columns(mutate, columns):
+def test_good_events_are_stored_under_normalised_columns(mutate: Mutation, columns: dict[str, Any]) -> None:
     event = simple_event("N_1", when=_WHEN)
     mutate(event)
     stored = _normalise(event)
@@ -380,7 +384,7 @@ def test_good_events_are_stored_under_normalised_columns(mutate, columns):
     assert len(stored.dedup_key) == 16
 
 
-def test_a_full_event_is_normalised():
+def test_a_full_event_is_normalised() -> None:
     when = now() - dt.timedelta(hours=1)
     event = full_event(when)
     stored = _normalise(event)
@@ -407,7 +411,7 @@ def test_a_full_event_is_normalised():
     assert payload.occur_time.ToDatetime(tzinfo=dt.UTC) == when.replace(microsecond=90210)
 
 
-def test_a_device_key_stamps_its_device():
+def test_a_device_key_stamps_its_device() -> None:
     event = simple_event("devices", client_id="dev-1", when=now() - dt.timedelta(minutes=5))
     stored = _normalise(event, _DEVICE)
     assert pb.ConnectionEvent.FromString(stored.payload).client.reporting_device_id == "dev-1"
@@ -426,7 +430,7 @@ def test_a_device_key_stamps_its_device():
                  id="same id from another vendor"),
     pytest.param({"mac": "F0-D7-AA-DF-59-A2"}, {"mac": "f0:d7:aa:df:59:a2"}, True, id="MAC spelled differently"),
 ])
-def test_duplicates_share_a_dedup_key(first, second, same):
+def test_duplicates_share_a_dedup_key(first: dict[str, Any], second: dict[str, Any], same: bool) -> None:
     a = _normalise(simple_event("N_1", when=_WHEN, **first))
     b = _normalise(simple_event("N_1", when=_WHEN, **second))
     assert (a.dedup_key == b.dedup_key) is same

@@ -7,6 +7,7 @@ import base64
 import datetime as dt
 import json
 import re
+from typing import Any
 
 import pytest
 
@@ -22,7 +23,7 @@ MALFORMED = "page_token: malformed"
 OTHER_REQUEST = "page_token: was issued for a request with other parameters"
 
 
-def crafted(value, *, raw: bytes | None = None) -> str:
+def crafted(value: Any, *, raw: bytes | None = None) -> str:
     """A token built as ``encode`` builds one, around any JSON ``value`` (or
     any ``raw`` bytes)."""
     data = raw if raw is not None else json.dumps(value, separators=(",", ":")).encode()
@@ -37,7 +38,7 @@ def crafted(value, *, raw: bytes | None = None) -> str:
     (dt.datetime(2200, 12, 31, 23, 59, 59, 999999, tzinfo=UTC), EVENT_ID_MAX),  # bigint's largest id
     (dt.datetime(2026, 3, 1, 14, 30, tzinfo=dt.timezone(dt.timedelta(hours=2))), 3),  # any zone: same instant
 ])
-def test_a_token_decodes_to_the_position_it_encodes(occurred_at, event_id):
+def test_a_token_decodes_to_the_position_it_encodes(occurred_at: dt.datetime, event_id: int) -> None:
     token = encode(occurred_at, event_id, DIGEST)
     decoded_at, decoded_id = decode(token, DIGEST)
     assert (decoded_at, decoded_id) == (occurred_at, event_id)
@@ -50,7 +51,7 @@ def test_a_token_decodes_to_the_position_it_encodes(occurred_at, event_id):
     dt.datetime(5000, 6, 1, 0, 0, 0, 123457, tzinfo=UTC),
     dt.datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
 ])
-def test_a_token_keeps_microseconds_far_from_the_epoch(occurred_at):
+def test_a_token_keeps_microseconds_far_from_the_epoch(occurred_at: dt.datetime) -> None:
     assert decode(encode(occurred_at, 1, DIGEST), DIGEST) == (occurred_at, 1)
 
 
@@ -85,7 +86,7 @@ def test_a_token_keeps_microseconds_far_from_the_epoch(occurred_at):
     pytest.param(crafted(None, raw=b"[" * 100_000), id="deep nesting beyond the length limit"),
     pytest.param("A" * (MAX_TOKEN_LENGTH + 1), id="longer than the limit"),
 ])
-def test_malformed_tokens_are_refused_naming_page_token(token):
+def test_malformed_tokens_are_refused_naming_page_token(token: str) -> None:
     with pytest.raises(BadPageToken) as err:
         decode(token, DIGEST)
     assert str(err.value) == MALFORMED
@@ -109,7 +110,7 @@ def _token_of_length(length: int) -> tuple[str, str]:
     (MAX_TOKEN_LENGTH + 2, False),  # unpadded base64 is never 4n+1 long: +1 is not a token
     (MAX_TOKEN_LENGTH + 3, False),
 ])
-def test_the_length_limit_is_exact(length, accepted):
+def test_the_length_limit_is_exact(length: int, accepted: bool) -> None:
     token, digest = _token_of_length(length)
     if accepted:
         assert decode(token, digest) == (dt.datetime(2026, 1, 1, tzinfo=UTC), 1)
@@ -119,14 +120,14 @@ def test_the_length_limit_is_exact(length, accepted):
 
 
 @pytest.mark.parametrize("other_digest", ["", DIGEST.upper(), DIGEST[:-1], DIGEST + "0", "fedcba9876543210"])
-def test_a_token_of_another_request_is_refused(other_digest):
+def test_a_token_of_another_request_is_refused(other_digest: str) -> None:
     token = encode(dt.datetime(2026, 1, 1, tzinfo=UTC), 5, DIGEST)
     with pytest.raises(BadPageToken) as err:
         decode(token, other_digest)
     assert str(err.value) == OTHER_REQUEST
 
 
-def _list(**fields) -> qpb.ListConnectionEventsRequest:
+def _list(**fields: Any) -> qpb.ListConnectionEventsRequest:
     return qpb.ListConnectionEventsRequest(parent="networks/N_1", **fields)
 
 
@@ -141,7 +142,9 @@ def _list(**fields) -> qpb.ListConnectionEventsRequest:
     pytest.param(_list(sort_order=qpb.SORT_ORDER_DESCENDING), _list(), False, id="sort order"),
     pytest.param(_list(ssid_number=0), _list(), False, id="ssid_number 0 is a filter"),
 ])
-def test_the_request_digest_covers_every_parameter_but_paging(first, second, same):
+def test_the_request_digest_covers_every_parameter_but_paging(
+    first: qpb.ListConnectionEventsRequest, second: qpb.ListConnectionEventsRequest, same: bool
+) -> None:
     assert (request_digest(first) == request_digest(second)) is same
     token = encode(dt.datetime(2026, 1, 1, tzinfo=UTC), 9, request_digest(first))
     if same:
@@ -151,7 +154,7 @@ def test_the_request_digest_covers_every_parameter_but_paging(first, second, sam
             decode(token, request_digest(second))
 
 
-def test_the_digest_leaves_the_request_untouched():
+def test_the_digest_leaves_the_request_untouched() -> None:
     request = _list(page_token="abc", page_size=7, client_id="k1")
     request_digest(request)
     assert (request.page_token, request.page_size, request.client_id) == ("abc", 7, "k1")

@@ -8,6 +8,7 @@ over in-memory accounts."""
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import grpc
 import pytest
@@ -38,10 +39,12 @@ class Service:
     def md(self, role: Role = Role.VIEWER) -> tuple[tuple[str, str], ...]:
         return (("authorization", f"Bearer {self.keys[role]}"),)
 
-    async def list(self, request: qpb.ListConnectionEventsRequest, role: Role = Role.VIEWER):
+    async def list(self, request: qpb.ListConnectionEventsRequest, role: Role = Role.VIEWER) -> Any:
+        """The response, or the ``Aborted`` that ended the RPC."""
         return await call(self.servicer.ListConnectionEvents, request, self.md(role))
 
-    async def get(self, name: str, role: Role = Role.VIEWER):
+    async def get(self, name: str, role: Role = Role.VIEWER) -> Any:
+        """The event, or the ``Aborted`` that ended the RPC."""
         return await call(self.servicer.GetConnectionEvent, qpb.GetConnectionEventRequest(name=name), self.md(role))
 
 
@@ -62,7 +65,7 @@ def ts(seconds: int, nanos: int = 0) -> timestamp_pb2.Timestamp:
 NOW = int(dt.datetime(2026, 1, 1, tzinfo=dt.UTC).timestamp())
 
 
-def req(parent: str = "networks/N_1", **fields) -> qpb.ListConnectionEventsRequest:
+def req(parent: str = "networks/N_1", **fields: Any) -> qpb.ListConnectionEventsRequest:
     return qpb.ListConnectionEventsRequest(parent=parent, **fields)
 
 
@@ -110,7 +113,9 @@ REFUSED = [
 
 
 @pytest.mark.parametrize(("request_", "details"), [c[1:] for c in REFUSED], ids=[c[0] for c in REFUSED])
-async def test_list_arguments_are_refused_naming_the_field(service, request_, details):
+async def test_list_arguments_are_refused_naming_the_field(
+    service: Service, request_: qpb.ListConnectionEventsRequest, details: str
+) -> None:
     result = await service.list(request_)
     assert isinstance(result, Aborted), result
     assert result.code is INVALID
@@ -133,7 +138,9 @@ ACCEPTED = [
 
 
 @pytest.mark.parametrize("request_", [c[1] for c in ACCEPTED], ids=[c[0] for c in ACCEPTED])
-async def test_valid_list_arguments_go_on_to_the_store(service, request_):
+async def test_valid_list_arguments_go_on_to_the_store(
+    service: Service, request_: qpb.ListConnectionEventsRequest
+) -> None:
     with pytest.raises(DatabaseReached):
         await service.list(request_)
 
@@ -143,13 +150,13 @@ async def test_valid_list_arguments_go_on_to_the_store(service, request_):
     "networks/-/connectionEvents/1", "networks/N_1/connectionEvents/9223372036854775808",
     "networks/N_1/connectionEvents/1\n",
 ])
-async def test_get_refuses_names_that_are_not_event_names(service, name):
+async def test_get_refuses_names_that_are_not_event_names(service: Service, name: str) -> None:
     result = await service.get(name)
     assert isinstance(result, Aborted) and result.code is INVALID
     assert result.details == NAME_REASON
 
 
-async def test_get_of_a_valid_name_goes_on_to_the_store(service):
+async def test_get_of_a_valid_name_goes_on_to_the_store(service: Service) -> None:
     with pytest.raises(DatabaseReached):
         await service.get("networks/N_1/connectionEvents/9223372036854775807")
 
@@ -161,7 +168,9 @@ async def test_get_of_a_valid_name_goes_on_to_the_store(service):
     ((("authorization", "Bearer clk_0123456789abcdef_secret"),), grpc.StatusCode.UNAUTHENTICATED,
      "invalid or revoked API key"),
 ])
-async def test_keys_are_checked_before_arguments(service, metadata, code, details):
+async def test_keys_are_checked_before_arguments(
+    service: Service, metadata: tuple[tuple[str, str], ...], code: grpc.StatusCode, details: str
+) -> None:
     for method, request in [(service.servicer.ListConnectionEvents, req("not a parent", page_size=-1)),
                             (service.servicer.GetConnectionEvent, qpb.GetConnectionEventRequest(name="x"))]:
         result = await call(method, request, metadata)
@@ -172,7 +181,7 @@ async def test_keys_are_checked_before_arguments(service, metadata, code, detail
 @pytest.mark.parametrize(("role", "allowed"), [(Role.VIEWER, True), (Role.OPERATOR, True),
                                                (Role.ADMINISTRATOR, True), (Role.SUPER_USER, True),
                                                (Role.DEVICE, False)])
-async def test_which_roles_may_read(service, role, allowed):
+async def test_which_roles_may_read(service: Service, role: Role, allowed: bool) -> None:
     for call_ in (service.list(req("bad parent"), role), service.get("bad name", role)):
         result = await call_
         assert isinstance(result, Aborted)

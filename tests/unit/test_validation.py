@@ -5,6 +5,8 @@ the field as the caller spelled it."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from google.protobuf import duration_pb2, timestamp_pb2
@@ -25,7 +27,7 @@ DEFAULT_MAX_TEXT = 1024
 INT64_MAX = 2**63 - 1
 
 
-def refused(check, field: str) -> InvalidArgument:
+def refused(check: Callable[[], object], field: str) -> InvalidArgument:
     """The InvalidArgument ``check()`` raises; it must name ``field``."""
     with pytest.raises(InvalidArgument) as err:
         check()
@@ -53,7 +55,7 @@ def dur(seconds: int, nanos: int = 0) -> duration_pb2.Duration:
     ("required", {"required": True}),
     ("  padded  ", {"required": True}),
 ])
-def test_text_accepted(value, options):
+def test_text_accepted(value: str, options: dict[str, Any]) -> None:
     assert v.text(value, "client_id", **options) == value
 
 
@@ -65,7 +67,7 @@ def test_text_accepted(value, options):
     ("", {"required": True}, "is required"),
     (" \t\n", {"required": True}, "is required"),
 ])
-def test_text_refused(value, options, reason):
+def test_text_refused(value: str, options: dict[str, Any], reason: str) -> None:
     err = refused(lambda: v.text(value, "sync_source.network_id", **options), "sync_source.network_id")
     assert err.reason == reason
 
@@ -74,19 +76,19 @@ def test_text_refused(value, options, reason):
 
 @pytest.mark.parametrize(("value", "low", "high"), [(0, 0, 255), (255, 0, 255), (7, 0, 255), (-5, -5, -5),
                                                     (INT64_MAX, 0, INT64_MAX)])
-def test_integer_accepted(value, low, high):
+def test_integer_accepted(value: int, low: int, high: int) -> None:
     assert v.integer(value, "ssid_number", low, high) == value
 
 
 @pytest.mark.parametrize(("value", "low", "high"), [(-1, 0, 255), (256, 0, 255), (INT64_MAX + 1, 0, INT64_MAX),
                                                     (-(2**63) - 1, -(2**63), 0)])
-def test_integer_refused(value, low, high):
+def test_integer_refused(value: int, low: int, high: int) -> None:
     assert refused(lambda: v.integer(value, "ssid_number", low, high), "ssid_number").reason == f"must be {low}-{high}"
 
 
 @pytest.mark.parametrize(("value", "low", "high"), [(0.0, 0, 1), (1.0, 0, 1), (0.5, 0, 1), (-90.0, -90, 90),
                                                     (5e-324, 0, 1)])
-def test_number_accepted(value, low, high):
+def test_number_accepted(value: float, low: float, high: float) -> None:
     assert v.number(value, "latitude", low, high) == value
 
 
@@ -95,7 +97,7 @@ def test_number_accepted(value, low, high):
     (float("inf"), float("-inf"), float("inf")),  # never infinite, whatever the bounds
     (-0.0001, 0, 1), (1.0001, 0, 1), (90.5, -90, 90),
 ])
-def test_number_refused(value, low, high):
+def test_number_refused(value: float, low: float, high: float) -> None:
     reason = refused(lambda: v.number(value, "location.latitude", low, high), "location.latitude").reason
     assert reason == f"must be a number from {low:g} to {high:g}"
 
@@ -105,7 +107,7 @@ def test_number_refused(value, low, high):
 @pytest.mark.parametrize(("value", "options"), [
     (pb.BAND_2_4_GHZ, {}), (pb.BAND_6_GHZ, {}), (pb.BAND_UNSPECIFIED, {"allow_unspecified": True}),
 ])
-def test_enum_value_accepted(value, options):
+def test_enum_value_accepted(value: int, options: dict[str, Any]) -> None:
     assert v.enum_value(value, pb.Band, "bands", **options) == value
 
 
@@ -113,13 +115,13 @@ def test_enum_value_accepted(value, options):
     (pb.BAND_UNSPECIFIED, {}),  # unspecified means "not given", not a choice
     (4, {}), (4, {"allow_unspecified": True}), (-1, {}), (2**31 - 1, {}),
 ])
-def test_enum_value_refused(value, options):
+def test_enum_value_refused(value: int, options: dict[str, Any]) -> None:
     assert refused(lambda: v.enum_value(value, pb.Band, "bands", **options), "bands").reason == f"invalid value {value}"
 
 
 @pytest.mark.parametrize(("values", "bad"), [([], None), ([1, 2, 3], None), ([1, 1], None), ([1, 0, 2], 0),
                                              ([1, 2, 99], 99)])
-def test_enum_values(values, bad):
+def test_enum_values(values: list[int], bad: int | None) -> None:
     if bad is None:
         assert v.enum_values(values, pb.Outcome, "outcomes") == list(values)
     else:
@@ -136,7 +138,7 @@ def test_enum_values(values, bad):
     (TIMESTAMP_MIN, 0, dt.datetime(1, 1, 1, tzinfo=UTC)),
     (TIMESTAMP_MAX, NANOS_MAX, dt.datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)),
 ])
-def test_timestamp_accepted(seconds, nanos, expected):
+def test_timestamp_accepted(seconds: int, nanos: int, expected: dt.datetime) -> None:
     got = v.timestamp(ts(seconds, nanos), "start_time")
     assert got == expected and got.utcoffset() == dt.timedelta(0)
 
@@ -150,7 +152,7 @@ def test_timestamp_accepted(seconds, nanos, expected):
     (0, NANOS_MAX + 1, f"nanos must be 0-{NANOS_MAX}"),
     (0, -(2**31), f"nanos must be 0-{NANOS_MAX}"),
 ])
-def test_timestamp_refused(seconds, nanos, reason):
+def test_timestamp_refused(seconds: int, nanos: int, reason: str) -> None:
     assert refused(lambda: v.timestamp(ts(seconds, nanos), "end_time"), "end_time").reason == reason
 
 
@@ -168,7 +170,7 @@ def test_timestamp_refused(seconds, nanos, reason):
     (DURATION_MAX, 0, {}, dt.timedelta(seconds=DURATION_MAX)),
     (-DURATION_MAX, 0, {}, dt.timedelta(seconds=-DURATION_MAX)),
 ])
-def test_duration_accepted(seconds, nanos, bounds, expected):
+def test_duration_accepted(seconds: int, nanos: int, bounds: dict[str, Any], expected: dt.timedelta) -> None:
     assert v.duration(dur(seconds, nanos), "poll_interval", **bounds) == expected
 
 
@@ -184,7 +186,7 @@ def test_duration_accepted(seconds, nanos, bounds, expected):
     (86401, 0, {"maximum": dt.timedelta(days=1)}, "must be at most 86400s"),
     (0, 1_500_000, {"maximum": dt.timedelta(milliseconds=1)}, "must be at most 0.001s"),
 ])
-def test_duration_refused(seconds, nanos, bounds, reason):
+def test_duration_refused(seconds: int, nanos: int, bounds: dict[str, Any], reason: str) -> None:
     assert refused(lambda: v.duration(dur(seconds, nanos), "sync_source.poll_interval", **bounds),
                    "sync_source.poll_interval").reason == reason
 
@@ -200,7 +202,7 @@ def test_duration_refused(seconds, nanos, bounds, reason):
     "https://user:pass@host.example/",
     "http://h/" + "a" * (2048 - len("http://h/")),
 ])
-def test_http_url_accepted(value):
+def test_http_url_accepted(value: str) -> None:
     assert v.http_url(value, "sync_source.base_url") == value
 
 
@@ -220,10 +222,10 @@ def test_http_url_accepted(value):
     ("http://host/\x7f", "must be an http(s) URL (no spaces or control characters)"),
     ("http://h/" + "a" * (2049 - len("http://h/")), "must be at most 2048 characters"),
 ])
-def test_http_url_refused(value, reason):
+def test_http_url_refused(value: str, reason: str) -> None:
     assert refused(lambda: v.http_url(value, "sync_source.base_url"), "sync_source.base_url").reason == reason
 
 
-def test_the_custom_url_length_limit():
+def test_the_custom_url_length_limit() -> None:
     err = refused(lambda: v.http_url("http://host.example/", "u", max_length=10), "u")
     assert err.reason == "must be at most 10 characters"

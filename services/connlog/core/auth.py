@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import secrets
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import grpc
@@ -24,7 +25,7 @@ AUTH_CACHE_MAX_ENTRIES = 10_000  # key ids (answers for unknown ones too): ~0.5 
 _CACHED_KEY_ID_MAX = 64  # key ids are 16 hex digits: a longer one (never valid) is not remembered
 
 
-class Role(str, enum.Enum):
+class Role(str, enum.Enum):  # noqa: UP042 - not StrEnum: its str() and format() differ
     """Key roles: the Mojo roles plus device keys."""
 
     VIEWER = "viewer"
@@ -143,13 +144,18 @@ class KeyAuthenticator:
             return None
         return Principal(record.key_id, record.tenant_id, record.tenant_ref, Role(record.role), record.device_id)
 
-    async def authenticate_rest(self, metadata: dict[str, str]) -> Principal | None:
-        """The principal of a REST call: ``Authorization: Bearer``, Meraki's
-        ``X-Cisco-Meraki-API-Key``, or a Mojo ``JSESSIONID`` session cookie."""
-        token = bearer_token(metadata.items()) or metadata.get("x-cisco-meraki-api-key", "").strip()
+    async def authenticate_rest(
+        self, metadata: dict[str, str], *, key_headers: Iterable[str] = (), session_cookie_name: str | None = None
+    ) -> Principal | None:
+        """The principal of a REST call: ``Authorization: Bearer``, else a key
+        in the first of ``key_headers`` sent (a vendor's API-key header), else
+        the login session in the cookie ``session_cookie_name``. Each REST
+        shape names its own (``connlog.shapes.rest.RestAuth``)."""
+        token = bearer_token(metadata.items()) or next(
+            (value for name in key_headers if (value := metadata.get(name, "").strip())), "")
         if token:
             return await self.authenticate_token(token)
-        session = session_cookie(metadata.get("cookie", ""))
+        session = session_cookie(metadata.get("cookie", ""), session_cookie_name) if session_cookie_name else None
         if session:
             record = await self._accounts.session_key(_hash_secret(session))
             if record is not None and record.revoked_at is None:
@@ -157,7 +163,9 @@ class KeyAuthenticator:
                                  record.device_id)
         return None
 
-    async def login(self, key_id: str, key_value: str, client_identifier: str, minutes: int) -> tuple[Principal, str] | None:
+    async def login(
+        self, key_id: str, key_value: str, client_identifier: str, minutes: int
+    ) -> tuple[Principal, str] | None:
         """Exchange a key (its id and its secret, or the whole key as value)
         for a new session id; None if the key is not valid."""
         parsed = parse_token(key_value)
@@ -186,17 +194,18 @@ class KeyAuthenticator:
         return principal
 
 
-def session_cookie(header: str) -> str | None:
-    """The JSESSIONID value of a Cookie header."""
+def session_cookie(header: str, cookie: str) -> str | None:
+    """The value of the cookie named ``cookie`` in a Cookie header."""
     for part in header.split(";"):
         name, _, value = part.strip().partition("=")
-        if name == "JSESSIONID" and value:
+        if name == cookie and value:
             return value
     return None
 
 
-def bearer_token(metadata) -> str | None:
-    """The key from ``authorization: Bearer <key>`` metadata."""
+def bearer_token(metadata: Iterable[tuple[str, str | bytes]]) -> str | None:
+    """The key from ``authorization: Bearer <key>`` metadata (pairs, as
+    ``invocation_metadata()`` gives them)."""
     for key, value in metadata:
         if key.lower() == "authorization":
             scheme, _, token = str(value).partition(" ")

@@ -24,6 +24,7 @@ import shutil
 import tempfile
 import uuid
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -37,7 +38,7 @@ def embedded_pgdata(settings: Settings) -> Path:
     return (settings.data_dir / "postgres").resolve()
 
 
-def _import_embedded():
+def _import_embedded() -> ModuleType:
     import warnings
 
     with warnings.catch_warnings():

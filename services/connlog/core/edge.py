@@ -12,7 +12,7 @@ the caller is told.
 * Anything else is ``INTERNAL`` with a correlation id; the exception and its
   traceback go to the log under that id, never to the caller.
 
-RPCs of a REST shape (``connlog.core.rest.SHAPES``) get the same mapping in
+RPCs of a REST shape (``connlog.shapes.registry``) get the same mapping in
 their own format: the shape's error body with the HTTP status (400, 503 with
 ``Retry-After``, 500 with the correlation id), and ``RestError`` raised by a
 handler is answered as given.
@@ -21,16 +21,21 @@ handler is answered as given.
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import TYPE_CHECKING
 
 import asyncpg
 import grpc
+from google.api import httpbody_pb2  # type: ignore[import-untyped]  # googleapis-common-protos ships no stubs
 from google.protobuf import descriptor_pool
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import DecodeError
+from structlog.typing import FilteringBoundLogger
 
-from connlog.core.rest import CORRELATION_HEADER, SHAPES_BY_SERVICE, RestError, RestShape, respond
+from connlog.shapes.rest import CORRELATION_HEADER, RestError, respond
+
+if TYPE_CHECKING:
+    from connlog.shapes.registry import Shape
 
 
 class InvalidArgument(ValueError):
@@ -70,7 +75,7 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, _TRANSIENT)
 
 
-def _wire_fields(data: bytes):
+def _wire_fields(data: bytes) -> Iterator[tuple[int, int, int | bytes | None]]:
     """(field number, wire type, value) of a serialized message's top level;
     raises ValueError where the bytes are not a message."""
     pos, end = 0, len(data)
@@ -125,7 +130,7 @@ def describe_undecodable(descriptor: Descriptor, data: bytes, prefix: str = "") 
                     value.decode("utf-8")
                 except UnicodeDecodeError:
                     return f"{path}: is not valid UTF-8 text"
-            elif field.type == FieldDescriptor.TYPE_MESSAGE:
+            elif field.type == FieldDescriptor.TYPE_MESSAGE and field.message_type is not None:
                 found = describe_undecodable(field.message_type, value, path + ".")
                 if not found.startswith("request"):
                     return found
@@ -143,11 +148,15 @@ def _method_input(method: str) -> Descriptor | None:
         return None
 
 
-def _lenient(deserialize: Callable[[bytes], Any] | None, descriptor: Descriptor | None):
+def _lenient(
+    deserialize: Callable[[bytes], object] | None, descriptor: Descriptor | None
+) -> Callable[[bytes], object] | None:
+    """``deserialize``, answering an ``Undecodable`` (naming why) for bytes
+    that are not a ``descriptor`` message instead of raising."""
     if deserialize is None or descriptor is None:
         return deserialize
 
-    def parse(data: bytes) -> Any:
+    def parse(data: bytes) -> object:
         try:
             return deserialize(data)
         except (DecodeError, ValueError, RuntimeError):
@@ -159,13 +168,23 @@ def _lenient(deserialize: Callable[[bytes], Any] | None, descriptor: Descriptor 
 class EdgeInterceptor(grpc.aio.ServerInterceptor):
     """Maps every failure of every RPC to a clear answer (see the module)."""
 
-    def __init__(self, log, retry_after_seconds: int, on_transient: Callable[[], None] = lambda: None) -> None:
+    def __init__(
+        self, log: FilteringBoundLogger, retry_after_seconds: int, on_transient: Callable[[], None] = lambda: None
+    ) -> None:
         self._log = log
         self._retry_after = retry_after_seconds
         self._on_transient = on_transient
         self._handlers: dict[str, grpc.RpcMethodHandler] = {}  # one per registered method
+        # (imported here: the registry imports the servicers, which import the server, which imports this)
+        from connlog.shapes.registry import SHAPES_BY_SERVICE
 
-    async def intercept_service(self, continuation, handler_call_details):
+        self._shapes: dict[str, Shape] = SHAPES_BY_SERVICE
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler | None]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler | None:
         method = handler_call_details.method
         wrapped = self._handlers.get(method)
         if wrapped is not None:
@@ -181,14 +200,18 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):
         descriptor = _method_input(method)
         if descriptor is None:  # health, reflection: the library's own
             return handler
-        shape = SHAPES_BY_SERVICE.get(method.lstrip("/").rpartition("/")[0])
+        shape = self._shapes.get(method.lstrip("/").rpartition("/")[0])
         deserializer = _lenient(handler.request_deserializer, descriptor)
         fail = self._failure
+        # grpc-stubs type a handler's behaviours as the sync API's (taking a
+        # grpc.ServicerContext, streams as Iterators); under grpc.aio they are
+        # coroutine functions (async generators for streamed responses) taking
+        # a grpc.aio.ServicerContext and (streamed requests) an AsyncIterator.
 
         if handler.unary_unary:
-            behavior = handler.unary_unary
+            behavior: Callable[..., Awaitable[object]] = handler.unary_unary
 
-            async def unary(request, context):
+            async def unary(request: object, context: grpc.aio.ServicerContext) -> object:
                 try:
                     if isinstance(request, Undecodable):
                         raise InvalidArgument(*request.reason.split(": ", 1))
@@ -200,17 +223,17 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):
                 unary, request_deserializer=deserializer, response_serializer=handler.response_serializer
             )
         if handler.stream_unary:
-            behavior = handler.stream_unary
+            consumer: Callable[..., Awaitable[object]] = handler.stream_unary
 
-            async def checked(requests: AsyncIterator) -> AsyncIterator:
+            async def checked(requests: AsyncIterator[object]) -> AsyncIterator[object]:
                 async for request in requests:
                     if isinstance(request, Undecodable):
                         raise InvalidArgument(*request.reason.split(": ", 1))
                     yield request
 
-            async def stream(requests, context):
+            async def stream(requests: AsyncIterator[object], context: grpc.aio.ServicerContext) -> object:
                 try:
-                    return await behavior(checked(requests), context)
+                    return await consumer(checked(requests), context)
                 except Exception as exc:
                     return await fail(exc, context, method, shape)
 
@@ -218,13 +241,14 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):
                 stream, request_deserializer=deserializer, response_serializer=handler.response_serializer
             )
         if handler.unary_stream:
-            behavior = handler.unary_stream
+            # (the stub's Iterator is an AsyncIterator under grpc.aio: see above)
+            streaming: Callable[..., AsyncIterator[object]] = handler.unary_stream  # type: ignore[assignment]
 
-            async def server_stream(request, context):
+            async def server_stream(request: object, context: grpc.aio.ServicerContext) -> AsyncIterator[object]:
                 try:
                     if isinstance(request, Undecodable):
                         raise InvalidArgument(*request.reason.split(": ", 1))
-                    async for response in behavior(request, context):
+                    async for response in streaming(request, context):
                         yield response
                 except Exception as exc:
                     await fail(exc, context, method, None)
@@ -234,7 +258,9 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):
             )
         return handler
 
-    async def _failure(self, exc: Exception, context, method: str, shape: RestShape | None):
+    async def _failure(
+        self, exc: Exception, context: grpc.aio.ServicerContext, method: str, shape: Shape | None
+    ) -> httpbody_pb2.HttpBody:
         """Answer ``exc``: abort the RPC with its status, or (a REST shape's
         RPC) return the shape's error body with its HTTP status."""
         if isinstance(exc, grpc.aio.AbortError) or isinstance(context.code(), grpc.StatusCode):

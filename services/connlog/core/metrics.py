@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
 import grpc
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
 from prometheus_client.core import GaugeMetricFamily
+from structlog.typing import FilteringBoundLogger
+
+# The behaviour of a unary_unary or stream_unary RPC under grpc.aio: a
+# coroutine function of the request (or its async iterator) and the context.
+# (grpc-stubs type RpcMethodHandler's behaviours as the sync API's, hence the
+# Callable[..., Any] of what is wrapped.)
+_Behavior = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
 
 
 class _PoolCollector:
@@ -19,7 +26,7 @@ class _PoolCollector:
     def __init__(self, pool: Callable[[], asyncpg.Pool | None]) -> None:
         self._pool = pool
 
-    def collect(self):
+    def collect(self) -> list[GaugeMetricFamily]:
         pool = self._pool()
         size = GaugeMetricFamily("connlog_db_pool_connections", "Open database connections")
         idle = GaugeMetricFamily("connlog_db_pool_idle_connections", "Idle database connections")
@@ -98,19 +105,23 @@ class ObservabilityInterceptor(grpc.aio.ServerInterceptor):
     """Counts and times every RPC by method and status code, logs failed ones,
     and logs any unexpected exception with its traceback."""
 
-    def __init__(self, metrics: ServiceMetrics, log) -> None:
+    def __init__(self, metrics: ServiceMetrics, log: FilteringBoundLogger) -> None:
         self._metrics = metrics
         self._log = log
 
-    async def intercept_service(self, continuation, handler_call_details):
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler | None]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler | None:
         handler = await continuation(handler_call_details)
         if handler is None:
             return None
         method = handler_call_details.method.rsplit("/", 1)[-1]
         metrics, log = self._metrics, self._log
 
-        def wrap(behavior):
-            async def timed(request_or_iterator, context):
+        def wrap(behavior: Callable[..., Any]) -> _Behavior:
+            async def timed(request_or_iterator: Any, context: grpc.aio.ServicerContext) -> Any:
                 start = time.perf_counter()
                 code = grpc.StatusCode.OK
                 try:

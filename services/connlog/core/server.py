@@ -13,6 +13,7 @@ import asyncpg
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from structlog.typing import FilteringBoundLogger
 
 from connlog.core.auth import KeyAuthenticator
 from connlog.core.database import create_pool, resolve_database_url
@@ -44,7 +45,7 @@ class DatabaseWatch:
     checks every ``every`` seconds, and at once when an RPC has just failed
     for want of it (``poke``)."""
 
-    def __init__(self, pool: asyncpg.Pool, every: float, log) -> None:
+    def __init__(self, pool: asyncpg.Pool, every: float, log: FilteringBoundLogger) -> None:
         self._pool = pool
         self._every = every
         self._log = log
@@ -62,7 +63,7 @@ class DatabaseWatch:
         except Exception:  # any failure to reach it counts as unreachable
             return False
 
-    async def run(self, health_servicer, services: list[str]) -> None:
+    async def run(self, health_servicer: health.aio.HealthServicer, services: list[str]) -> None:
         while True:
             reachable = await self.check()
             if reachable != self.reachable:
@@ -93,13 +94,22 @@ Registrar = Callable[[grpc.aio.Server, ServiceContext], Awaitable[list[str]]]
 class RunningService:
     """A started gRPC service; ``stop`` shuts it down gracefully."""
 
-    def __init__(self, name, server, ctx, health_servicer, port, metrics_port, own_pool):
+    def __init__(
+        self,
+        name: str,
+        server: grpc.aio.Server,
+        ctx: ServiceContext,
+        health_servicer: health.aio.HealthServicer,
+        port: int,
+        metrics_port: int | None,
+        own_pool: bool,
+    ) -> None:
         self.name = name
-        self.server: grpc.aio.Server = server
-        self.ctx: ServiceContext = ctx
+        self.server = server
+        self.ctx = ctx
         self.health = health_servicer
-        self.port: int = port
-        self.metrics_port: int | None = metrics_port
+        self.port = port
+        self.metrics_port = metrics_port
         self._own_pool = own_pool
         self._log = get_logger(name)
 

@@ -41,6 +41,11 @@ class Settings(BaseSettings):
     db_pool_min_size: int = Field(default=1, ge=0)
     db_pool_max_size: int = Field(default=10, ge=1)
 
+    # Retention (connlog.store.retention): daily partitions kept from
+    # ``retention_days`` back to ``partitions_ahead_days`` ahead; older
+    # events are refused at ingest and their days dropped. Its loop (``connlog
+    # up``, ``connlog retention run``) runs every
+    # ``partition_maintenance_seconds``; Kubernetes runs it as a CronJob.
     retention_days: int = Field(default=31, ge=1, le=3650)
     partitions_ahead_days: int = Field(default=7, ge=1, le=366)
     max_future_seconds: int = Field(default=86400, ge=0)

@@ -14,9 +14,11 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
+from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 from google.protobuf import duration_pb2, timestamp_pb2
+from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
 
 from connlog.core.edge import InvalidArgument
 
@@ -57,7 +59,7 @@ def number(value: float, field: str, low: float, high: float) -> float:
     return value
 
 
-def enum_value(value: int, enum_type, field: str, *, allow_unspecified: bool = False) -> int:
+def enum_value(value: int, enum_type: EnumTypeWrapper, field: str, *, allow_unspecified: bool = False) -> int:
     """A value ``enum_type`` defines (proto3 enums are open: a caller can send
     any int32)."""
     if value not in enum_type.values() or (value == 0 and not allow_unspecified):
@@ -65,7 +67,7 @@ def enum_value(value: int, enum_type, field: str, *, allow_unspecified: bool = F
     return value
 
 
-def enum_values(values, enum_type, field: str) -> list[int]:
+def enum_values(values: Iterable[int], enum_type: EnumTypeWrapper, field: str) -> list[int]:
     return [enum_value(value, enum_type, field) for value in values]
 
 
@@ -76,7 +78,7 @@ def timestamp(ts: timestamp_pb2.Timestamp, field: str) -> dt.datetime:
         raise InvalidArgument(field, "must be from 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z")
     if not 0 <= ts.nanos <= NANOS_MAX:
         raise InvalidArgument(field, f"nanos must be 0-{NANOS_MAX}")
-    return ts.ToDatetime(tzinfo=dt.timezone.utc)
+    return ts.ToDatetime(tzinfo=dt.UTC)
 
 
 def duration(

@@ -66,7 +66,7 @@ def _differences(left: Path, right: Path) -> list[str]:
     diffs = [f"only in checked-in: {n}" for n in cmp.left_only]
     diffs += [f"missing from checked-in: {n}" for n in cmp.right_only]
     diffs += [f"differs: {n}" for n in cmp.diff_files]
-    for name, sub in cmp.subdirs.items():
+    for name in cmp.subdirs:
         diffs += [f"{name}/{d}" for d in _differences(left / name, right / name)]
     return diffs
 
@@ -91,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(OUTPUT, ignore_errors=True)
         shutil.copytree(generated, OUTPUT, ignore=shutil.ignore_patterns("__pycache__"))
         shutil.copyfile(descriptor, DESCRIPTOR)
-        print(f"generated {OUTPUT.relative_to(REPO)} and {DESCRIPTOR.relative_to(REPO)} from {len(proto_files())} files")
+        print(f"generated {OUTPUT.relative_to(REPO)} and {DESCRIPTOR.relative_to(REPO)}"
+              f" from {len(proto_files())} files")
     return 0
 
 

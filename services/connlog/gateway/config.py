@@ -1,4 +1,10 @@
-"""Renders the Envoy configuration for a given set of settings."""
+"""Renders the Envoy configuration for a given set of settings.
+
+What the gateway serves is read from ``connlog.shapes.registry``: the
+transcoder's services, the route of each gRPC service to the cluster of the
+process hosting it, and the error format of each vendor shape's paths
+(Envoy's own replies and the Lua filter's); the header names the Lua filter
+and the backends exchange come from ``connlog.shapes.rest``."""
 
 from __future__ import annotations
 
@@ -8,9 +14,14 @@ import sys
 import sysconfig
 from pathlib import Path
 from string import Template
+from typing import Any
 
-from connlog.core.rest import SHAPES
 from connlog.core.settings import Settings
+from connlog.shapes import registry
+from connlog.shapes.rest import HEADERS
+
+# A JSON object of the Envoy configuration.
+JsonObject = dict[str, Any]
 
 # services/connlog/gateway/config.py -> the checkout's top-level gateway/
 _CHECKOUT_ASSETS = Path(__file__).resolve().parents[3] / "gateway"
@@ -46,7 +57,7 @@ RPC_CODE = {400: 3, 401: 16, 403: 7, 404: 5, 405: 12, 408: 4, 413: 3, 414: 3, 41
 UNAVAILABLE_MESSAGE = "The service is temporarily unavailable; retry later."
 
 
-def _prefix_filter(prefixes: tuple[str, ...]) -> dict:
+def _prefix_filter(prefixes: tuple[str, ...]) -> JsonObject:
     filters = [{"header_filter": {"header": {"name": ":path", "string_match": {"prefix": p}}}} for p in prefixes]
     return filters[0] if len(filters) == 1 else {"or_filter": {"filters": filters}}
 
@@ -56,26 +67,45 @@ _NOT_GRPC = {"header_filter": {"header": {"name": "content-type", "string_match"
                                           "invert_match": True, "treat_missing_header_as_empty": True}}}
 
 
-def _both(*filters: dict) -> dict:
+def _both(*filters: JsonObject) -> JsonObject:
     return {"and_filter": {"filters": list(filters)}}
 
 
-def _status_filter(op: str, status: int) -> dict:
+def _status_filter(op: str, status: int) -> JsonObject:
     return {"status_code_filter": {"comparison": {
         "op": op, "value": {"default_value": status, "runtime_key": f"connlog.local_reply.{op.lower()}_{status}"}}}}
 
 
-def local_reply_config() -> dict:
+def shape_prefixes() -> list[tuple[str, registry.Shape]]:
+    """Every vendor shape's path prefixes, longest first: a path belongs to
+    the shape of the first that it starts with (Zequenze's path lies under
+    Meraki's /api/v1/)."""
+    pairs = [(prefix, shape) for shape in registry.SHAPES for prefix in shape.path_prefixes]
+    return sorted(pairs, key=lambda pair: -len(pair[0]))
+
+
+def routes() -> list[JsonObject]:
+    """The gateway's routes: each gRPC service to the cluster of the process
+    hosting it (``connlog.shapes.registry``), anything else a 404."""
+    found: list[JsonObject] = [
+        {"match": {"prefix": route.prefix}, "route": {"cluster": route.host, "timeout": f"{route.timeout_seconds}s"}}
+        for route in registry.routes()
+    ]
+    not_found = {"status": 404, "body": {"inline_string": "Not found"}}
+    return [*found, {"match": {"prefix": "/"}, "direct_response": not_found}]
+
+
+def local_reply_config() -> JsonObject:
     """Envoy's ``local_reply_config``: its own replies (unknown path, body too
     large, headers too large, transcoding errors) in the error format of the
-    shape the path belongs to (``connlog.core.rest.SHAPES``), google.rpc.Status
+    shape the path belongs to (``connlog.shapes.registry``), google.rpc.Status
     JSON elsewhere. (Replies about an unreachable service are rewritten by the
     Lua filter, which also sees the transcoder's.)"""
-    mappers = []
-    for shape in SHAPES:
+    mappers: list[JsonObject] = []
+    for prefix, shape in shape_prefixes():
         example = shape.error_body(599, "%LOCAL_REPLY_BODY%")
         body = json.loads(json.dumps(example).replace("599", '"%RESPONSE_CODE%"'))
-        mappers.append({"filter": _both(_NOT_GRPC, _prefix_filter(shape.path_prefixes)),
+        mappers.append({"filter": _both(_NOT_GRPC, _prefix_filter((prefix,))),
                         "body_format_override": {"json_format": body}})
     for status, code in RPC_CODE.items():
         mappers.append({"filter": _both(_NOT_GRPC, _status_filter("EQ", status)),
@@ -86,15 +116,16 @@ def local_reply_config() -> dict:
 
 
 def lua_source(retry_after_seconds: int) -> str:
-    """The gateway's Lua filter with the shapes table filled in."""
+    """The gateway's Lua filter with the shapes and headers tables filled in."""
     shapes = []
-    for shape in SHAPES:
+    for prefix, shape in shape_prefixes():
         template = json.dumps(shape.error_body(599, "\x01"), separators=(",", ":"))
         template = template.replace("599", "@STATUS@").replace('"\\u0001"', "@MESSAGE@")
-        prefixes = ", ".join(json.dumps(p) for p in shape.path_prefixes)
-        shapes.append(f"  {{prefixes = {{{prefixes}}}, template = {json.dumps(template)}}},")
+        shapes.append(f"  {{prefix = {json.dumps(prefix)}, template = {json.dumps(template)}}},")
+    headers = ", ".join(f"{key} = {json.dumps(name)}" for key, name in HEADERS.items())
     rendered = {
         "local SHAPES = {}": "local SHAPES = {\n" + "\n".join(shapes) + "\n}",
+        "local HEADERS = {}": f"local HEADERS = {{{headers}}}",
         "local RPC_CODE = {}": "local RPC_CODE = {" + ", ".join(f"[{k}] = {v}" for k, v in RPC_CODE.items()) + "}",
         'local UNAVAILABLE = ""': f"local UNAVAILABLE = {json.dumps(UNAVAILABLE_MESSAGE)}",
         'local RETRY_AFTER = ""': f'local RETRY_AFTER = "{retry_after_seconds}"',
@@ -130,6 +161,8 @@ def render(settings: Settings, *, gateway_port: int | None = None, admin_port: i
         vendor_sync_host=sync_host,
         vendor_sync_port=sync_port,
         local_reply_config=json.dumps(local_reply_config()),
+        routes=json.dumps(routes()),
+        transcoder_services=json.dumps(registry.transcoded_services()),
     )
 
 

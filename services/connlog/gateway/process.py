@@ -137,7 +137,7 @@ def start(
     ]
     if with_parent:
         command = die_with_parent(command)
-    log = open(log_path, "ab")  # noqa: SIM115 - handed to the child
+    log = open(log_path, "ab")  # handed to the child
     try:
         return subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
     finally:

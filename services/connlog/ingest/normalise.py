@@ -15,6 +15,7 @@ import math
 import re
 import socket
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 import orjson
 from google.protobuf import timestamp_pb2
@@ -23,7 +24,7 @@ from google.protobuf.descriptor import FieldDescriptor
 from connlog.api.v1 import connection_event_pb2 as pb
 from connlog.core.auth import Principal, Role
 from connlog.core.identifiers import NETWORK_ID, normalise_mac
-from connlog.store.events import StoredEvent
+from connlog.store.row import StoredEvent
 
 MAX_TEXT = 256
 MAX_VENDOR_RECORD = 64 * 1024
@@ -117,10 +118,21 @@ def _plan(message_type, prefix: str = "") -> dict:
 _EVENT_PLAN = _plan(pb.ConnectionEvent.DESCRIPTOR)
 _MAX_PASSED = 1024  # bytes: a larger sub-message is checked each time, not memoised (the memo bounds its total)
 _TIMING_PATHS = {d: "timing." + d.name for d in pb.ConnectionTiming.DESCRIPTOR.fields}
-_TIMING_TIMESTAMPS = frozenset(d for d in pb.ConnectionTiming.DESCRIPTOR.fields if d.message_type.full_name == "google.protobuf.Timestamp")
+_TIMING_TIMESTAMPS = frozenset(
+    d for d in pb.ConnectionTiming.DESCRIPTOR.fields
+    if d.message_type is not None and d.message_type.full_name == "google.protobuf.Timestamp")
 
 
-def _check_set_fields(message, plan: dict = _EVENT_PLAN, passed: dict | None = None) -> None:
+class ValidationMemo(Protocol):
+    """Where validation remembers sub-messages that passed (a dict, or the
+    pipeline's bounded cache: connlog.ingest.caches.VALIDATION_MEMO)."""
+
+    def __contains__(self, key: object, /) -> bool: ...
+
+    def __setitem__(self, key: tuple[str, bytes], value: bool, /) -> None: ...
+
+
+def _check_set_fields(message, plan: dict = _EVENT_PLAN, passed: ValidationMemo | None = None) -> None:
     """Generic checks of every field that is set (only those: events are
     sparse): string lengths and NULs, known enum values, numeric ranges.
 
@@ -155,7 +167,8 @@ def _check_set_fields(message, plan: dict = _EVENT_PLAN, passed: dict | None = N
             if check.finite and not math.isfinite(value):
                 raise FieldError(check.path, "must be a finite number")
             bounds = check.bounds
-            if bounds and ((bounds[0] is not None and value < bounds[0]) or (bounds[1] is not None and value > bounds[1])):
+            if bounds and ((bounds[0] is not None and value < bounds[0])
+                           or (bounds[1] is not None and value > bounds[1])):
                 raise FieldError(check.path, bounds[2])
 
 
@@ -178,7 +191,7 @@ def _timestamp(ts: timestamp_pb2.Timestamp, field: str) -> dt.datetime:
 
 
 _timedelta = dt.timedelta
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 def _duration(value, path: str) -> None:
@@ -219,7 +232,7 @@ def _event_data_problem(event_data) -> str | None:
 
 def _struct_problem(struct) -> str | None:
     """The exact check behind ``_event_data_problem``: a walk of the Struct."""
-    pending = [(struct.fields.items(), 1, ())]
+    pending: list[tuple[Any, int, tuple]] = [(struct.fields.items(), 1, ())]
     while pending:
         items, depth, at = pending.pop()
         if depth > MAX_EVENT_DATA_DEPTH:
@@ -324,7 +337,7 @@ def _ip(value: str) -> str:
 
 
 def normalise(
-    event: pb.ConnectionEvent, principal: Principal, window: IngestWindow, passed: dict | None = None
+    event: pb.ConnectionEvent, principal: Principal, window: IngestWindow, passed: ValidationMemo | None = None
 ) -> StoredEvent:
     """Validate ``event`` (modified in place, and left without the fields the
     row's columns hold) and return it ready to store.

@@ -1,5 +1,12 @@
 """The ingest pipeline: normalise a batch, de-duplicate it, store it, and
-report what happened to every event."""
+report what happened to it. One method per mode:
+
+* ``ingest_batch``: every event's result, in order (the unary RPC, REST
+  shapes such as Zequenze's); normalised in-process.
+* ``ingest_stream_batch``: counts and the rejected events' results only (a
+  stream reports no more); large batches are normalised by the worker
+  processes, if any, and no ids come back from the database.
+"""
 
 from __future__ import annotations
 
@@ -12,43 +19,19 @@ import asyncpg
 from connlog.api.v1 import connection_event_pb2 as pb
 from connlog.api.v1 import ingest_service_pb2 as ingest_pb
 from connlog.core.auth import Principal
-from connlog.core.caches import BoundedCache
 from connlog.core.identifiers import event_name
-from connlog.core.logging import get_logger
 from connlog.core.metrics import ServiceMetrics
 from connlog.core.settings import Settings
+from connlog.ingest.caches import ACCESS_POINTS, NETWORK_REFS, VALIDATION_MEMO, new_validation_memo
 from connlog.ingest.normalise import IngestWindow
 from connlog.ingest.workers import NormaliserPool, normalise_events
 from connlog.store.accounts import AccountStore
-from connlog.store.events import EventStore, NoPartitionError, StoredEvent
-from connlog.store.partitions import maintain_partitions
+from connlog.store.events import EventStore, StoredEvent
 
-# Batches at least this large go to the worker processes, if any.
+__all__ = ["BatchResults", "IngestCounts", "IngestPipeline", "StreamBatchOutcome", "new_validation_memo"]
+
+# Stream batches at least this large go to the worker processes, if any.
 WORKER_MIN_EVENTS = 256
-
-# The validation memo (see normalise._check_set_fields): sub-messages that
-# passed, by path and serialized content. Small ones only (normalise skips
-# larger ones), and at most this many / this many bytes, least recently used
-# first out. A typical entry is 30-100 bytes of content plus ~200 of overhead.
-MEMO_MAX_ENTRIES = 50_000
-MEMO_MAX_BYTES = 16 * 1024 * 1024
-NETWORK_REFS_MAX_ENTRIES = 50_000  # (tenant, network id) -> network_ref
-ACCESS_POINTS_MAX_ENTRIES = 50_000  # (tenant, AP serial) -> last recorded (network, name, time)
-ACCESS_POINTS_MAX_BYTES = 16 * 1024 * 1024
-_ENTRY_OVERHEAD = 200  # bytes CPython spends on a small cache entry besides its content
-
-
-def _memo_size(key: tuple[str, bytes], value: object) -> int:
-    return len(key[1]) + _ENTRY_OVERHEAD
-
-
-def _access_point_size(key: tuple[int, str], value: tuple[int, str, dt.datetime]) -> int:
-    return len(key[1]) + 2 * len(value[1]) + _ENTRY_OVERHEAD + 100  # the value tuple and its datetime
-
-
-def new_validation_memo() -> BoundedCache:
-    """The memo ``normalise`` keeps between events (one per pipeline)."""
-    return BoundedCache("ingest.validation_memo", MEMO_MAX_ENTRIES, MEMO_MAX_BYTES, _memo_size)
 
 ACCEPTED = ingest_pb.INGEST_STATUS_ACCEPTED
 DUPLICATE = ingest_pb.INGEST_STATUS_DUPLICATE
@@ -56,75 +39,71 @@ REJECTED = ingest_pb.INGEST_STATUS_REJECTED
 
 
 @dataclass(frozen=True)
-class BatchOutcome:
-    """What happened to a batch: counts, and per-event results."""
+class IngestCounts:
+    """How many events of a batch were stored now, were stored already
+    (or repeated within the batch), and were refused."""
 
-    results: list[ingest_pb.IngestResult]
     accepted: int
     duplicate: int
     rejected: int
 
+    def response_counts(self) -> dict[str, int]:
+        """The counts as the ingest responses name them."""
+        return {"accepted_count": self.accepted, "duplicate_count": self.duplicate, "rejected_count": self.rejected}
+
+
+@dataclass(frozen=True)
+class BatchResults(IngestCounts):
+    """``ingest_batch``: the counts and one result per event, in order."""
+
+    results: list[ingest_pb.IngestResult]
+
+
+@dataclass(frozen=True)
+class StreamBatchOutcome(IngestCounts):
+    """``ingest_stream_batch``: the counts and the rejected events' results."""
+
+    rejections: list[ingest_pb.IngestResult]
+
+
+def _rejections(invalid: list[tuple[int, str, str]], first_index: int) -> list[ingest_pb.IngestResult]:
+    return [ingest_pb.IngestResult(index=first_index + position, status=REJECTED, field=field_name, reason=reason)
+            for position, field_name, reason in invalid]
+
 
 class IngestPipeline:
-    """Turns batches of incoming events into stored rows and per-event results."""
+    """Turns batches of incoming events into stored rows and results."""
 
     def __init__(
-        self, settings: Settings, pool: asyncpg.Pool, metrics: ServiceMetrics, workers: NormaliserPool | None = None
+        self, settings: Settings, pool: asyncpg.Pool, metrics: ServiceMetrics, workers: NormaliserPool | None = None,
+        *, events: EventStore | None = None, accounts: AccountStore | None = None,
     ) -> None:
         self._settings = settings
-        self._pool = pool
-        self._events = EventStore(pool)
-        self._accounts = AccountStore(pool)
+        self._events = EventStore(pool) if events is None else events
+        self._accounts = AccountStore(pool) if accounts is None else accounts
         self._metrics = metrics
-        self._network_refs: BoundedCache[tuple[int, str], int] = BoundedCache(
-            "ingest.network_refs", NETWORK_REFS_MAX_ENTRIES)
-        self._access_points: BoundedCache[tuple[int, str], tuple[int, str, dt.datetime]] = BoundedCache(
-            "ingest.access_points", ACCESS_POINTS_MAX_ENTRIES, ACCESS_POINTS_MAX_BYTES, _access_point_size)
-        self._passed = new_validation_memo()  # sub-messages that passed validation (see normalise)
+        # bounded, named (connlog.ingest.caches)
+        self._network_refs = NETWORK_REFS.create()
+        self._access_points = ACCESS_POINTS.create()
+        self._passed = VALIDATION_MEMO.create()  # sub-messages that passed validation (see normalise)
         self._workers = workers
-        self._log = get_logger("ingest")
 
     def window(self, now: dt.datetime | None = None) -> IngestWindow:
-        now = now or dt.datetime.now(dt.timezone.utc)
+        now = now or dt.datetime.now(dt.UTC)
         return IngestWindow(
             earliest=now - dt.timedelta(days=self._settings.retention_days),
             latest=now + dt.timedelta(seconds=self._settings.max_future_seconds),
             retention_days=self._settings.retention_days,
         )
 
-    async def maintain_partitions(self) -> None:
-        async with self._pool.acquire() as conn:
-            changes = await maintain_partitions(
-                conn,
-                retention_days=self._settings.retention_days,
-                ahead_days=self._settings.partitions_ahead_days,
-            )
-        if changes.created or changes.dropped:
-            self._log.info(
-                "partitions maintained",
-                created=len(changes.created),
-                dropped=len(changes.dropped),
-                range=[min(changes.created + changes.dropped), max(changes.created + changes.dropped)],
-            )
-
-    async def ingest(
-        self, principal: Principal, events: Sequence[pb.ConnectionEvent], first_index: int = 0,
-        *, every_result: bool = True,
-    ) -> BatchOutcome:
-        """Ingest one batch. The outcome holds one result per event, in order
-        (or, with ``every_result=False``, only the rejected ones, which is all
-        a stream reports). The events are normalised in place (callers hand
-        over their messages)."""
-        window = self.window()
-        if not every_result and self._workers is not None and len(events) >= WORKER_MIN_EVENTS:
-            normalised, invalid = await self._workers.normalise(events, principal, window)
-        else:
-            normalised, invalid = normalise_events(events, principal, window, self._passed)
+    async def ingest_batch(self, principal: Principal, events: Sequence[pb.ConnectionEvent]) -> BatchResults:
+        """Ingest one batch; one result per event, in order (its ``index``
+        the event's position). The events are normalised in place (callers
+        hand over their messages)."""
+        normalised, invalid = normalise_events(events, principal, self.window(), self._passed)
         results: list[ingest_pb.IngestResult | None] = [None] * len(events)
-        for position, field_name, reason in invalid:
-            results[position] = ingest_pb.IngestResult(
-                index=first_index + position, status=REJECTED, field=field_name, reason=reason
-            )
+        for result in _rejections(invalid, 0):
+            results[result.index] = result
         to_store: list[StoredEvent] = []
         positions: list[list[int]] = []  # batch positions sharing each stored event
         seen: dict[tuple[bytes, dt.datetime], int] = {}
@@ -136,38 +115,62 @@ class IngestPipeline:
             seen[key] = len(to_store)
             to_store.append(stored)
             positions.append([position])
-
-        rejected = len(events) - sum(len(shared) for shared in positions)
         accepted = 0
         if to_store:
-            refs = await self._network_refs_for(principal.tenant_ref, {e.network_id for e in to_store})
-            # a stream needs counts only: no ids sent back
-            store = self._events.insert if every_result else self._events.insert_counting
-            try:
-                outcomes = await store(principal.tenant_ref, to_store, refs)
-            except NoPartitionError:
-                await self.maintain_partitions()
-                outcomes = await store(principal.tenant_ref, to_store, refs)
-            if not every_result:
-                accepted = outcomes
-                await self._record_access_points(principal.tenant_ref, to_store, refs)
-            else:
-                accepted = sum(1 for outcome in outcomes if outcome.new)
-                await self._record_access_points(principal.tenant_ref, [
-                    stored for stored, outcome in zip(to_store, outcomes) if outcome.new], refs)
-                for stored, outcome, shared in zip(to_store, outcomes, positions):
-                    for n, position in enumerate(shared):
-                        results[position] = ingest_pb.IngestResult(
-                            index=first_index + position,
-                            status=ACCEPTED if outcome.new and n == 0 else DUPLICATE,
-                            name=event_name(stored.network_id, outcome.event_id),
-                            event_id=str(outcome.event_id),
-                        )
-        outcome = BatchOutcome(
-            results=[r for r in results if r is not None],
+            tenant_ref = principal.tenant_ref
+            refs = await self._network_refs_for(tenant_ref, {e.network_id for e in to_store})
+            outcomes = await self._events.insert(tenant_ref, to_store, refs)
+            new = [stored for stored, outcome in zip(to_store, outcomes, strict=True) if outcome.new]
+            accepted = len(new)
+            await self._record_access_points(tenant_ref, new, refs)
+            for stored, outcome, shared in zip(to_store, outcomes, positions, strict=True):
+                for n, position in enumerate(shared):
+                    results[position] = ingest_pb.IngestResult(
+                        index=position,
+                        status=ACCEPTED if outcome.new and n == 0 else DUPLICATE,
+                        name=event_name(stored.network_id, outcome.event_id),
+                        event_id=str(outcome.event_id),
+                    )
+        rejected = len(invalid)
+        batch = BatchResults(
             accepted=accepted,
             duplicate=len(events) - rejected - accepted,
             rejected=rejected,
+            results=[r for r in results if r is not None],
+        )
+        self._count(batch)
+        return batch
+
+    async def ingest_stream_batch(
+        self, principal: Principal, events: Sequence[pb.ConnectionEvent], first_index: int = 0
+    ) -> StreamBatchOutcome:
+        """Ingest one batch of a stream whose first event is the stream's
+        ``first_index``-th: the counts and the rejected events' results
+        (indexed in the stream). The events are normalised in place, or by
+        the worker processes when the batch is large."""
+        window = self.window()
+        if self._workers is not None and len(events) >= WORKER_MIN_EVENTS:
+            normalised, invalid = await self._workers.normalise(events, principal, window)
+        else:
+            normalised, invalid = normalise_events(events, principal, window, self._passed)
+        unique: dict[tuple[bytes, dt.datetime], StoredEvent] = {}
+        for _, stored in normalised:
+            key = (stored.dedup_key, stored.occurred_at)
+            if key not in unique:  # else the same event twice in one batch
+                unique[key] = stored
+        accepted = 0
+        if unique:
+            tenant_ref = principal.tenant_ref
+            to_store = list(unique.values())
+            refs = await self._network_refs_for(tenant_ref, {e.network_id for e in to_store})
+            accepted = await self._events.insert_counting(tenant_ref, to_store, refs)  # no ids sent back
+            await self._record_access_points(tenant_ref, to_store, refs)
+        rejected = len(invalid)
+        outcome = StreamBatchOutcome(
+            accepted=accepted,
+            duplicate=len(events) - rejected - accepted,
+            rejected=rejected,
+            rejections=_rejections(invalid, first_index),
         )
         self._count(outcome)
         return outcome
@@ -196,7 +199,7 @@ class IngestPipeline:
                 if known is None or known[2] < when:
                     self._access_points[(tenant_ref, serial)] = (network_ref, name, when)
 
-    def _count(self, outcome: BatchOutcome) -> None:
+    def _count(self, outcome: IngestCounts) -> None:
         for label, n in (("accepted", outcome.accepted), ("duplicate", outcome.duplicate),
                          ("rejected", outcome.rejected)):
             if n:

@@ -9,21 +9,15 @@ import grpc
 
 from connlog.api.v1 import ingest_service_pb2 as ingest_pb
 from connlog.api.v1 import ingest_service_pb2_grpc as ingest_grpc
-from connlog.api.v1 import zequenze_service_pb2, zequenze_service_pb2_grpc
 from connlog.core.auth import Permission
-from connlog.core.logging import get_logger
 from connlog.core.server import ServiceContext
-from connlog.ingest.pipeline import BatchOutcome, IngestPipeline
+from connlog.ingest.pipeline import IngestCounts, IngestPipeline
 from connlog.ingest.workers import NormaliserPool, worker_count
-from connlog.ingest.zequenze import ZequenzeServicer
+from connlog.shapes import registry
 
 
-def _counts(outcome: BatchOutcome) -> dict[str, int]:
-    return {
-        "accepted_count": outcome.accepted,
-        "duplicate_count": outcome.duplicate,
-        "rejected_count": outcome.rejected,
-    }
+def _counts(outcome: IngestCounts) -> dict[str, int]:
+    return outcome.response_counts()
 
 
 class IngestServicer(ingest_grpc.IngestServiceServicer):
@@ -43,7 +37,7 @@ class IngestServicer(ingest_grpc.IngestServiceServicer):
     async def IngestConnectionEvents(self, request, context):
         principal = await self._ctx.auth.require(context, Permission.WRITE_EVENTS)
         await self._check_size(len(request.events), context)
-        outcome = await self._pipeline.ingest(principal, request.events)
+        outcome = await self._pipeline.ingest_batch(principal, request.events)
         return ingest_pb.IngestConnectionEventsResponse(results=outcome.results, **_counts(outcome))
 
     async def StreamIngestConnectionEvents(self, request_iterator, context):
@@ -59,14 +53,14 @@ class IngestServicer(ingest_grpc.IngestServiceServicer):
             outcome = await in_flight.popleft()
             for key, value in _counts(outcome).items():
                 totals[key] += value
-            rejected.extend(outcome.results)
+            rejected.extend(outcome.rejections)
 
         def flush(batch):
             # Batches are pipelined: the next one is validated while the
             # previous one's INSERT runs in the database.
             nonlocal index
             in_flight.append(asyncio.ensure_future(
-                self._pipeline.ingest(principal, batch, first_index=index, every_result=False)))
+                self._pipeline.ingest_stream_batch(principal, batch, first_index=index)))
             index += len(batch)
 
         try:
@@ -90,7 +84,8 @@ class IngestServicer(ingest_grpc.IngestServiceServicer):
 
 
 async def register(server: grpc.aio.Server, ctx: ServiceContext) -> list[str]:
-    """Add the ingest service (and its partition upkeep) to a server."""
+    """Add the ingest service to a server (partitions are retention's to
+    keep: connlog.store.retention; ingest creates only the days it writes)."""
     workers = None
     count = worker_count(ctx.settings.ingest_workers)
     if count:
@@ -98,20 +93,8 @@ async def register(server: grpc.aio.Server, ctx: ServiceContext) -> list[str]:
         ctx.on_stop.append(workers.close)
         await workers.start()
     pipeline = IngestPipeline(ctx.settings, ctx.pool, ctx.metrics, workers)
-    await pipeline.maintain_partitions()
-    ctx.background.append(asyncio.create_task(_partition_upkeep(pipeline, ctx.settings.partition_maintenance_seconds)))
     ingest_grpc.add_IngestServiceServicer_to_server(IngestServicer(ctx, pipeline, count), server)
-    zequenze_service_pb2_grpc.add_ZequenzeServiceServicer_to_server(ZequenzeServicer(ctx, pipeline), server)
     return [
         ingest_pb.DESCRIPTOR.services_by_name["IngestService"].full_name,
-        zequenze_service_pb2.DESCRIPTOR.services_by_name["ZequenzeService"].full_name,
+        *registry.register(server, ctx, registry.INGEST, pipeline),
     ]
-
-
-async def _partition_upkeep(pipeline: IngestPipeline, every: float) -> None:
-    while True:
-        await asyncio.sleep(every)
-        try:
-            await pipeline.maintain_partitions()
-        except Exception as exc:  # keep trying: ingest still works until a day boundary
-            get_logger("ingest").error("partition maintenance failed", error=str(exc))

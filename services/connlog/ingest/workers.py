@@ -30,8 +30,8 @@ from concurrent.futures.process import BrokenProcessPool
 from connlog.api.v1 import ingest_service_pb2 as ingest_pb
 from connlog.core.auth import Principal
 from connlog.core.logging import get_logger
-from connlog.ingest.normalise import FieldError, IngestWindow, normalise
-from connlog.store.events import StoredEvent
+from connlog.ingest.normalise import FieldError, IngestWindow, ValidationMemo, normalise
+from connlog.store.row import StoredEvent
 
 # (position, stored event) for the valid ones; (position, field, reason) for the rest
 Normalised = tuple[list[tuple[int, StoredEvent]], list[tuple[int, str, str]]]
@@ -45,7 +45,9 @@ REPLACEMENTS_PER_BATCH = 1
 _PR_SET_PDEATHSIG = 1
 
 
-def normalise_events(events, principal: Principal, window: IngestWindow, passed: dict | None = None) -> Normalised:
+def normalise_events(
+    events, principal: Principal, window: IngestWindow, passed: ValidationMemo | None = None
+) -> Normalised:
     """Normalise a batch of events (in place), keeping their positions."""
     stored, rejected = [], []
     for position, event in enumerate(events):

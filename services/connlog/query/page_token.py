@@ -35,7 +35,7 @@ def request_digest(request: Message, ignore: tuple[str, ...] = ("page_token", "p
 
 def encode(occurred_at: dt.datetime, event_id: int, digest: str) -> str:
     # integer division: a float loses microseconds beyond ~2**53 of them (year ~2255)
-    micros = (occurred_at - dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)) // dt.timedelta(microseconds=1)
+    micros = (occurred_at - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)) // dt.timedelta(microseconds=1)
     raw = json.dumps([micros, event_id, digest], separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
@@ -53,7 +53,7 @@ def decode(token: str, digest: str) -> tuple[dt.datetime, int]:
             raise ValueError
         if not 0 <= event_id <= EVENT_ID_MAX:
             raise ValueError
-        occurred_at = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(microseconds=micros)
+        occurred_at = dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=micros)
     except (ValueError, TypeError, OverflowError, RecursionError):
         raise BadPageToken("page_token: malformed") from None
     if token_digest != digest:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import grpc
 
 from connlog.api.v1 import connection_event_pb2 as pb
-from connlog.api.v1 import meraki_service_pb2, meraki_service_pb2_grpc, mojo_service_pb2, mojo_service_pb2_grpc
 from connlog.api.v1 import query_service_pb2 as query_pb
 from connlog.api.v1 import query_service_pb2_grpc as query_grpc
 from connlog.core import validation
@@ -14,10 +13,9 @@ from connlog.core.identifiers import normalise_mac, parse_event_name, parse_netw
 from connlog.core.server import ServiceContext
 from connlog.core.validation import InvalidArgument
 from connlog.query import page_token
-from connlog.query.meraki import MerakiServicer
-from connlog.query.mojo import MojoServicer
-from connlog.store.accounts import AccountStore
 from connlog.query.reader import EventReader
+from connlog.shapes import registry
+from connlog.store.accounts import AccountStore
 from connlog.store.events import EventFilter, ReadEvent
 
 DEFAULT_PAGE_SIZE = 100
@@ -80,7 +78,9 @@ class QueryServicer(query_grpc.QueryServiceServicer):
         self._reader = EventReader(ctx.pool)
         self._accounts = AccountStore(ctx.pool)
 
-    async def GetConnectionEvent(self, request, context):
+    async def GetConnectionEvent(
+        self, request: query_pb.GetConnectionEventRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ConnectionEvent:
         principal = await self._ctx.auth.require(context, Permission.READ_EVENTS)
         parsed = parse_event_name(request.name)
         if parsed is None:
@@ -92,7 +92,9 @@ class QueryServicer(query_grpc.QueryServiceServicer):
             await context.abort(grpc.StatusCode.NOT_FOUND, f"{request.name} not found")
         return to_event(read, principal.tenant_id)
 
-    async def ListConnectionEvents(self, request, context):
+    async def ListConnectionEvents(
+        self, request: query_pb.ListConnectionEventsRequest, context: grpc.aio.ServicerContext
+    ) -> query_pb.ListConnectionEventsResponse:
         principal = await self._ctx.auth.require(context, Permission.READ_EVENTS)
         network = parse_network_parent(request.parent)
         if network is None:
@@ -125,12 +127,9 @@ class QueryServicer(query_grpc.QueryServiceServicer):
 
 
 async def register(server: grpc.aio.Server, ctx: ServiceContext) -> list[str]:
-    """Add the query service to a server."""
+    """Add the query service, and the vendor shapes it serves, to a server."""
     query_grpc.add_QueryServiceServicer_to_server(QueryServicer(ctx), server)
-    meraki_service_pb2_grpc.add_MerakiServiceServicer_to_server(MerakiServicer(ctx), server)
-    mojo_service_pb2_grpc.add_MojoServiceServicer_to_server(MojoServicer(ctx), server)
     return [
         query_pb.DESCRIPTOR.services_by_name["QueryService"].full_name,
-        meraki_service_pb2.DESCRIPTOR.services_by_name["MerakiService"].full_name,
-        mojo_service_pb2.DESCRIPTOR.services_by_name["MojoService"].full_name,
+        *registry.register(server, ctx, registry.QUERY, EventReader(ctx.pool)),
     ]

@@ -3,62 +3,46 @@
 The gateway's Lua filter hands the backend the raw request path
 (``x-connlog-path``) and the caller's origin (``x-connlog-origin``); the
 backend answers with an HttpBody and sets the HTTP status through the
-``x-connlog-http-status`` response metadata.
+``x-connlog-http-status`` response metadata. These header names are written
+once, here: the gateway config renders them into the Lua filter.
 
-``SHAPES`` is the one table of REST shapes: which gRPC service answers which
-path prefixes, and how that shape writes an error body. The edge interceptor
-(``connlog.core.edge``) answers every error of a shape's RPC from it, and the
-gateway config renders Envoy's own error replies from it, so a caller sees
-one error format per shape whoever answers.
+The raw path is the one source of a REST caller's query parameters: the
+gateway hands the transcoder a shape's path without its query, so the typed
+request fields are only ever set by direct gRPC callers, and ``rest_call``
+reads those in the raw path's place. Arrays sent as ``name[]`` are handled
+here alone: ``parse_query`` reads them as ``name``, ``query_string`` writes a
+shape's array parameters back as ``name[]``.
+
+A shape's RPCs raise ``RestError`` (answered by the edge interceptor,
+``connlog.core.edge``, in the shape's error body) and return ``respond(...)``;
+``RestAuth`` is the one authentication step, worded per shape. Which shapes
+exist, and their error bodies, is ``connlog.shapes.registry``.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
-from urllib.parse import unquote_to_bytes, urlsplit
+from urllib.parse import unquote_to_bytes, urlencode, urlsplit
 
+import grpc
 import orjson
-from google.api import httpbody_pb2
+from google.api import httpbody_pb2  # type: ignore[import-untyped]  # googleapis-common-protos ships no stubs
+from google.protobuf.message import Message
+
+from connlog.core.auth import KeyAuthenticator, Principal, session_cookie
 
 STATUS_HEADER = "x-connlog-http-status"
 PATH_HEADER = "x-connlog-path"
 ORIGIN_HEADER = "x-connlog-origin"
 CORRELATION_HEADER = "x-connlog-correlation-id"
+# Every header the gateway and the backends exchange, by the name the Lua
+# filter knows it by (rendered into gateway/vendor.lua).
+HEADERS = {"status": STATUS_HEADER, "path": PATH_HEADER, "origin": ORIGIN_HEADER, "correlation": CORRELATION_HEADER}
 
-
-def _meraki_error(status: int, message: str) -> dict:
-    return {"errors": [message]}
-
-
-def _mojo_error(status: int, message: str) -> dict:
-    return {"error": message, "status": status}
-
-
-def _zequenze_error(status: int, message: str) -> dict:
-    return {"detail": message}
-
-
-@dataclass(frozen=True)
-class RestShape:
-    """One REST shape served through the gateway."""
-
-    name: str
-    service: str  # full name of the gRPC service that answers it ("" : the transcoder's own JSON)
-    path_prefixes: tuple[str, ...]
-    error_body: Callable[[int, str], dict]
-
-
-# Order matters for the gateway: the first shape whose prefix matches a path
-# formats Envoy's replies for it (Zequenze's path lies under Meraki's /api/v1/).
-SHAPES: tuple[RestShape, ...] = (
-    RestShape("zequenze", "connlog.api.v1.ZequenzeService", ("/api/v1/device_app_connection_log",), _zequenze_error),
-    RestShape("meraki", "connlog.api.v1.MerakiService", ("/api/v1/",), _meraki_error),
-    RestShape("mojo", "connlog.api.v1.MojoService", ("/V5/", "/new/webservice/"), _mojo_error),
-)
-SHAPES_BY_SERVICE = {shape.service: shape for shape in SHAPES}
+# How array parameters are spelled by Meraki's clients: ``types[]=assoc``.
+ARRAY_SUFFIX = "[]"
 
 
 class RestError(Exception):
@@ -71,7 +55,7 @@ class RestError(Exception):
         status: int,
         message: str,
         *,
-        body: dict | None = None,
+        body: Mapping[str, object] | None = None,
         headers: tuple[tuple[str, str], ...] = (),
     ) -> None:
         super().__init__(message)
@@ -96,9 +80,11 @@ def ascii_number(text: str) -> float | None:
     return float(text) if _DECIMAL.fullmatch(text) else None
 
 
-def metadata_dict(context) -> dict[str, str]:
-    """Invocation metadata as a dict (lower-case keys, last value wins)."""
-    return {key.lower(): value for key, value in (context.invocation_metadata() or ())}
+def metadata_dict(context: grpc.aio.ServicerContext) -> dict[str, str]:
+    """Invocation metadata as a dict (lower-case keys, last value wins); the
+    binary (``-bin``) entries, whose values are bytes, are left out: no REST
+    header is one."""
+    return {key.lower(): value for key, value in (context.invocation_metadata() or ()) if isinstance(value, str)}
 
 
 @dataclass(frozen=True)
@@ -144,27 +130,88 @@ def parse_query(query: str) -> list[tuple[str, str]]:
         name_raw, _, value_raw = pair.partition("=")
         name = _checked_text(name_raw, f"query parameter {name_raw!r}")
         value = _checked_text(value_raw, f"'{name}'")
-        checked.append((name[:-2] if name.endswith("[]") else name, value))
+        checked.append((name.removesuffix(ARRAY_SUFFIX), value))
     return checked
 
 
-def rest_call(context, fallback: Iterable[tuple[str, str]] = ()) -> RestCall:
-    """The call's path and query parameters: the raw ones from the gateway, or
-    (for a direct gRPC caller) ``fallback`` built from the request fields.
+def query_string(params: Iterable[tuple[str, str]], arrays: Collection[str] = ()) -> str:
+    """``params`` percent-encoded as a query, the names in ``arrays`` written
+    ``name[]`` (what ``parse_query`` reads back as ``name``)."""
+    return urlencode([(name + ARRAY_SUFFIX if name in arrays else name, value) for name, value in params])
+
+
+def _fields_as_params(request: Message, names: Collection[str]) -> list[tuple[str, str]]:
+    """A direct gRPC caller's request fields named in ``names`` (by their
+    JSON names, as the query parameters they stand for)."""
+    params = []
+    for descriptor, value in request.ListFields():
+        if descriptor.json_name not in names:
+            continue
+        values = value if descriptor.is_repeated else [value]
+        params += [(descriptor.json_name, str(v)) for v in values]
+    return params
+
+
+def rest_call(
+    context: grpc.aio.ServicerContext, request: Message | None = None, names: Collection[str] = ()
+) -> RestCall:
+    """The call's path and query parameters: the raw ones the gateway passed
+    on, or (for a direct gRPC caller) ``request``'s fields named in ``names``.
     Raises ``RestError(400)`` for a parameter that is not UTF-8 text."""
     metadata = metadata_dict(context)
     raw = metadata.get(PATH_HEADER)
     origin = metadata.get(ORIGIN_HEADER, "")
     if raw is None:
-        return RestCall("", list(fallback), origin, False)
+        return RestCall("", _fields_as_params(request, names) if request is not None else [], origin, False)
     parts = urlsplit(raw)
     return RestCall(parts.path, parse_query(parts.query), origin, True)
 
 
+@dataclass(frozen=True)
+class RestAuth:
+    """How a shape's callers authenticate, in the shape's own words.
+
+    Every shape takes ``Authorization: Bearer <key>``; ``key_headers`` (a
+    connlog key in a vendor's API-key header) and ``session_cookie`` (a login
+    session) are the shape's other credentials. ``permitted`` says whether an
+    authenticated caller may use the shape."""
+
+    invalid: str  # 401: no valid credential
+    forbidden: str  # 403: a valid one that may not
+    permitted: Callable[[Principal], bool]
+    missing: str | None = None  # 401 when no credential is sent at all (None: ``invalid``)
+    key_headers: tuple[str, ...] = ()
+    session_cookie: str | None = None
+
+    def _sent(self, metadata: dict[str, str]) -> bool:
+        return ("authorization" in metadata or any(name in metadata for name in self.key_headers)
+                or bool(self.session_cookie and session_cookie(metadata.get("cookie", ""), self.session_cookie)))
+
+    async def authenticate(self, keys: KeyAuthenticator, context: grpc.aio.ServicerContext) -> Principal:
+        """The caller; ``RestError(401)`` when it sent no valid credential."""
+        metadata = metadata_dict(context)
+        principal = await keys.authenticate_rest(metadata, key_headers=self.key_headers,
+                                                 session_cookie_name=self.session_cookie)
+        if principal is None:
+            raise RestError(401, self.missing if self.missing is not None and not self._sent(metadata)
+                            else self.invalid)
+        return principal
+
+    def authorize(self, principal: Principal) -> Principal:
+        """``principal`` if it may use the shape, else ``RestError(403)``."""
+        if not self.permitted(principal):
+            raise RestError(403, self.forbidden)
+        return principal
+
+    async def principal(self, keys: KeyAuthenticator, context: grpc.aio.ServicerContext) -> Principal:
+        """The authenticated caller, permitted to use the shape."""
+        return self.authorize(await self.authenticate(keys, context))
+
+
 async def respond(
-    context,
+    context: grpc.aio.ServicerContext,
     status: int,
-    body: Any,
+    body: object,
     *,
     headers: Iterable[tuple[str, str]] = (),
     raw: bytes | None = None,

@@ -116,6 +116,8 @@ class AccountStore:
         """``(tenant_id, name)`` of a tenant."""
         async with self._pool.acquire() as conn:
             row = await conn.fetchrow("SELECT tenant_id, name FROM tenants WHERE tenant_ref = $1", tenant_ref)
+        if row is None:
+            raise LookupError(f"no tenant with reference {tenant_ref}")
         return row["tenant_id"], row["name"]
 
     async def networks(self, tenant_ref: int, network_id: str | None = None) -> list[tuple[str, str]]:

@@ -6,38 +6,32 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
 
 import asyncpg
 
 from connlog.api.v1 import connection_event_pb2 as pb
 from connlog.core.identifiers import event_name
+from connlog.core.logging import get_logger
+from connlog.store.partitions import create_partitions
+from connlog.store.row import (
+    COPY_COLUMNS,
+    CREATE_STAGING,
+    INSERT,
+    INSERT_QUIET,
+    INSERT_STAGED,
+    INSERT_STAGED_QUIET,
+    NETWORK_FIELD,
+    READ_COLUMNS,
+    RESTORED_SLICE,
+    STAGING_TABLE,
+    StoredEvent,
+    restore_columns,
+)
 
-
-class StoredEvent(NamedTuple):
-    """A valid, normalised event with the columns it is stored under (a
-    named tuple: one is built per ingested event, and tuples build fastest).
-    ``payload`` is the serialized event without the fields that columns hold
-    (network_id, client id and MAC, SSID, BSSID, AP serial and name);
-    ``restore_columns`` puts them back."""
-
-    network_id: str
-    occurred_at: dt.datetime
-    dedup_key: bytes
-    step: int
-    outcome: int
-    severity: int
-    band: int
-    vendor: int
-    client_mac: str | None
-    client_id: str | None
-    ssid: str | None
-    ssid_number: int | None
-    ap_serial: str | None
-    ap_name: str | None
-    bssid: str | None
-    failure_code: int | None
-    payload: bytes
+__all__ = [
+    "READ_COLUMNS", "EventFilter", "EventStore", "InsertOutcome", "NoPartitionError", "ReadEvent", "StoredEvent",
+    "restore_columns",
+]
 
 
 @dataclass(frozen=True)
@@ -51,10 +45,6 @@ class InsertOutcome:
 class _Row(asyncpg.Record):
     """A row as asyncpg decodes it, columns in the order of ``READ_COLUMNS``
     (turned into a ``ReadEvent`` at once)."""
-
-
-READ_COLUMNS = ("e.id, n.network_id, e.occurred_at, e.received_at, e.payload, e.client_id, e.client_mac, "
-                 "e.ssid, e.bssid, e.ap_serial, e.ap_name")
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,42 +65,17 @@ class ReadEvent:
 
 def _read_event(row: _Row) -> ReadEvent:
     """Rebuild the whole event from a stored row (hot path: one per row)."""
-    event_id, network_id, occurred_at, received_at, payload = row[:5]
+    event_id, network_id, occurred_at, received_at, payload = row[:5]  # row.READ_KEYS
     event = _parse(payload)
     event.network_id = network_id
     event.name = event_name(network_id, event_id)
     event.event_id = str(event_id)
     event.receive_time.FromDatetime(received_at)
-    restore_columns(event, row[5:11])
+    restore_columns(event, row[RESTORED_SLICE])
     return ReadEvent(event_id, occurred_at, event)
 
 
 _parse = pb.ConnectionEvent.FromString
-
-
-def restore_columns(event: pb.ConnectionEvent, columns: Sequence) -> None:
-    """Put back into a parsed payload what the row's columns hold: client id
-    and MAC, SSID, BSSID, AP serial and name, in that order (events stored
-    before payloads left them out already have the same values)."""
-    client_id, client_mac, ssid, bssid, ap_serial, ap_name = columns
-    if client_id is not None or client_mac is not None:
-        client = event.client
-        if client_id is not None:
-            client.client_id = client_id
-        if client_mac is not None:
-            client.mac_address = client_mac
-    if ssid is not None or bssid is not None:
-        wlan = event.wlan
-        if ssid is not None:
-            wlan.ssid = ssid
-        if bssid is not None:
-            wlan.bssid = bssid
-    if ap_serial is not None or ap_name is not None:
-        access_point = event.access_point
-        if ap_serial is not None:
-            access_point.serial = ap_serial
-        if ap_name is not None:
-            access_point.name = ap_name
 
 
 @dataclass
@@ -136,55 +101,13 @@ class EventFilter:
 
 
 class NoPartitionError(Exception):
-    """An event's day has no partition yet."""
+    """An event's day has no partition, even after creating it."""
 
-
-_INSERT = """
-INSERT INTO connection_events (
-    tenant_ref, network_ref, occurred_at, dedup_key, step, outcome, severity, band, vendor,
-    client_mac, client_id, ssid, ssid_number, ap_serial, ap_name, bssid, failure_code, payload)
-SELECT $1, u.network_ref, u.occurred_at, u.dedup_key, u.step, u.outcome, u.severity, u.band, u.vendor,
-       u.client_mac::macaddr, u.client_id, u.ssid, u.ssid_number, u.ap_serial, u.ap_name, u.bssid::macaddr,
-       u.failure_code, u.payload
-FROM unnest($2::int[], $3::timestamptz[], $4::bytea[], $5::smallint[], $6::smallint[], $7::smallint[],
-            $8::smallint[], $9::smallint[], $10::text[], $11::text[], $12::text[], $13::smallint[], $14::text[],
-            $15::text[], $16::text[], $17::int[], $18::bytea[])
-     AS u(network_ref, occurred_at, dedup_key, step, outcome, severity, band, vendor, client_mac, client_id,
-          ssid, ssid_number, ap_serial, ap_name, bssid, failure_code, payload)
-ON CONFLICT (tenant_ref, occurred_at, dedup_key) DO NOTHING
-RETURNING id, dedup_key, occurred_at
-"""
 
 # Large batches travel by binary COPY into a per-connection staging table
 # (asyncpg's array parameters check every element's type in Python, which
 # costs more than the COPY), then one INSERT ... SELECT like the small path.
 COPY_THRESHOLD = 64
-_STAGING = "connlog_staged_events"
-_STAGING_COLUMNS = list(StoredEvent._fields)
-_CREATE_STAGING = f"""
-CREATE TEMP TABLE IF NOT EXISTS {_STAGING} (
-    network_id text, occurred_at timestamptz, dedup_key bytea, step smallint, outcome smallint, severity smallint,
-    band smallint, vendor smallint, client_mac text, client_id text, ssid text, ssid_number smallint,
-    ap_serial text, ap_name text, bssid text, failure_code int, payload bytea
-) ON COMMIT DELETE ROWS
-"""
-_INSERT_STAGED = f"""
-INSERT INTO connection_events (
-    tenant_ref, network_ref, occurred_at, dedup_key, step, outcome, severity, band, vendor,
-    client_mac, client_id, ssid, ssid_number, ap_serial, ap_name, bssid, failure_code, payload)
-SELECT $1, n.network_ref, s.occurred_at, s.dedup_key, s.step, s.outcome, s.severity, s.band, s.vendor,
-       s.client_mac::macaddr, s.client_id, s.ssid, s.ssid_number, s.ap_serial, s.ap_name, s.bssid::macaddr,
-       s.failure_code, s.payload
-FROM {_STAGING} s JOIN networks n ON n.tenant_ref = $1 AND n.network_id = s.network_id
-ORDER BY s.dedup_key, s.occurred_at
-ON CONFLICT (tenant_ref, occurred_at, dedup_key) DO NOTHING
-RETURNING id, dedup_key, occurred_at
-"""
-
-_RETURNING = "RETURNING id, dedup_key, occurred_at"
-_INSERT_QUIET = _INSERT.replace(_RETURNING, "")
-_INSERT_STAGED_QUIET = _INSERT_STAGED.replace(_RETURNING, "")
-assert _RETURNING not in _INSERT_QUIET + _INSERT_STAGED_QUIET
 
 
 def _row_count(status: str) -> int:
@@ -205,10 +128,14 @@ def _key(event: StoredEvent) -> tuple[bytes, dt.datetime]:
     return event.dedup_key, event.occurred_at
 
 
+_NETWORK = StoredEvent._fields.index(NETWORK_FIELD)
+
+
 def _columns(events: list[StoredEvent], network_refs: dict[str, int]) -> list[list]:
-    """The parameters of ``_INSERT``: one array per column."""
-    columns = [list(column) for column in zip(*events)]
-    columns[0] = [network_refs[network_id] for network_id in columns[0]]
+    """The parameters of ``INSERT``: one array per column (network ids
+    replaced by their refs)."""
+    columns = [list(column) for column in zip(*events, strict=True)]
+    columns[_NETWORK] = [network_refs[network_id] for network_id in columns[_NETWORK]]
     return columns
 
 
@@ -217,6 +144,7 @@ class EventStore:
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
+        self._log = get_logger("store")
 
     async def insert(
         self, tenant_ref: int, events: Sequence[StoredEvent], network_refs: dict[str, int]
@@ -245,10 +173,13 @@ class EventStore:
         async with self._pool.acquire() as conn:
             try:
                 return await self._insert(conn, tenant_ref, ordered, network_refs, with_ids)
-            except asyncpg.UndefinedTableError as exc:
-                if _STAGING not in str(exc):
-                    raise
-                await conn.execute(_CREATE_STAGING)  # once per connection
+            except NoPartitionError:
+                # Retention (connlog.store.retention) creates the days ahead;
+                # should it not have run yet, the days written here are
+                # created now (only created: dropping is retention's alone).
+                created = await create_partitions(conn, {e.occurred_at.astimezone(dt.UTC).date()
+                                                         for e in ordered})
+                self._log.info("partitions created for incoming events", created=created)
                 return await self._insert(conn, tenant_ref, ordered, network_refs, with_ids)
 
     async def _insert(
@@ -257,15 +188,19 @@ class EventStore:
         try:
             if len(events) >= COPY_THRESHOLD:
                 async with conn.transaction():  # the staging rows live until the commit
-                    await conn.copy_records_to_table(_STAGING, records=events, columns=_STAGING_COLUMNS)
+                    # the session's staging table: created by its first large
+                    # batch, a no-op after that (one statement per batch of
+                    # COPY_THRESHOLD events or more)
+                    await conn.execute(CREATE_STAGING)
+                    await conn.copy_records_to_table(STAGING_TABLE, records=events, columns=COPY_COLUMNS)
                     if not with_ids:
-                        return _row_count(await conn.execute(_INSERT_STAGED_QUIET, tenant_ref))
-                    inserted = await conn.fetch(_INSERT_STAGED, tenant_ref)
+                        return _row_count(await conn.execute(INSERT_STAGED_QUIET, tenant_ref))
+                    inserted = await conn.fetch(INSERT_STAGED, tenant_ref)
             else:  # one statement: atomic without BEGIN/COMMIT round trips
                 columns = _columns(events, network_refs)
                 if not with_ids:
-                    return _row_count(await conn.execute(_INSERT_QUIET, tenant_ref, *columns))
-                inserted = await conn.fetch(_INSERT, tenant_ref, *columns)
+                    return _row_count(await conn.execute(INSERT_QUIET, tenant_ref, *columns))
+                inserted = await conn.fetch(INSERT, tenant_ref, *columns)
         except asyncpg.CheckViolationError as exc:
             if "no partition" in str(exc):
                 raise NoPartitionError(str(exc)) from exc

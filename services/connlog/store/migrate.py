@@ -12,6 +12,10 @@ from dataclasses import dataclass
 from importlib import resources
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+# A connection of its own or one from a pool (``pool.acquire()``).
+Connection = asyncpg.Connection | PoolConnectionProxy
 
 _LOCK_ID = 0x636F6E6E6C6F67  # "connlog"
 
@@ -31,7 +35,7 @@ class Migration:
 
 def available_migrations() -> list[Migration]:
     """All migrations shipped with connlog, in version order."""
-    found = []
+    found: list[Migration] = []
     for entry in resources.files("connlog.store.migrations").iterdir():
         if entry.name.endswith(".sql"):
             version, _, rest = entry.name.partition("_")
@@ -39,9 +43,9 @@ def available_migrations() -> list[Migration]:
     return sorted(found, key=lambda m: m.version)
 
 
-async def migrate(conn: asyncpg.Connection) -> list[Migration]:
+async def migrate(conn: Connection) -> list[Migration]:
     """Apply every pending migration; returns the ones applied now."""
-    applied_now = []
+    applied_now: list[Migration] = []
     await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_ID)
     try:
         await conn.execute(
@@ -51,7 +55,8 @@ async def migrate(conn: asyncpg.Connection) -> list[Migration]:
                    checksum   text NOT NULL,
                    applied_at timestamptz NOT NULL DEFAULT now())"""
         )
-        done = {r["version"]: r["checksum"] for r in await conn.fetch("SELECT version, checksum FROM schema_migrations")}
+        done = {r["version"]: r["checksum"]
+                for r in await conn.fetch("SELECT version, checksum FROM schema_migrations")}
         for migration in available_migrations():
             if migration.version in done:
                 if done[migration.version] != migration.checksum:
@@ -73,7 +78,7 @@ async def migrate(conn: asyncpg.Connection) -> list[Migration]:
     return applied_now
 
 
-async def current_version(conn: asyncpg.Connection) -> int:
+async def current_version(conn: Connection) -> int:
     """The newest applied migration version, 0 on an empty database."""
     exists = await conn.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL")
     if not exists:

@@ -7,6 +7,9 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
+from connlog.api.v1 import connection_event_pb2 as pb
+from connlog.api.v1 import vendor_sync_service_pb2 as sync_pb
+
 _COLUMNS = """s.source_id, t.tenant_id, s.tenant_ref, s.display_name, s.vendor, s.base_url, s.credential,
               s.network_id, s.vendor_network_id, s.clients, s.poll_interval_s, s.rate_limit_per_s,
               s.organization_id, s.client_identifier, s.enabled, s.ingest_key_id, s.ingest_token, s.state,
@@ -24,7 +27,7 @@ class SourceRecord:
     tenant_id: str
     tenant_ref: int
     display_name: str
-    vendor: int
+    vendor: pb.Vendor
     base_url: str
     credential: str
     network_id: str
@@ -37,7 +40,7 @@ class SourceRecord:
     enabled: bool
     ingest_key_id: str
     ingest_token: str
-    state: int
+    state: sync_pb.SyncSourceState
     last_error: str
     created_at: dt.datetime
     updated_at: dt.datetime
@@ -107,11 +110,13 @@ class SyncStore:
             )
         return [SourceRecord(**dict(r)) for r in rows]
 
-    async def update(self, source_id: str, values: dict, *, reset_state: int | None = None) -> None:
+    async def update(
+        self, source_id: str, values: dict, *, reset_state: sync_pb.SyncSourceState | None = None
+    ) -> None:
         if not values and reset_state is None:
             return
         assigns = [f"{name} = ${i + 2}" for i, name in enumerate(values) if name in SETTABLE]
-        args = [values[name] for name in values if name in SETTABLE]
+        args: list[object] = [values[name] for name in values if name in SETTABLE]
         if reset_state is not None:
             args.append(reset_state)
             assigns += [f"state = ${len(args) + 1}", "last_error = ''"]
@@ -134,7 +139,7 @@ class SyncStore:
                 "DELETE FROM sync_sources WHERE source_id = $1 RETURNING ingest_key_id", source_id
             )
 
-    async def set_state(self, source_id: str, state: int, error: str) -> None:
+    async def set_state(self, source_id: str, state: sync_pb.SyncSourceState, error: str) -> None:
         async with self._pool.acquire() as conn:
             await conn.execute(
                 "UPDATE sync_sources SET state = $2, last_error = $3 WHERE source_id = $1", source_id, state, error

@@ -9,11 +9,13 @@ import sys
 import grpc
 from google.protobuf import field_mask_pb2
 from google.protobuf.json_format import MessageToJson
+from google.protobuf.message import Message
 
 from connlog.api.v1 import connection_event_pb2 as pb
 from connlog.api.v1 import vendor_sync_service_pb2 as sync_pb
 from connlog.api.v1 import vendor_sync_service_pb2_grpc as sync_grpc
 from connlog.core.settings import Settings
+from connlog.shapes.registry import SHAPES_BY_NAME
 
 
 def _key(settings: Settings, args: argparse.Namespace) -> str:
@@ -43,16 +45,18 @@ async def sources_command(settings: Settings, args: argparse.Namespace) -> int:
             return 1
 
 
-def _print(message) -> None:
+def _print(message: Message) -> None:
     print(MessageToJson(message, indent=2))
 
 
-async def _run(stub, args, metadata) -> int:
+async def _run(
+    stub: sync_grpc.VendorSyncServiceStub, args: argparse.Namespace, metadata: tuple[tuple[str, str], ...]
+) -> int:
     command = args.sources_command
     if command == "create":
         source = sync_pb.SyncSource(
             display_name=args.name,
-            vendor=pb.VENDOR_MERAKI if args.vendor == "meraki" else pb.VENDOR_MOJO,
+            vendor=SHAPES_BY_NAME[args.vendor].vendor,
             base_url=args.base_url,
             credential=args.credential,
             network_id=args.network,

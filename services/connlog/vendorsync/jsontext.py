@@ -22,7 +22,7 @@ def array_items(text: str, pos: int = 0) -> tuple[list[tuple[Any, str]], int]:
     pos = _skip(text, pos)
     if text[pos : pos + 1] != "[":
         raise ValueError(f"expected a JSON array at {pos}")
-    items = []
+    items: list[tuple[Any, str]] = []
     pos = _skip(text, pos + 1)
     if text[pos : pos + 1] == "]":
         return items, pos + 1

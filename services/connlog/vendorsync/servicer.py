@@ -6,6 +6,7 @@ import asyncio
 import datetime as dt
 import re
 import secrets
+from typing import Any
 
 import grpc
 from google.protobuf import empty_pb2
@@ -15,9 +16,10 @@ from connlog.api.v1 import vendor_sync_service_pb2 as sync_pb
 from connlog.api.v1 import vendor_sync_service_pb2_grpc as sync_grpc
 from connlog.core import validation
 from connlog.core.auth import Permission, Principal, Role, create_key
-from connlog.core.identifiers import NETWORK_ID, normalise_mac
+from connlog.core.identifiers import NETWORK_ID
 from connlog.core.server import ServiceContext
 from connlog.core.validation import InvalidArgument
+from connlog.shapes.registry import SYNCED, fetcher_of
 from connlog.store.accounts import AccountStore
 from connlog.store.sync import SourceRecord, SyncStore
 from connlog.vendorsync.identity import follow
@@ -70,15 +72,15 @@ def _text(source: sync_pb.SyncSource, name: str, max_length: int = MAX_TEXT) -> 
     return validation.text(getattr(source, name), f"sync_source.{name}", max_length=max_length)
 
 
-def columns(source: sync_pb.SyncSource, paths: set[str]) -> dict:
+def columns(source: sync_pb.SyncSource, paths: set[str]) -> dict[str, Any]:
     """Validated column values of the given source fields; raises
     ``InvalidArgument`` naming the first field it cannot accept."""
-    out: dict = {}
+    out: dict[str, Any] = {}
     if "display_name" in paths:
         out["display_name"] = validation.text(source.display_name[:200], "sync_source.display_name")
     if "vendor" in paths:
-        if source.vendor not in (pb.VENDOR_MERAKI, pb.VENDOR_MOJO):
-            raise InvalidArgument("sync_source.vendor", "must be VENDOR_MERAKI or VENDOR_MOJO")
+        if source.vendor not in SYNCED:
+            raise InvalidArgument("sync_source.vendor", f"must be {' or '.join(map(pb.Vendor.Name, SYNCED))}")
         out["vendor"] = source.vendor
     if "base_url" in paths:
         out["base_url"] = validation.http_url(source.base_url, "sync_source.base_url").rstrip("/")
@@ -120,13 +122,9 @@ def columns(source: sync_pb.SyncSource, paths: set[str]) -> dict:
     return out
 
 
-def _check_vendor_rules(values: dict) -> None:
-    if values.get("vendor") == pb.VENDOR_MOJO:
-        if ":" not in values.get("credential", ":"):
-            raise InvalidArgument("sync_source.credential", "a Mojo credential is keyId:keyValue")
-        for client in values.get("clients", []):
-            if normalise_mac(client) is None:
-                raise InvalidArgument("sync_source.clients", f"Mojo follows clients by MAC; {client!r} is not one")
+def _check_vendor_rules(values: dict[str, Any]) -> None:
+    if values.get("vendor") in SYNCED:
+        fetcher_of(values["vendor"]).check_source(values)
 
 
 class VendorSyncServicer(sync_grpc.VendorSyncServiceServicer):
@@ -138,7 +136,9 @@ class VendorSyncServicer(sync_grpc.VendorSyncServiceServicer):
         self._store = SyncStore(ctx.pool)
         self._accounts = AccountStore(ctx.pool)
 
-    async def _source(self, context, principal: Principal, name: str, field: str = "name") -> SourceRecord:
+    async def _source(
+        self, context: grpc.aio.ServicerContext, principal: Principal, name: str, field: str = "name"
+    ) -> SourceRecord:
         source_id = name.removeprefix(_PREFIX).removesuffix("/status")
         if not name.startswith(_PREFIX) or not _SOURCE_ID.fullmatch(source_id):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"{field}: must be syncSources/{{sync_source}}")
@@ -147,7 +147,16 @@ class VendorSyncServicer(sync_grpc.VendorSyncServiceServicer):
             await context.abort(grpc.StatusCode.NOT_FOUND, f"{name} not found")
         return record
 
-    async def CreateSyncSource(self, request, context):
+    async def _stored(self, source_id: str) -> SourceRecord:
+        """A source just written or looked up (gone only if deleted meanwhile)."""
+        record = await self._store.get(source_id)
+        if record is None:
+            raise LookupError(f"{_PREFIX}{source_id} was deleted meanwhile")
+        return record
+
+    async def CreateSyncSource(
+        self, request: sync_pb.CreateSyncSourceRequest, context: grpc.aio.ServicerContext
+    ) -> sync_pb.SyncSource:
         principal = await self._ctx.auth.require(context, Permission.MANAGE_SOURCES)
         source = request.sync_source
         required = {"vendor", "base_url", "credential", "network_id", "clients", "poll_interval",
@@ -164,13 +173,17 @@ class VendorSyncServicer(sync_grpc.VendorSyncServiceServicer):
         values |= {"source_id": source_id, "tenant_ref": principal.tenant_ref, "enabled": True,
                    "ingest_key_id": key.key_id, "ingest_token": key.token}
         await self._store.create(values)
-        return to_proto(await self._store.get(source_id))
+        return to_proto(await self._stored(source_id))
 
-    async def GetSyncSource(self, request, context):
+    async def GetSyncSource(
+        self, request: sync_pb.GetSyncSourceRequest, context: grpc.aio.ServicerContext
+    ) -> sync_pb.SyncSource:
         principal = await self._ctx.auth.require(context, Permission.READ_EVENTS)
         return to_proto(await self._source(context, principal, request.name))
 
-    async def ListSyncSources(self, request, context):
+    async def ListSyncSources(
+        self, request: sync_pb.ListSyncSourcesRequest, context: grpc.aio.ServicerContext
+    ) -> sync_pb.ListSyncSourcesResponse:
         principal = await self._ctx.auth.require(context, Permission.READ_EVENTS)
         if not 0 <= request.page_size <= 1000:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "page_size: must be 0-1000")
@@ -183,7 +196,9 @@ class VendorSyncServicer(sync_grpc.VendorSyncServiceServicer):
             response.next_page_token = records[size - 1].source_id
         return response
 
-    async def UpdateSyncSource(self, request, context):
+    async def UpdateSyncSource(
+        self, request: sync_pb.UpdateSyncSourceRequest, context: grpc.aio.ServicerContext
+    ) -> sync_pb.SyncSource:
         principal = await self._ctx.auth.require(context, Permission.MANAGE_SOURCES)
         record = await self._source(context, principal, request.sync_source.name, "sync_source.name")
         paths = set(request.update_mask.paths) or (_MUTABLE - {"credential"} | (
@@ -199,9 +214,11 @@ class VendorSyncServicer(sync_grpc.VendorSyncServiceServicer):
         except InvalidArgument as err:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(err))
         await self._store.update(record.source_id, values, reset_state=sync_pb.SYNC_SOURCE_STATE_ACTIVE)
-        return to_proto(await self._store.get(record.source_id))
+        return to_proto(await self._stored(record.source_id))
 
-    async def DeleteSyncSource(self, request, context):
+    async def DeleteSyncSource(
+        self, request: sync_pb.DeleteSyncSourceRequest, context: grpc.aio.ServicerContext
+    ) -> empty_pb2.Empty:
         principal = await self._ctx.auth.require(context, Permission.MANAGE_SOURCES)
         record = await self._source(context, principal, request.name)
         key_id = await self._store.delete(record.source_id)
@@ -209,25 +226,29 @@ class VendorSyncServicer(sync_grpc.VendorSyncServiceServicer):
             await self._accounts.revoke_key(key_id)
         return empty_pb2.Empty()
 
-    async def RunSyncSource(self, request, context):
+    async def RunSyncSource(
+        self, request: sync_pb.RunSyncSourceRequest, context: grpc.aio.ServicerContext
+    ) -> sync_pb.RunSyncSourceResponse:
         principal = await self._ctx.auth.require(context, Permission.MANAGE_SOURCES)
         record = await self._source(context, principal, request.name)
         if record.state == sync_pb.SYNC_SOURCE_STATE_ACTIVE and record.enabled:
             await self._worker.run_now(record.source_id, request.wait)
         return sync_pb.RunSyncSourceResponse(status=await self._status(record.source_id))
 
-    async def GetSyncSourceStatus(self, request, context):
+    async def GetSyncSourceStatus(
+        self, request: sync_pb.GetSyncSourceStatusRequest, context: grpc.aio.ServicerContext
+    ) -> sync_pb.SyncSourceStatus:
         principal = await self._ctx.auth.require(context, Permission.READ_EVENTS)
         record = await self._source(context, principal, request.name)
         return await self._status(record.source_id)
 
     async def _status(self, source_id: str) -> sync_pb.SyncSourceStatus:
-        record = await self._store.get(source_id)
+        record = await self._stored(source_id)
         checkpoints = await self._store.checkpoints(source_id)
         state = record.state if record.enabled else sync_pb.SYNC_SOURCE_STATE_PAUSED
         status = sync_pb.SyncSourceStatus(name=f"{_PREFIX}{source_id}/status", state=state,
                                           last_error=record.last_error)
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         # a client listed under several names (its id and its MAC) is followed
         # once, under its first name: each name shows that one client's state
         followed = {name: client.name for client in follow(record.vendor, record.clients,

@@ -7,6 +7,7 @@ import asyncio
 import random
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import httpx
 
@@ -84,7 +85,7 @@ class VendorHttp:
         cap = min(self._backoff_max, self._backoff_base * 2**attempt)
         return random.uniform(cap / 2, cap)  # "equal jitter"
 
-    async def request(self, method: str, url: str, *, reject_auth: bool = True, **kwargs) -> httpx.Response:
+    async def request(self, method: str, url: str, *, reject_auth: bool = True, **kwargs: Any) -> httpx.Response:
         """Send with retries; 401/403 raise CredentialRejected (unless
         ``reject_auth`` is False, then they are returned)."""
         last_error = "no attempt"

@@ -12,6 +12,7 @@ import asyncio
 import datetime as dt
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import grpc
 
@@ -20,14 +21,15 @@ from connlog.api.v1 import ingest_service_pb2 as ingest_pb
 from connlog.api.v1 import ingest_service_pb2_grpc
 from connlog.api.v1 import vendor_sync_service_pb2 as sync_pb
 from connlog.core.logging import get_logger
+from connlog.core.metrics import ServiceMetrics
 from connlog.core.settings import Settings
+from connlog.shapes.records import VendorRecordError
+from connlog.shapes.registry import fetcher_of
 from connlog.store.sync import SourceRecord, SyncStore
-from connlog.vendors import VendorRecordError, meraki, mojo
+from connlog.vendorsync.fetcher import Fetcher
 from connlog.vendorsync.identity import FollowedClient, follow
 from connlog.vendorsync.vendor_http import AsyncRateLimiter, CredentialRejected, VendorHttp, VendorUnavailable
-from connlog.vendorsync.vendors import MerakiFetcher, MojoFetcher
 
-DEFAULT_RATE = {pb.VENDOR_MERAKI: 10.0, pb.VENDOR_MOJO: 10.0}
 INGEST_BATCH = 1000
 _SOURCES_PAGE = 1000
 
@@ -51,7 +53,7 @@ class _Running:
 class SyncWorker:
     """Runs every enabled source of the deployment."""
 
-    def __init__(self, settings: Settings, store: SyncStore, metrics) -> None:
+    def __init__(self, settings: Settings, store: SyncStore, metrics: ServiceMetrics) -> None:
         self._settings = settings
         self._store = store
         self._metrics = metrics
@@ -90,7 +92,8 @@ class SyncWorker:
             sources.update((s.source_id, s) for s in page)
             if len(page) < _SOURCES_PAGE:
                 break
-        for source_id in [i for i, r in self._running.items() if i not in sources and not (r.task and not r.task.done())]:
+        gone = [i for i, r in self._running.items() if i not in sources and not (r.task and not r.task.done())]
+        for source_id in gone:
             del self._running[source_id]  # deleted sources: nothing to keep
         now = time.monotonic()
         for source in sources.values():
@@ -121,17 +124,14 @@ class SyncWorker:
             await asyncio.shield(running.task)
 
     async def poll_source(self, source: SourceRecord) -> None:
-        rate = source.rate_limit_per_s or DEFAULT_RATE.get(source.vendor, 10.0)
+        fetcher_type = fetcher_of(source.vendor)
+        rate = source.rate_limit_per_s or fetcher_type.DEFAULT_RATE
         budget = f"{source.vendor}|{source.base_url}|{source.organization_id or source.source_id}"
         http = VendorHttp(self._limiter, budget, rate, timeout=self._settings.sync_http_timeout_seconds,
                           attempts=self._settings.sync_http_attempts,
                           backoff_base=self._settings.sync_backoff_base_seconds)
         try:
-            if source.vendor == pb.VENDOR_MERAKI:
-                fetcher = MerakiFetcher(http, source.base_url, source.credential,
-                                        source.vendor_network_id or source.network_id)
-            else:
-                fetcher = MojoFetcher(http, source.base_url, source.credential, source.client_identifier)
+            fetcher = fetcher_type.for_source(http, source)
             checkpoints = await self._store.checkpoints(source.source_id)
             unanswered = await self._identify(source, fetcher)
             for client in follow(source.vendor, source.clients, await self._store.identities(source.source_id)):
@@ -142,8 +142,8 @@ class SyncWorker:
                     continue
                 # where the client stands: the furthest of its names' checkpoints
                 # (names followed on their own before are the same client)
-                marks = [checkpoints[n].checkpoint_at for n in client.names
-                         if n in checkpoints and checkpoints[n].checkpoint_at]
+                marks = [cp.checkpoint_at for n in client.names
+                         if (cp := checkpoints.get(n)) is not None and cp.checkpoint_at]
                 await self._poll_client(source, fetcher, client, max(marks, default=None))
         except CredentialRejected as exc:
             self._log.warning("credential rejected", source=source.source_id, error=str(exc))
@@ -153,11 +153,11 @@ class SyncWorker:
         finally:
             await http.close()
 
-    async def _identify(self, source: SourceRecord, fetcher) -> dict[str, str]:
+    async def _identify(self, source: SourceRecord, fetcher: Fetcher) -> dict[str, str]:
         """Ask the vendor who each client name not asked about yet is, and keep
         the answers. Returns the names it could not answer for now, with why
         (a name it does not know is not one of them: the name is all there is)."""
-        if source.vendor != pb.VENDOR_MERAKI:
+        if not fetcher.IDENTIFIES:
             return {}
         known = await self._store.identities(source.source_id)
         unanswered = {}
@@ -175,19 +175,18 @@ class SyncWorker:
         return unanswered
 
     async def _poll_client(
-        self, source: SourceRecord, fetcher, client: FollowedClient, checkpoint: dt.datetime | None
+        self, source: SourceRecord, fetcher: Fetcher, client: FollowedClient, checkpoint: dt.datetime | None
     ) -> None:
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         overlap = dt.timedelta(seconds=self._settings.sync_overlap_seconds)
-        since = checkpoint - overlap if checkpoint else now - dt.timedelta(seconds=self._settings.sync_initial_lookback_seconds)
+        lookback = dt.timedelta(seconds=self._settings.sync_initial_lookback_seconds)
+        since = checkpoint - overlap if checkpoint else now - lookback
         counts = PollCounts()
         try:
             async for page in fetcher.pages(client.vendor_name, since, now):
-                events = self._convert(source, client, page.records, counts)
+                events = self._convert(source, fetcher, client, page.records, counts)
                 await self._ingest_events(source, events, counts)
-                covered = page.covered_to
-                if covered is None and source.vendor == pb.VENDOR_MERAKI and events:
-                    covered = max(e.occur_time.ToDatetime(tzinfo=dt.timezone.utc) for e in events)
+                covered = fetcher.covered(page, events)
                 await self._store.advance(source.source_id, client.name, checkpoint_at=covered, success=page.last,
                                           **counts.__dict__)
                 self._count(source, counts)
@@ -196,24 +195,26 @@ class SyncWorker:
         except CredentialRejected:
             raise
         except (VendorUnavailable, grpc.aio.AioRpcError) as exc:
-            message = exc.details() if isinstance(exc, grpc.aio.AioRpcError) else str(exc)
+            # (an RPC error may carry no details: its code then, never None for a NOT NULL column)
+            message = (exc.details() or exc.code().name) if isinstance(exc, grpc.aio.AioRpcError) else str(exc)
             self._log.warning("poll failed", source=source.source_id, client=client.name, error=message)
             await self._store.advance(source.source_id, client.name, checkpoint_at=None, **counts.__dict__)
             await self._store.client_error(source.source_id, client.name, message)
             self._metrics.polls.labels(_vendor(source), "failed").inc()
 
     def _convert(
-        self, source: SourceRecord, client: FollowedClient, records, counts: PollCounts
+        self,
+        source: SourceRecord,
+        fetcher: Fetcher,
+        client: FollowedClient,
+        records: list[tuple[Any, str]],
+        counts: PollCounts,
     ) -> list[pb.ConnectionEvent]:
-        events = []
+        events: list[pb.ConnectionEvent] = []
         counts.fetched += len(records)
         for record, raw in records:
             try:
-                if source.vendor == pb.VENDOR_MERAKI:  # its records name no client: both of its identifiers
-                    event = meraki.to_event(record, network_id=source.network_id, client_id=client.client_id or None,
-                                            mac_address=client.mac or None, raw_text=raw)
-                else:
-                    event = mojo.to_event(record, network_id=source.network_id, raw_text=raw)
+                event = fetcher.to_event(record, raw, network_id=source.network_id, client=client)
             except VendorRecordError as exc:
                 counts.malformed += 1
                 self._log.warning("malformed vendor record skipped", source=source.source_id, client=client.name,

@@ -10,61 +10,26 @@ from __future__ import annotations
 import datetime as dt
 
 import orjson
+from google.protobuf import struct_pb2
 from google.protobuf.json_format import MessageToDict
 
 from connlog.api.v1 import connection_event_pb2 as pb
+from connlog.shapes.meraki.records import BANDS, SEVERITIES, TYPES
+from connlog.shapes.records import verbatim_record
 from connlog.store.events import ReadEvent
 
-STEP_TO_TYPE = {
-    pb.CONNECTION_STEP_ASSOCIATION: "assoc",
-    pb.CONNECTION_STEP_DISASSOCIATION: "disassoc",
-    pb.CONNECTION_STEP_AUTHENTICATION: "auth",
-    pb.CONNECTION_STEP_DEAUTHENTICATION: "deauth",
-    pb.CONNECTION_STEP_DNS: "dns",
-    pb.CONNECTION_STEP_DHCP: "dhcp",
-    pb.CONNECTION_STEP_ROAM: "roam",
-    pb.CONNECTION_STEP_CONNECTION: "connection",
-    pb.CONNECTION_STEP_STICKY: "sticky",
-}
-TYPE_TO_STEP = {value: key for key, value in STEP_TO_TYPE.items()}
-BAND_TO_TEXT = {pb.BAND_2_4_GHZ: "2.4", pb.BAND_5_GHZ: "5", pb.BAND_6_GHZ: "6"}
-TEXT_TO_BAND = {value: key for key, value in BAND_TO_TEXT.items()}
-SEVERITY_TO_TEXT = {pb.SEVERITY_GOOD: "good", pb.SEVERITY_INFO: "info", pb.SEVERITY_WARN: "warn", pb.SEVERITY_BAD: "bad"}
-TEXT_TO_SEVERITY = {value: key for key, value in SEVERITY_TO_TEXT.items()}
+# The record tables read canonical -> Meraki (bound here for the hot path).
+STEP_TO_TYPE = TYPES.vendor
+BAND_TO_TEXT = BANDS.vendor
+SEVERITY_TO_TEXT = SEVERITIES.vendor
 _MERAKI = pb.VENDOR_MERAKI
 _RSSI = pb.QUALITY_METRIC_RSSI
-_UTC = dt.timezone.utc
+_UTC = dt.UTC
 _INT64_MAX = 2**63 - 1
 _MAX_DURATION_SECONDS = _INT64_MAX // 1000 - 1  # durationMs is an int64 of milliseconds
-_JSON = "application/json"
 
 
-def verbatim_record(record: pb.VendorRecord) -> orjson.Fragment | None:
-    """A vendor record's text to answer verbatim, or None to project the
-    event instead. Ingest accepts only strict JSON objects for the vendors
-    answered verbatim; this cheap look (~0.5 µs) keeps an unfit record stored
-    before it did so (not JSON, not an object, markup, NaN, Infinity, a lone
-    surrogate) from breaking the whole page. The full parse runs only for a
-    text holding a word strict JSON lacks, or a \\u escape."""
-    data = record.data
-    if not data:
-        return None
-    content_type = record.content_type
-    if content_type != _JSON and content_type.partition(";")[0].strip().lower() != _JSON:
-        return None
-    if data[0] != "{" or data[-1] != "}":
-        text = data.strip()
-        if text[:1] != "{" or text[-1:] != "}":
-            return None
-    if "NaN" in data or "Infinity" in data or "\\u" in data:
-        try:
-            orjson.loads(data)
-        except orjson.JSONDecodeError:
-            return None
-    return orjson.Fragment(data)
-
-
-def _event_data(event_data) -> dict | None:
+def _event_data(event_data: struct_pb2.Struct) -> dict[str, object] | None:
     """``eventData``, or null when it cannot be printed (a non-finite number
     stored before ingest refused them)."""
     try:
@@ -75,7 +40,7 @@ def _event_data(event_data) -> dict | None:
 
 def occurred_at_text(when: dt.datetime) -> str:
     """RFC 3339 in UTC with microseconds, as Meraki prints it."""
-    return when.astimezone(dt.timezone.utc).isoformat(timespec="microseconds")[:-6] + "Z"
+    return when.astimezone(dt.UTC).isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def _occurred_at(when: dt.datetime) -> dt.datetime | str:
@@ -87,7 +52,7 @@ def _occurred_at(when: dt.datetime) -> dt.datetime | str:
     return occurred_at_text(when)
 
 
-def meraki_value(event: pb.ConnectionEvent, occurred_at: dt.datetime) -> dict | orjson.Fragment:
+def meraki_value(event: pb.ConnectionEvent, occurred_at: dt.datetime) -> dict[str, object] | orjson.Fragment:
     """One Meraki connectivity event, ready for ``orjson.dumps``: the original
     record's text if the event came from Meraki, else the projection.
     ``occurred_at`` is the event's time to the microsecond (as stored). Hot
@@ -123,7 +88,7 @@ def meraki_value(event: pb.ConnectionEvent, occurred_at: dt.datetime) -> dict | 
 
 def meraki_record(event: pb.ConnectionEvent) -> bytes:
     """The event as the JSON text of one Meraki connectivity event."""
-    when = event.occur_time.ToDatetime(tzinfo=dt.timezone.utc)
+    when = event.occur_time.ToDatetime(tzinfo=dt.UTC)
     return orjson.dumps(meraki_value(event, when), option=orjson.OPT_UTC_Z)
 
 

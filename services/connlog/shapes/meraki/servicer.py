@@ -5,73 +5,70 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
-from connlog.api.v1 import connection_event_pb2 as pb
-from connlog.api.v1 import meraki_service_pb2_grpc
+import grpc
+from google.api import httpbody_pb2  # type: ignore[import-untyped]  # googleapis-common-protos ships no stubs
+
+from connlog.api.v1 import meraki_service_pb2, meraki_service_pb2_grpc
 from connlog.core.auth import Permission, Principal
-from connlog.core.identifiers import NETWORK_ID, normalise_mac
-from connlog.core.ratelimit import RateLimiter
-from connlog.core.rest import RestCall, RestError, metadata_dict, respond, rest_call
+from connlog.core.identifiers import NETWORK_ID
 from connlog.core.server import ServiceContext
-from connlog.query import meraki_params
-from connlog.query.meraki_params import LAST, MerakiParamError, MerakiQuery, encode_position
-from connlog.query.meraki_view import meraki_array
-from connlog.store.accounts import AccountStore
 from connlog.query.reader import END, EventReader, Page
+from connlog.shapes.meraki import API_KEY_HEADER, params
+from connlog.shapes.meraki.params import LAST, MerakiQuery, encode_position
+from connlog.shapes.meraki.projection import meraki_array
+from connlog.shapes.meraki.ratelimit import RateLimiter
+from connlog.shapes.mojo import SESSION_COOKIE
+from connlog.shapes.rest import RestAuth, RestCall, RestError, query_string, respond, rest_call
+from connlog.store.accounts import AccountStore
 from connlog.store.events import EventFilter
 
 API_PREFIX = "/api/v1"
-MAX_CLIENT_ID = 128  # what ingest accepts as a client id
 
 
-def _fields_as_params(request) -> list[tuple[str, str]]:
-    """A direct gRPC caller's request fields as query parameters."""
-    params = []
-    for descriptor, value in request.ListFields():
-        if descriptor.name in ("network_id", "client_id", "organization_id"):
-            continue
-        values = value if descriptor.is_repeated else [value]
-        params += [(descriptor.json_name, str(v)) for v in values]
-    return params
+def error_body(status: int, message: str) -> dict[str, object]:
+    """Meraki's error body."""
+    return {"errors": [message]}
+
+
+AUTH = RestAuth(
+    invalid="Invalid API key",
+    forbidden="This API key may not read events",
+    permitted=lambda principal: principal.can(Permission.READ_EVENTS),
+    key_headers=(API_KEY_HEADER,),
+    session_cookie=SESSION_COOKIE,
+)
 
 
 class MerakiServicer(meraki_service_pb2_grpc.MerakiServiceServicer):
     """Answers Meraki-shaped requests from the canonical store."""
 
-    def __init__(self, ctx: ServiceContext) -> None:
+    def __init__(self, ctx: ServiceContext, reader: EventReader) -> None:
         self._ctx = ctx
-        self._reader = EventReader(ctx.pool)
+        self._reader = reader
         self._accounts = AccountStore(ctx.pool)
         self._limiter = RateLimiter(ctx.settings.meraki_rate_limit_per_second)
 
-    async def _principal(self, context) -> Principal:
-        principal = await self._ctx.auth.authenticate_rest(metadata_dict(context))
-        if principal is None:
-            raise RestError(401, "Invalid API key")
+    async def _principal(self, context: grpc.aio.ServicerContext) -> Principal:
+        principal = await AUTH.authenticate(self._ctx.auth, context)
         wait = self._limiter.try_acquire(principal.tenant_id)
         if wait > 0:
             raise RestError(429, "API rate limit exceeded for organization",
                             headers=(("retry-after", str(max(1, math.ceil(wait)))),))
-        if not principal.can(Permission.READ_EVENTS):
-            raise RestError(403, "This API key may not read events")
-        return principal
+        return AUTH.authorize(principal)
 
     # --- connectivityEvents -------------------------------------------------
 
-    async def GetNetworkWirelessClientConnectivityEvents(self, request, context):
+    async def GetNetworkWirelessClientConnectivityEvents(
+        self, request: meraki_service_pb2.GetNetworkWirelessClientConnectivityEventsRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> httpbody_pb2.HttpBody:
         principal = await self._principal(context)
-        call = rest_call(context, _fields_as_params(request))
-        now = dt.datetime.now(dt.timezone.utc)
-        try:
-            query = meraki_params.parse(call, now)
-        except MerakiParamError as err:
-            raise RestError(400, str(err)) from None
+        call = rest_call(context, request, params.KNOWN)
+        query = params.parse(call, dt.datetime.now(dt.UTC))
         network_ref = await self._network_ref(principal, request.network_id)
-        mac = normalise_mac(request.client_id)
-        client = {"client_mac": mac} if mac else {"client_id": request.client_id}
-        if not request.client_id or len(request.client_id) > MAX_CLIENT_ID or "\x00" in request.client_id:
-            raise RestError(404, "Client not found")
+        client = params.client_filter(request.client_id)
         flt = EventFilter(
             network_ref=network_ref,
             start=query.t0,
@@ -81,14 +78,16 @@ class MerakiServicer(meraki_service_pb2_grpc.MerakiServiceServicer):
             severities=query.severities,
             ssid_number=query.ssid_number,
             ap_serial=query.device_serial,
-            **client,
+            client_id=client.client_id,
+            client_mac=client.client_mac,
         )
         before = query.ending_before
         page = await self._reader.page(
             principal.tenant_ref, flt, size=query.per_page, descending=query.descending,
-            after=query.starting_after, before=END if before == LAST else before, with_previous=True)
+            after=query.starting_after, before=END if isinstance(before, str) else before, with_previous=True)
         # a page with events proves the client exists; only an empty one needs asking
-        if not page.events and not await self._reader.client_exists(principal.tenant_ref, network_ref, **client):
+        if not page.events and not await self._reader.client_exists(
+                principal.tenant_ref, network_ref, client_id=client.client_id, client_mac=client.client_mac):
             raise RestError(404, "Client not found")
         link = self._links(call, request, query, page)
         return await respond(context, 200, None, raw=meraki_array(page.events), headers=(("link", link),))
@@ -103,31 +102,33 @@ class MerakiServicer(meraki_service_pb2_grpc.MerakiServiceServicer):
             raise RestError(404, "Network not found")
         return network_ref
 
-    def _links(self, call: RestCall, request, query: MerakiQuery, page: Page) -> str:
+    def _links(
+        self, call: RestCall, request: meraki_service_pb2.GetNetworkWirelessClientConnectivityEventsRequest,
+        query: MerakiQuery, page: Page,
+    ) -> str:
         path = call.path or (
             f"{API_PREFIX}/networks/{quote(request.network_id, safe='')}/wireless/clients/"
             f"{quote(request.client_id, safe='')}/connectivityEvents"
         )
-        base = call.origin + path
         kept = [(k, v) for k, v in call.params if k not in ("startingAfter", "endingBefore", "t0", "t1", "timespan")]
-        kept = [(k + "[]" if k in meraki_params.ARRAYS else k, v) for k, v in kept]
         window = [("t0", _epoch_text(query.t0)), ("t1", _epoch_text(query.t1))]
+        base = f"{call.origin}{path}?{query_string(kept + window, params.ARRAYS)}"
 
-        def url(extra: list[tuple[str, str]]) -> str:
-            return f"<{base}?{urlencode(kept + window + extra)}>"
+        def url(extra: tuple[str, str] | None = None) -> str:
+            return f"<{base}&{query_string([extra])}>" if extra else f"<{base}>"
 
-        links = [f"{url([])}; rel=first"]
+        links = [f"{url()}; rel=first"]
         events = page.events
         if page.has_previous and events:
-            links.append(f"{url([('endingBefore', encode_position(*events[0].position))])}; rel=prev")
+            links.append(f"{url(('endingBefore', encode_position(*events[0].position)))}; rel=prev")
         if page.has_next and events:
-            links.append(f"{url([('startingAfter', encode_position(*events[-1].position))])}; rel=next")
-        links.append(f"{url([('endingBefore', LAST)])}; rel=last")
+            links.append(f"{url(('startingAfter', encode_position(*events[-1].position)))}; rel=next")
+        links.append(f"{url(('endingBefore', LAST))}; rel=last")
         return ", ".join(links)
 
     # --- organisations and networks -----------------------------------------
 
-    def _network_json(self, call: RestCall, tenant_id: str, network_id: str, name: str) -> dict:
+    def _network_json(self, call: RestCall, tenant_id: str, network_id: str, name: str) -> dict[str, object]:
         return {
             "id": network_id,
             "organizationId": tenant_id,
@@ -141,7 +142,9 @@ class MerakiServicer(meraki_service_pb2_grpc.MerakiServiceServicer):
             "isBoundToConfigTemplate": False,
         }
 
-    async def GetNetwork(self, request, context):
+    async def GetNetwork(
+        self, request: meraki_service_pb2.GetNetworkRequest, context: grpc.aio.ServicerContext
+    ) -> httpbody_pb2.HttpBody:
         principal = await self._principal(context)
         call = rest_call(context)
         found = NETWORK_ID.fullmatch(request.network_id) and await self._accounts.networks(
@@ -150,7 +153,9 @@ class MerakiServicer(meraki_service_pb2_grpc.MerakiServiceServicer):
             raise RestError(404, "Network not found")
         return await respond(context, 200, self._network_json(call, principal.tenant_id, *found[0]))
 
-    async def GetOrganizations(self, request, context):
+    async def GetOrganizations(
+        self, request: meraki_service_pb2.GetOrganizationsRequest, context: grpc.aio.ServicerContext
+    ) -> httpbody_pb2.HttpBody:
         principal = await self._principal(context)
         call = rest_call(context)
         tenant_id, name = await self._accounts.tenant(principal.tenant_ref)
@@ -164,18 +169,28 @@ class MerakiServicer(meraki_service_pb2_grpc.MerakiServiceServicer):
             "management": {"details": []},
         }])
 
-    async def _organization(self, request, context) -> tuple[Principal, RestCall]:
+    async def _organization(
+        self,
+        request: meraki_service_pb2.GetOrganizationNetworksRequest
+        | meraki_service_pb2.GetOrganizationInventoryDevicesRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> tuple[Principal, RestCall]:
         principal = await self._principal(context)
         if request.organization_id != principal.tenant_id:
             raise RestError(404, "Organization not found")
         return principal, rest_call(context)
 
-    async def GetOrganizationNetworks(self, request, context):
+    async def GetOrganizationNetworks(
+        self, request: meraki_service_pb2.GetOrganizationNetworksRequest, context: grpc.aio.ServicerContext
+    ) -> httpbody_pb2.HttpBody:
         principal, call = await self._organization(request, context)
         networks = await self._accounts.networks(principal.tenant_ref)
-        return await respond(context, 200, [self._network_json(call, principal.tenant_id, n, name) for n, name in networks])
+        return await respond(context, 200,
+                             [self._network_json(call, principal.tenant_id, n, name) for n, name in networks])
 
-    async def GetOrganizationInventoryDevices(self, request, context):
+    async def GetOrganizationInventoryDevices(
+        self, request: meraki_service_pb2.GetOrganizationInventoryDevicesRequest, context: grpc.aio.ServicerContext
+    ) -> httpbody_pb2.HttpBody:
         principal, _call = await self._organization(request, context)
         devices = [
             {
@@ -198,5 +213,5 @@ class MerakiServicer(meraki_service_pb2_grpc.MerakiServiceServicer):
 
 
 def _epoch_text(when: dt.datetime) -> str:
-    micros = (when - dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)) // dt.timedelta(microseconds=1)
+    micros = (when - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)) // dt.timedelta(microseconds=1)
     return f"{micros // 1_000_000}.{micros % 1_000_000:06d}"

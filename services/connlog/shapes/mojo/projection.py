@@ -10,16 +10,20 @@ from __future__ import annotations
 import orjson
 
 from connlog.api.v1 import connection_event_pb2 as pb
-from connlog.query.meraki_view import verbatim_record
+from connlog.shapes.mojo.records import EVENT_TYPES, FAILURE
+from connlog.shapes.records import verbatim_record
 
 _MOJO = pb.VENDOR_MOJO
-_FAILURE = pb.OUTCOME_FAILURE
+_FAILURE = FAILURE
+# The table read canonical -> Mojo (bound here for the hot path).
+_FAILURE_TYPE = EVENT_TYPES.vendor[FAILURE]
+_SUCCESS_TYPE = EVENT_TYPES.vendor[pb.OUTCOME_SUCCESS]
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
 def is_failure(event: pb.ConnectionEvent) -> bool:
     """Failure logs hold failed steps; every other event is a success log."""
-    return event.outcome == pb.OUTCOME_FAILURE
+    return event.outcome == _FAILURE
 
 
 def _millis(timing: pb.ConnectionTiming, name: str) -> int | None:
@@ -34,7 +38,7 @@ def _seconds(timing: pb.ConnectionTiming, name: str) -> int | None:
     return getattr(timing, name).seconds if timing.HasField(name) else None
 
 
-def _location_id(location: pb.Location):
+def _location_id(location: pb.Location) -> dict[str, object] | None:
     ident, kind = location.location_id, location.location_type
     if not ident and not kind:
         return None
@@ -45,7 +49,7 @@ def _location_id(location: pb.Location):
     return {"type": kind or None, "id": ident or None}
 
 
-def mojo_value(event: pb.ConnectionEvent, failure: bool) -> dict | orjson.Fragment:
+def mojo_value(event: pb.ConnectionEvent, failure: bool) -> dict[str, object] | orjson.Fragment:
     """One Mojo connection log, ready for ``orjson.dumps``: the original
     record's text if the event came from Mojo, else the projection. Hot
     path: every field is read once."""
@@ -54,11 +58,11 @@ def mojo_value(event: pb.ConnectionEvent, failure: bool) -> dict | orjson.Fragme
         if verbatim is not None:
             return verbatim
     timing, radio, auto, wlan = event.timing, event.radio, event.auto_test, event.wlan
-    body = {
+    body: dict[str, object] = {
         "macAddress": event.client.mac_address or None,
         "protocol": radio.protocol or None,
         "locationId": _location_id(event.location) if event.HasField("location") else None,
-        "eventType": "Failure" if failure else "Success",
+        "eventType": _FAILURE_TYPE if failure else _SUCCESS_TYPE,
         "bssid": wlan.bssid or None,
         "channel": radio.channel if radio.HasField("channel") else None,
         "timestamp": event.occur_time.seconds,

@@ -1,17 +1,27 @@
-"""Mojo connection log entry -> canonical event (see docs/mapping.md)."""
+"""Mojo connection log entry <-> canonical event: the table, read both ways
+(see docs/mapping.md), and the conversion of a log into an event."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from google.protobuf import duration_pb2
 
 from connlog.api.v1 import connection_event_pb2 as pb
-from connlog.vendors import VendorRecordError, integer
+from connlog.shapes.records import Table, VendorRecordError, integer
+
+# ``eventType`` <-> outcome. Every outcome but a failure is a success log
+# (``successLogs``); failures are ``failureLogs``.
+EVENT_TYPES = Table({"Success": pb.OUTCOME_SUCCESS, "Failure": pb.OUTCOME_FAILURE})
+FAILURE = pb.OUTCOME_FAILURE
+SUCCESS_OUTCOMES = [outcome for outcome in pb.Outcome.values() if outcome != FAILURE]
+# The severity an event type implies (into canonical only).
+SEVERITIES = {pb.OUTCOME_SUCCESS: pb.SEVERITY_GOOD, pb.OUTCOME_FAILURE: pb.SEVERITY_BAD}
 
 
-def _str(record: dict, key: str) -> str:
+def _str(record: Mapping[str, object], key: str) -> str:
     value = record.get(key)
     if value is None:
         return ""
@@ -20,7 +30,7 @@ def _str(record: dict, key: str) -> str:
     return value
 
 
-def band_of_channel(channel: int) -> int:
+def band_of_channel(channel: int) -> pb.Band:
     if 1 <= channel <= 14:
         return pb.BAND_2_4_GHZ
     if 32 <= channel <= 177:
@@ -33,18 +43,18 @@ def to_event(record: dict[str, Any], *, network_id: str, raw_text: str | None = 
     if not isinstance(record, dict):
         raise VendorRecordError("record", "expected a JSON object")
     event_type = record.get("eventType")
-    if event_type not in ("Success", "Failure"):
-        raise VendorRecordError("eventType", f"expected Success or Failure, got {event_type!r}")
+    if not isinstance(event_type, str) or event_type not in EVENT_TYPES.canonical:
+        raise VendorRecordError("eventType", f"expected {' or '.join(EVENT_TYPES.canonical)}, got {event_type!r}")
     timestamp = integer(record, "timestamp")
     if timestamp is None:
         raise VendorRecordError("timestamp", "is required")
-    failure = event_type == "Failure"
+    outcome = EVENT_TYPES.canonical[event_type]
     event = pb.ConnectionEvent(
         network_id=network_id,
         client=pb.Client(mac_address=_str(record, "macAddress")),
         step=pb.CONNECTION_STEP_CONNECTION,
-        outcome=pb.OUTCOME_FAILURE if failure else pb.OUTCOME_SUCCESS,
-        severity=pb.SEVERITY_BAD if failure else pb.SEVERITY_GOOD,
+        outcome=outcome,
+        severity=SEVERITIES[outcome],
         source=pb.Source(vendor=pb.VENDOR_MOJO),
         vendor_record=pb.VendorRecord(content_type="application/json", data=raw_text or json.dumps(record)),
     )

@@ -1,0 +1,1 @@
+"""Zequenze's gate API shape: devices post their connection logs (write only)."""
