@@ -26,13 +26,12 @@ from typing import TYPE_CHECKING
 
 import asyncpg
 import grpc
-from google.api import httpbody_pb2  # type: ignore[import-untyped]  # googleapis-common-protos ships no stubs
 from google.protobuf import descriptor_pool
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import DecodeError
 from structlog.typing import FilteringBoundLogger
 
-from connlog.shapes.rest import CORRELATION_HEADER, RestError, respond
+from connlog.shapes.rest import CORRELATION_HEADER, HttpBody, RestError, respond
 
 if TYPE_CHECKING:
     from connlog.shapes.registry import Shape
@@ -260,7 +259,7 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):
 
     async def _failure(
         self, exc: Exception, context: grpc.aio.ServicerContext, method: str, shape: Shape | None
-    ) -> httpbody_pb2.HttpBody:
+    ) -> HttpBody:
         """Answer ``exc``: abort the RPC with its status, or (a REST shape's
         RPC) return the shape's error body with its HTTP status."""
         if isinstance(exc, grpc.aio.AbortError) or isinstance(context.code(), grpc.StatusCode):

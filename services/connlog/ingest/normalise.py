@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import orjson
-from google.protobuf import timestamp_pb2
+from google.protobuf import duration_pb2, struct_pb2, timestamp_pb2
 from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import Message
 
 from connlog.api.v1 import connection_event_pb2 as pb
 from connlog.core.auth import Principal, Role
@@ -98,7 +99,7 @@ class _Check:
     bounds: tuple | None = None
 
 
-def _plan(message_type, prefix: str = "") -> dict:
+def _plan(message_type: Any, prefix: str = "") -> dict:  # a message Descriptor (upb or python)
     """Field descriptor -> _Check for every field of ``message_type``."""
     plan = {}
     for descriptor in message_type.fields:
@@ -132,7 +133,7 @@ class ValidationMemo(Protocol):
     def __setitem__(self, key: tuple[str, bytes], value: bool, /) -> None: ...
 
 
-def _check_set_fields(message, plan: dict = _EVENT_PLAN, passed: ValidationMemo | None = None) -> None:
+def _check_set_fields(message: Message, plan: dict = _EVENT_PLAN, passed: ValidationMemo | None = None) -> None:
     """Generic checks of every field that is set (only those: events are
     sparse): string lengths and NULs, known enum values, numeric ranges.
 
@@ -194,7 +195,7 @@ _timedelta = dt.timedelta
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
-def _duration(value, path: str) -> None:
+def _duration(value: duration_pb2.Duration, path: str) -> None:
     """A Duration every shape prints: Meraki's durationMs (an int64 of
     milliseconds), Mojo's latencies (seconds) and protobuf's JSON
     (0 <= seconds <= MAX_DURATION_SECONDS, 0 <= nanos < 1e9)."""
@@ -213,7 +214,7 @@ def _duration(value, path: str) -> None:
 _NON_FINITE_DOUBLE = re.compile(rb"\x11[\x00-\xff]{6}[\xf0-\xff][\x7f\xff]")
 
 
-def _event_data_problem(event_data) -> str | None:
+def _event_data_problem(event_data: struct_pb2.Struct) -> str | None:
     """Why ``event_data`` (a google.protobuf.Struct) cannot be printed by
     every shape, or None: larger than MAX_EVENT_DATA, a non-finite number
     (protobuf's JSON has none: Envoy's transcoder fails, json_format raises),
@@ -230,7 +231,7 @@ def _event_data_problem(event_data) -> str | None:
     return _struct_problem(event_data)
 
 
-def _struct_problem(struct) -> str | None:
+def _struct_problem(struct: struct_pb2.Struct) -> str | None:
     """The exact check behind ``_event_data_problem``: a walk of the Struct."""
     pending: list[tuple[Any, int, tuple]] = [(struct.fields.items(), 1, ())]
     while pending:
@@ -257,7 +258,7 @@ _BIG_FLOAT = 2.0**63
 _MAYBE_BIG_INTEGER = "may hold an integer beyond int64"  # orjson reads one as a float: the text tells
 
 
-def _json_problem(root, max_depth: int) -> str | None:
+def _json_problem(root: Any, max_depth: int) -> str | None:
     """Why parsed JSON cannot be printed verbatim inside a response every
     client parses, or None: an integer beyond int64 or nesting deeper than
     ``max_depth`` (orjson already refused NaN, Infinity, lone surrogates and
@@ -295,7 +296,7 @@ def _int64_literal(text: str) -> int:
     return number
 
 
-def _check_json(data: str, field: str, max_depth: int):
+def _check_json(data: str, field: str, max_depth: int) -> object:
     """Strictly parsed JSON text (``field`` named when it is not): no NaN or
     Infinity, no lone surrogates, finite numbers, integers within int64."""
     try:

@@ -175,7 +175,9 @@ class IngestPipeline:
         self._count(outcome)
         return outcome
 
-    async def _record_access_points(self, tenant_ref, stored, refs) -> None:
+    async def _record_access_points(
+        self, tenant_ref: int, stored: Sequence[StoredEvent], refs: dict[str, int]
+    ) -> None:
         """Keep the access point inventory current from stored events; an AP
         already recorded with the same network and name within the last hour
         is skipped."""

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import collections
+from collections.abc import AsyncIterator
 
 import grpc
 
+from connlog.api.v1 import connection_event_pb2 as pb
 from connlog.api.v1 import ingest_service_pb2 as ingest_pb
 from connlog.api.v1 import ingest_service_pb2_grpc as ingest_grpc
 from connlog.core.auth import Permission
 from connlog.core.server import ServiceContext
-from connlog.ingest.pipeline import IngestCounts, IngestPipeline
+from connlog.ingest.pipeline import IngestCounts, IngestPipeline, StreamBatchOutcome
 from connlog.ingest.workers import NormaliserPool, worker_count
 from connlog.shapes import registry
 
@@ -29,33 +31,39 @@ class IngestServicer(ingest_grpc.IngestServiceServicer):
         # enough batches in flight to keep every worker and the database busy
         self._depth = max(ctx.settings.stream_pipeline_depth, workers + 1)
 
-    async def _check_size(self, n: int, context) -> None:
+    async def _check_size(self, n: int, context: grpc.aio.ServicerContext) -> None:
         limit = self._ctx.settings.max_batch_events
         if n > limit:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"events: at most {limit} events per batch, got {n}")
 
-    async def IngestConnectionEvents(self, request, context):
+    async def IngestConnectionEvents(
+        self, request: ingest_pb.IngestConnectionEventsRequest, context: grpc.aio.ServicerContext
+    ) -> ingest_pb.IngestConnectionEventsResponse:
         principal = await self._ctx.auth.require(context, Permission.WRITE_EVENTS)
         await self._check_size(len(request.events), context)
         outcome = await self._pipeline.ingest_batch(principal, request.events)
         return ingest_pb.IngestConnectionEventsResponse(results=outcome.results, **_counts(outcome))
 
-    async def StreamIngestConnectionEvents(self, request_iterator, context):
+    async def StreamIngestConnectionEvents(
+        self,
+        request_iterator: AsyncIterator[ingest_pb.StreamIngestConnectionEventsRequest],
+        context: grpc.aio.ServicerContext,
+    ) -> ingest_pb.StreamIngestConnectionEventsResponse:
         principal = await self._ctx.auth.require(context, Permission.WRITE_EVENTS)
         settings = self._ctx.settings
         totals = {"accepted_count": 0, "duplicate_count": 0, "rejected_count": 0}
-        rejected = []
-        in_flight: collections.deque[asyncio.Task] = collections.deque()
+        rejected: list[ingest_pb.IngestResult] = []
+        in_flight: collections.deque[asyncio.Task[StreamBatchOutcome]] = collections.deque()
         index = 0
-        buffer = []
+        buffer: list[pb.ConnectionEvent] = []
 
-        async def collect_oldest():
+        async def collect_oldest() -> None:
             outcome = await in_flight.popleft()
             for key, value in _counts(outcome).items():
                 totals[key] += value
             rejected.extend(outcome.rejections)
 
-        def flush(batch):
+        def flush(batch: list[pb.ConnectionEvent]) -> None:
             # Batches are pipelined: the next one is validated while the
             # previous one's INSERT runs in the database.
             nonlocal index

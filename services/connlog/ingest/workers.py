@@ -24,9 +24,13 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
+from google.protobuf.internal.containers import RepeatedCompositeFieldContainer
+
+from connlog.api.v1 import connection_event_pb2 as pb
 from connlog.api.v1 import ingest_service_pb2 as ingest_pb
 from connlog.core.auth import Principal
 from connlog.core.logging import get_logger
@@ -46,7 +50,10 @@ _PR_SET_PDEATHSIG = 1
 
 
 def normalise_events(
-    events, principal: Principal, window: IngestWindow, passed: ValidationMemo | None = None
+    events: Iterable[pb.ConnectionEvent],
+    principal: Principal,
+    window: IngestWindow,
+    passed: ValidationMemo | None = None,
 ) -> Normalised:
     """Normalise a batch of events (in place), keeping their positions."""
     stored, rejected = [], []
@@ -58,7 +65,7 @@ def normalise_events(
     return stored, rejected
 
 
-def _parse(data: bytes):
+def _parse(data: bytes) -> RepeatedCompositeFieldContainer[pb.ConnectionEvent]:
     return ingest_pb.StreamIngestConnectionEventsRequest.FromString(data).events
 
 
@@ -139,7 +146,9 @@ class NormaliserPool:
             "validation worker died; worker pool replaced", error=str(error), replacements=self.replacements
         )
 
-    async def normalise(self, events, principal: Principal, window: IngestWindow) -> Normalised:
+    async def normalise(
+        self, events: Sequence[pb.ConnectionEvent], principal: Principal, window: IngestWindow
+    ) -> Normalised:
         data = ingest_pb.StreamIngestConnectionEventsRequest(events=events).SerializeToString()
         loop = asyncio.get_running_loop()
         for _ in range(1 + REPLACEMENTS_PER_BATCH):

@@ -28,7 +28,7 @@ from urllib.parse import unquote_to_bytes, urlencode, urlsplit
 
 import grpc
 import orjson
-from google.api import httpbody_pb2  # type: ignore[import-untyped]  # googleapis-common-protos ships no stubs
+from google.api.httpbody_pb2 import HttpBody
 from google.protobuf.message import Message
 
 from connlog.core.auth import KeyAuthenticator, Principal, session_cookie
@@ -215,9 +215,9 @@ async def respond(
     *,
     headers: Iterable[tuple[str, str]] = (),
     raw: bytes | None = None,
-) -> httpbody_pb2.HttpBody:
+) -> HttpBody:
     """Send the HTTP status and headers, and return the JSON body (``raw``:
     JSON text already made)."""
     await context.send_initial_metadata(((STATUS_HEADER, str(status)), *headers))
     data = raw if raw is not None else orjson.dumps(body)
-    return httpbody_pb2.HttpBody(content_type="application/json", data=data)
+    return HttpBody(content_type="application/json", data=data)

@@ -3,16 +3,18 @@ keyset-paginated reads."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import asyncpg
 
 from connlog.api.v1 import connection_event_pb2 as pb
 from connlog.core.identifiers import event_name
 from connlog.core.logging import get_logger
-from connlog.store.partitions import create_partitions
+from connlog.store.partitions import Connection, create_partitions
 from connlog.store.row import (
     COPY_COLUMNS,
     CREATE_STAGING,
@@ -124,8 +126,24 @@ WHERE e.tenant_ref = $1
 """
 
 
-def _key(event: StoredEvent) -> tuple[bytes, dt.datetime]:
+EventKey = tuple[bytes, dt.datetime]  # what identifies a stored event within its tenant
+T = TypeVar("T")
+
+
+
+def _key(event: StoredEvent) -> EventKey:
     return event.dedup_key, event.occurred_at
+
+
+@contextlib.contextmanager
+def _partition_errors() -> Iterator[None]:
+    """An insert into a day that has no partition raises NoPartitionError."""
+    try:
+        yield
+    except asyncpg.CheckViolationError as exc:
+        if "no partition" in str(exc):
+            raise NoPartitionError(str(exc)) from exc
+        raise
 
 
 _NETWORK = StoredEvent._fields.index(NETWORK_FIELD)
@@ -154,8 +172,12 @@ class EventStore:
         (``network_refs``). Returns one outcome per event, in order."""
         if not events:
             return []
-        ids = await self._store(tenant_ref, events, network_refs, with_ids=True)
-        return [InsertOutcome(*ids[(e.dedup_key, e.occurred_at)]) for e in events]
+
+        async def write(conn: Connection, ordered: list[StoredEvent]) -> dict[EventKey, InsertOutcome]:
+            return await self._insert_returning(conn, tenant_ref, ordered, network_refs)
+
+        outcomes = await self._write(events, write)
+        return [outcomes[_key(e)] for e in events]
 
     async def insert_counting(
         self, tenant_ref: int, events: Sequence[StoredEvent], network_refs: dict[str, int]
@@ -164,15 +186,22 @@ class EventStore:
         how many events were new, without sending any row back."""
         if not events:
             return 0
-        return await self._store(tenant_ref, events, network_refs, with_ids=False)
 
-    async def _store(self, tenant_ref, events, network_refs, *, with_ids: bool):
-        # In key order, so that concurrent batches sharing events take their
-        # unique-index locks in the same order (no deadlock).
+        async def write(conn: Connection, ordered: list[StoredEvent]) -> int:
+            return await self._insert_counting(conn, tenant_ref, ordered, network_refs)
+
+        return await self._write(events, write)
+
+    async def _write(
+        self, events: Sequence[StoredEvent], write: Callable[[Connection, list[StoredEvent]], Awaitable[T]]
+    ) -> T:
+        """Run one insert of ``events`` on a pooled connection, in key order
+        (so that concurrent batches sharing events take their unique-index
+        locks in the same order: no deadlock)."""
         ordered = sorted(events, key=_key)
         async with self._pool.acquire() as conn:
             try:
-                return await self._insert(conn, tenant_ref, ordered, network_refs, with_ids)
+                return await write(conn, ordered)
             except NoPartitionError:
                 # Retention (connlog.store.retention) creates the days ahead;
                 # should it not have run yet, the days written here are
@@ -180,40 +209,49 @@ class EventStore:
                 created = await create_partitions(conn, {e.occurred_at.astimezone(dt.UTC).date()
                                                          for e in ordered})
                 self._log.info("partitions created for incoming events", created=created)
-                return await self._insert(conn, tenant_ref, ordered, network_refs, with_ids)
+                return await write(conn, ordered)
 
-    async def _insert(
-        self, conn, tenant_ref: int, events: list[StoredEvent], network_refs: dict[str, int], with_ids: bool
-    ) -> dict[tuple[bytes, dt.datetime], tuple[int, bool]] | int:
-        try:
+    async def _insert_counting(
+        self, conn: Connection, tenant_ref: int, events: list[StoredEvent], network_refs: dict[str, int]
+    ) -> int:
+        """One INSERT without RETURNING: how many rows were new."""
+        with _partition_errors():
             if len(events) >= COPY_THRESHOLD:
                 async with conn.transaction():  # the staging rows live until the commit
-                    # the session's staging table: created by its first large
-                    # batch, a no-op after that (one statement per batch of
-                    # COPY_THRESHOLD events or more)
-                    await conn.execute(CREATE_STAGING)
-                    await conn.copy_records_to_table(STAGING_TABLE, records=events, columns=COPY_COLUMNS)
-                    if not with_ids:
-                        return _row_count(await conn.execute(INSERT_STAGED_QUIET, tenant_ref))
+                    await self._stage(conn, events)
+                    return _row_count(await conn.execute(INSERT_STAGED_QUIET, tenant_ref))
+            # one statement: atomic without BEGIN/COMMIT round trips
+            return _row_count(await conn.execute(INSERT_QUIET, tenant_ref, *_columns(events, network_refs)))
+
+    async def _insert_returning(
+        self, conn: Connection, tenant_ref: int, events: list[StoredEvent], network_refs: dict[str, int]
+    ) -> dict[EventKey, InsertOutcome]:
+        """One INSERT ... RETURNING: every event's id, and whether it was new."""
+        with _partition_errors():
+            if len(events) >= COPY_THRESHOLD:
+                async with conn.transaction():  # the staging rows live until the commit
+                    await self._stage(conn, events)
                     inserted = await conn.fetch(INSERT_STAGED, tenant_ref)
             else:  # one statement: atomic without BEGIN/COMMIT round trips
-                columns = _columns(events, network_refs)
-                if not with_ids:
-                    return _row_count(await conn.execute(INSERT_QUIET, tenant_ref, *columns))
-                inserted = await conn.fetch(INSERT, tenant_ref, *columns)
-        except asyncpg.CheckViolationError as exc:
-            if "no partition" in str(exc):
-                raise NoPartitionError(str(exc)) from exc
-            raise
-        ids = {(r["dedup_key"], r["occurred_at"]): (r["id"], True) for r in inserted}
-        missing = [e for e in events if (e.dedup_key, e.occurred_at) not in ids]
+                inserted = await conn.fetch(INSERT, tenant_ref, *_columns(events, network_refs))
+        outcomes = {(r["dedup_key"], r["occurred_at"]): InsertOutcome(r["id"], True) for r in inserted}
+        missing = [e for e in events if _key(e) not in outcomes]
         if missing:
             # stored by someone else, and committed: ON CONFLICT waited for it
             rows = await conn.fetch(
                 _EXISTING, tenant_ref, [e.dedup_key for e in missing], [e.occurred_at for e in missing]
             )
-            ids.update({(r["dedup_key"], r["occurred_at"]): (r["id"], False) for r in rows})
-        return ids
+            outcomes.update({(r["dedup_key"], r["occurred_at"]): InsertOutcome(r["id"], False) for r in rows})
+        return outcomes
+
+    @staticmethod
+    async def _stage(conn: Connection, events: list[StoredEvent]) -> None:
+        """Copy ``events`` into the session's staging table (inside the
+        caller's transaction: the rows go at its commit). The table is
+        created by the session's first large batch; the statement is a no-op
+        after that."""
+        await conn.execute(CREATE_STAGING)
+        await conn.copy_records_to_table(STAGING_TABLE, records=events, columns=COPY_COLUMNS)
 
     async def get(self, tenant_ref: int, network_id: str, event_id: int) -> ReadEvent | None:
         async with self._pool.acquire() as conn:
@@ -256,7 +294,7 @@ class EventStore:
         strictly after the keyset position ``after``."""
         args: list = [tenant_ref]
 
-        def param(value) -> str:
+        def param(value: object) -> str:
             args.append(value)
             return f"${len(args)}"
 

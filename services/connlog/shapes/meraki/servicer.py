@@ -8,7 +8,6 @@ import math
 from urllib.parse import quote
 
 import grpc
-from google.api import httpbody_pb2  # type: ignore[import-untyped]  # googleapis-common-protos ships no stubs
 
 from connlog.api.v1 import meraki_service_pb2, meraki_service_pb2_grpc
 from connlog.core.auth import Permission, Principal
@@ -20,7 +19,7 @@ from connlog.shapes.meraki.params import LAST, MerakiQuery, encode_position
 from connlog.shapes.meraki.projection import meraki_array
 from connlog.shapes.meraki.ratelimit import RateLimiter
 from connlog.shapes.mojo import SESSION_COOKIE
-from connlog.shapes.rest import RestAuth, RestCall, RestError, query_string, respond, rest_call
+from connlog.shapes.rest import HttpBody, RestAuth, RestCall, RestError, query_string, respond, rest_call
 from connlog.store.accounts import AccountStore
 from connlog.store.events import EventFilter
 
@@ -63,7 +62,7 @@ class MerakiServicer(meraki_service_pb2_grpc.MerakiServiceServicer):
     async def GetNetworkWirelessClientConnectivityEvents(
         self, request: meraki_service_pb2.GetNetworkWirelessClientConnectivityEventsRequest,
         context: grpc.aio.ServicerContext,
-    ) -> httpbody_pb2.HttpBody:
+    ) -> HttpBody:
         principal = await self._principal(context)
         call = rest_call(context, request, params.KNOWN)
         query = params.parse(call, dt.datetime.now(dt.UTC))
@@ -144,7 +143,7 @@ class MerakiServicer(meraki_service_pb2_grpc.MerakiServiceServicer):
 
     async def GetNetwork(
         self, request: meraki_service_pb2.GetNetworkRequest, context: grpc.aio.ServicerContext
-    ) -> httpbody_pb2.HttpBody:
+    ) -> HttpBody:
         principal = await self._principal(context)
         call = rest_call(context)
         found = NETWORK_ID.fullmatch(request.network_id) and await self._accounts.networks(
@@ -155,7 +154,7 @@ class MerakiServicer(meraki_service_pb2_grpc.MerakiServiceServicer):
 
     async def GetOrganizations(
         self, request: meraki_service_pb2.GetOrganizationsRequest, context: grpc.aio.ServicerContext
-    ) -> httpbody_pb2.HttpBody:
+    ) -> HttpBody:
         principal = await self._principal(context)
         call = rest_call(context)
         tenant_id, name = await self._accounts.tenant(principal.tenant_ref)
@@ -182,7 +181,7 @@ class MerakiServicer(meraki_service_pb2_grpc.MerakiServiceServicer):
 
     async def GetOrganizationNetworks(
         self, request: meraki_service_pb2.GetOrganizationNetworksRequest, context: grpc.aio.ServicerContext
-    ) -> httpbody_pb2.HttpBody:
+    ) -> HttpBody:
         principal, call = await self._organization(request, context)
         networks = await self._accounts.networks(principal.tenant_ref)
         return await respond(context, 200,
@@ -190,7 +189,7 @@ class MerakiServicer(meraki_service_pb2_grpc.MerakiServiceServicer):
 
     async def GetOrganizationInventoryDevices(
         self, request: meraki_service_pb2.GetOrganizationInventoryDevicesRequest, context: grpc.aio.ServicerContext
-    ) -> httpbody_pb2.HttpBody:
+    ) -> HttpBody:
         principal, _call = await self._organization(request, context)
         devices = [
             {

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 
 import grpc
-from google.api import httpbody_pb2  # type: ignore[import-untyped]  # googleapis-common-protos ships no stubs
 
 from connlog.api.v1 import mojo_service_pb2, mojo_service_pb2_grpc
 from connlog.core.auth import Permission
@@ -14,7 +13,7 @@ from connlog.query.reader import EventReader
 from connlog.shapes.meraki import API_KEY_HEADER
 from connlog.shapes.mojo import SESSION_COOKIE, params
 from connlog.shapes.mojo.projection import mojo_logs
-from connlog.shapes.rest import RestAuth, RestError, respond, rest_call
+from connlog.shapes.rest import HttpBody, RestAuth, RestError, respond, rest_call
 from connlog.store.events import EventFilter
 
 
@@ -41,7 +40,7 @@ class MojoServicer(mojo_service_pb2_grpc.MojoServiceServicer):
 
     async def LoginWithApiKey(
         self, request: mojo_service_pb2.LoginWithApiKeyRequest, context: grpc.aio.ServicerContext
-    ) -> httpbody_pb2.HttpBody:
+    ) -> HttpBody:
         login = params.parse_login(request.body.data, request.timeout, self._ctx.settings.mojo_session_max_minutes)
         result = await self._ctx.auth.login(login.key_id, login.key_value, request.client_identifier, login.minutes)
         if result is None:
@@ -54,7 +53,7 @@ class MojoServicer(mojo_service_pb2_grpc.MojoServiceServicer):
 
     async def ListClientConnectionLogs(
         self, request: mojo_service_pb2.ListClientConnectionLogsRequest, context: grpc.aio.ServicerContext
-    ) -> httpbody_pb2.HttpBody:
+    ) -> HttpBody:
         principal = await AUTH.principal(self._ctx.auth, context)
         call = rest_call(context, request, params.KNOWN)
         query = params.parse(call, dt.datetime.now(dt.UTC))

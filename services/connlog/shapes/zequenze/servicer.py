@@ -11,14 +11,13 @@ from __future__ import annotations
 import datetime as dt
 
 import grpc
-from google.api import httpbody_pb2  # type: ignore[import-untyped]  # googleapis-common-protos ships no stubs
 
 from connlog.api.v1 import ingest_service_pb2 as ingest_pb
 from connlog.api.v1 import zequenze_service_pb2, zequenze_service_pb2_grpc
 from connlog.core.auth import Role
 from connlog.core.server import ServiceContext
 from connlog.ingest.pipeline import IngestPipeline
-from connlog.shapes.rest import RestAuth, respond, rest_call
+from connlog.shapes.rest import HttpBody, RestAuth, respond, rest_call
 from connlog.shapes.zequenze.params import ZequenzeLog, check_query, field_errors, parse_body, validate
 from connlog.shapes.zequenze.projection import stored_log
 from connlog.shapes.zequenze.records import KEY_OF_FIELD, to_event
@@ -46,7 +45,7 @@ class ZequenzeServicer(zequenze_service_pb2_grpc.ZequenzeServiceServicer):
 
     async def CreateDeviceAppConnectionLog(
         self, request: zequenze_service_pb2.CreateDeviceAppConnectionLogRequest, context: grpc.aio.ServicerContext
-    ) -> httpbody_pb2.HttpBody:
+    ) -> HttpBody:
         principal = await AUTH.principal(self._ctx.auth, context)
         check_query(rest_call(context))
         log: ZequenzeLog = parse_body(request.body.data)
