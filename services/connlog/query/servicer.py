@@ -16,20 +16,13 @@ from connlog.query import page_token
 from connlog.query.reader import EventReader
 from connlog.shapes import registry
 from connlog.store.accounts import AccountStore
-from connlog.store.events import EventFilter, ReadEvent
+from connlog.store.events import EventFilter
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
 # The longest text a filter can match (what ingest stores is shorter).
 MAX_FILTER_TEXT = 1024
 SSID_NUMBER_RANGE = (0, 255)  # as ingest accepts (wlan.ssid_number)
-
-
-def to_event(read: ReadEvent, tenant_id: str) -> pb.ConnectionEvent:
-    """The API message of a stored event."""
-    event = read.event
-    event.tenant_id = tenant_id
-    return event
 
 
 def _mac(value: str, field: str) -> str:
@@ -90,7 +83,7 @@ class QueryServicer(query_grpc.QueryServiceServicer):
         read = await self._reader.get(principal.tenant_ref, *parsed)
         if read is None:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"{request.name} not found")
-        return to_event(read, principal.tenant_id)
+        return read.api_event(principal.tenant_id)
 
     async def ListConnectionEvents(
         self, request: query_pb.ListConnectionEventsRequest, context: grpc.aio.ServicerContext
@@ -119,7 +112,7 @@ class QueryServicer(query_grpc.QueryServiceServicer):
             after=after,
         )
         response = query_pb.ListConnectionEventsResponse(
-            connection_events=[to_event(read, principal.tenant_id) for read in page.events]
+            connection_events=[read.api_event(principal.tenant_id) for read in page.events]
         )
         if page.has_next:
             response.next_page_token = page_token.encode(*page.events[-1].position, digest)

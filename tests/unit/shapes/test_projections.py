@@ -49,7 +49,8 @@ def test_a_meraki_record_reads_back_verbatim(record):
     raw = json.dumps(record, indent=3)  # the text as the vendor sent it, whitespace and all
     event = meraki.to_event(record, network_id="N_1", client_id="k1", raw_text=raw)
     assert meraki_record(event) == raw.encode()
-    read = ReadEvent(1, event.occur_time.ToDatetime(tzinfo=dt.UTC), event)
+    when = event.occur_time.ToDatetime(tzinfo=dt.UTC)
+    read = ReadEvent(1, when, when, event)
     assert meraki_array([read, read]) == b"[" + raw.encode() + b"," + raw.encode() + b"]"
     # projected instead, the same keys and values (eventData: null, the sample has none)
     assert json.loads(meraki_record(_projected(event))) == dict(record, eventData=None)

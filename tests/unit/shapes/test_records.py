@@ -173,7 +173,7 @@ def test_meraki_time_always_has_six_digits(nanos, text):
     event.occur_time.seconds, event.occur_time.nanos = 1704067207, nanos
     assert json.loads(meraki_projection.meraki_record(event))["occurredAt"] == text
     stored = event.occur_time.ToDatetime(tzinfo=dt.UTC)
-    items = [ReadEvent(1, stored, event), ReadEvent(2, stored, event)]
+    items = [ReadEvent(1, stored, stored, event), ReadEvent(2, stored, stored, event)]
     assert json.loads(meraki_projection.meraki_array(items)) == [json.loads(meraki_projection.meraki_record(event))] * 2
 
 
