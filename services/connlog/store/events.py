@@ -28,6 +28,7 @@ from connlog.store.row import (
     STAGING_TABLE,
     StoredEvent,
     restore_columns,
+    restored_value,
 )
 
 __all__ = [
@@ -49,26 +50,64 @@ class _Row(asyncpg.Record):
     (turned into a ``ReadEvent`` at once)."""
 
 
-@dataclass(frozen=True, slots=True)
 class ReadEvent:
-    """One stored event as read back: the whole stored event (its payload
-    with the column-held fields put back), its id, times and keyset
-    position. The resource fields (``name``, ``event_id``, ``receive_time``,
-    ``tenant_id``) are left to ``api_event``: only the canonical API prints
-    them, and setting them costs more than the restore (~2.5 µs a row)."""
+    """One stored event as read back: its id, times and keyset position, and
+    the whole stored event (``event``: the payload with the column-held
+    fields put back).
 
-    event_id: int
-    occurred_at: dt.datetime  # the stored time, to the microsecond (the keyset position)
-    received_at: dt.datetime
-    event: pb.ConnectionEvent
+    The put-back happens the first time ``event`` is read (~0.8 µs a row): a
+    vendor projection that prints only some column-held fields reads the
+    payload as parsed (``stored``) and those fields with ``column``, and
+    never pays for it. The resource fields (name, id, receive time, tenant)
+    are left to ``api_event``: only the canonical API prints them."""
+
+    __slots__ = ("_event", "_row", "event_id", "occurred_at", "received_at")
+
+    def __init__(
+        self,
+        event_id: int,
+        occurred_at: dt.datetime,
+        received_at: dt.datetime,
+        event: pb.ConnectionEvent,
+        row: _Row | None = None,
+    ) -> None:
+        self.event_id = event_id
+        self.occurred_at = occurred_at  # the stored time, to the microsecond (the keyset position)
+        self.received_at = received_at
+        self._event = event
+        self._row = row  # the row whose columns are still to be put back into ``event``
 
     @property
     def position(self) -> tuple[dt.datetime, int]:
         return self.occurred_at, self.event_id
 
+    @property
+    def event(self) -> pb.ConnectionEvent:
+        """The whole stored event."""
+        row = self._row
+        if row is not None:
+            restore_columns(self._event, row[RESTORED_SLICE])
+            self._row = None
+        return self._event
+
+    @property
+    def stored(self) -> pb.ConnectionEvent:
+        """The event as parsed: whole but for the column-held fields, which
+        may still be empty (read them with ``column``)."""
+        return self._event
+
+    def column(self, name: str) -> str | None:
+        """A column-held value by its column name (``store.row.RESTORED``):
+        ``ap_serial``, ``client_mac`` ..."""
+        row = self._row
+        if row is not None:
+            value: str | None = row[name]
+            return value
+        return restored_value(self._event, name)
+
     def api_event(self, tenant_id: str) -> pb.ConnectionEvent:
-        """The event as the canonical API returns it: with its resource name,
-        id, receive time and tenant (set on ``event`` itself)."""
+        """The event as the canonical API returns it: whole, with its
+        resource name, id, receive time and tenant (set on ``event``)."""
         event = self.event
         event.name = event_name(event.network_id, self.event_id)
         event.event_id = str(self.event_id)
@@ -76,14 +115,20 @@ class ReadEvent:
         event.receive_time.FromDatetime(self.received_at)
         return event
 
+    @classmethod
+    def of(cls, event: pb.ConnectionEvent, event_id: int = 0) -> ReadEvent:
+        """A whole event that does not come from the store, read like one
+        that does (its occur_time as the stored time)."""
+        when = event.occur_time.ToDatetime(tzinfo=dt.UTC)
+        return cls(event_id, when, when, event)
+
 
 def _read_event(row: _Row) -> ReadEvent:
-    """Rebuild the stored event from a row (hot path: one per row)."""
+    """The stored event of a row (hot path: one per row)."""
     event_id, network_id, occurred_at, received_at, payload = row[:5]  # row.READ_KEYS
     event = _parse(payload)
     event.network_id = network_id
-    restore_columns(event, row[RESTORED_SLICE])
-    return ReadEvent(event_id, occurred_at, received_at, event)
+    return ReadEvent(event_id, occurred_at, received_at, event, row)
 
 
 _parse = pb.ConnectionEvent.FromString

@@ -175,6 +175,17 @@ RESTORED: tuple[tuple[str, Column], ...] = tuple(
     (name, column) for name, column in COLUMNS if column.restored_into is not None and not column.network)
 READ_COLUMNS = ", ".join((*READ_KEYS, *(f"e.{name}" for name, _ in RESTORED)))
 RESTORED_SLICE = slice(len(READ_KEYS), len(READ_KEYS) + len(RESTORED))
+# column name -> the ConnectionEvent field path it is restored into
+_RESTORED_PATHS = {name: _field_path(column.restored_into or "") for name, column in RESTORED}
+
+
+def restored_value(event: pb.ConnectionEvent, name: str) -> str | None:
+    """The value column ``name`` (one of ``RESTORED``) holds for a whole
+    event (None where the field is empty, as the column would be)."""
+    value: Any = event
+    for part in _RESTORED_PATHS[name]:
+        value = getattr(value, part)
+    return value or None
 
 
 def _restore_source() -> str:

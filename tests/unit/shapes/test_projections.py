@@ -61,7 +61,7 @@ def test_a_mojo_log_reads_back_verbatim(record):
     raw = json.dumps(record, indent=3)
     event = mojo.to_event(record, network_id="N_1", raw_text=raw)
     assert mojo_record(event) == raw.encode()
-    logs = mojo_logs([event])
+    logs = mojo_logs([ReadEvent.of(event)])
     kind = "failureLogs" if record["eventType"] == "Failure" else "successLogs"
     assert json.loads(logs) == {"successLogs": [], "failureLogs": [], kind: [record]}
     # projected instead: the same log, key for key and in Mojo's order

@@ -17,6 +17,7 @@ from connlog.shapes.mojo import records as mojo
 from connlog.shapes.records import Table, VendorRecordError
 from connlog.shapes.zequenze import records as zequenze
 from connlog.shapes.zequenze.params import ZequenzeLog, validate
+from connlog.store.events import ReadEvent
 
 SAMPLES = resources.files("connlog.devtools").joinpath("samples")
 
@@ -105,7 +106,7 @@ def test_mojo_success_and_failure_logs_split_every_outcome(outcome, log):
     assert (outcome == mojo.FAILURE) == (log == "failureLogs")
     event = pb.ConnectionEvent(outcome=outcome)
     event.occur_time.seconds = 1
-    assert len(json.loads(mojo_projection.mojo_logs([event]))[log]) == 1
+    assert len(json.loads(mojo_projection.mojo_logs([ReadEvent.of(event)]))[log]) == 1
 
 
 # --- records into events ------------------------------------------------------
@@ -182,7 +183,7 @@ def test_mojo_logs_split_by_outcome_in_order():
               enumerate([pb.OUTCOME_SUCCESS, pb.OUTCOME_FAILURE, pb.OUTCOME_UNSPECIFIED, pb.OUTCOME_FAILURE])]
     for i, event in enumerate(events):
         event.occur_time.seconds = 1000 + i
-    logs = json.loads(mojo_projection.mojo_logs(events))
+    logs = json.loads(mojo_projection.mojo_logs([ReadEvent.of(e) for e in events]))
     assert [log["timestamp"] for log in logs["successLogs"]] == [1000, 1002]
     assert [log["timestamp"] for log in logs["failureLogs"]] == [1001, 1003]
     assert all("dnsLatency" in log for log in logs["successLogs"])

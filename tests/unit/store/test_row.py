@@ -249,3 +249,27 @@ def test_the_field_paths_are_checked_against_the_schema():
     for bad in ("client.mac", "nothing", "network_id.x"):
         with pytest.raises(TypeError):
             row._field_path(bad)
+
+
+@pytest.mark.parametrize("field", [name for name, _ in RESTORED])
+@pytest.mark.parametrize("make", [full_event, lambda: simple_event()], ids=["full", "mac-only"])
+def test_a_read_event_gives_each_column_as_the_whole_event_holds_it(field, make):
+    """What a projection reads with ReadEvent.column (the row's column,
+    before any put-back) is what the whole event holds, and a ReadEvent of a
+    whole event (ReadEvent.of) answers the same."""
+    stored = normalise(make(), _PRINCIPAL, _window())
+    when = stored.occurred_at
+    columns = {name: getattr(stored, name) for name, _ in row.RESTORED}
+    record = (1, stored.network_id, when, when, stored.payload, *columns.values())
+    keyed = dict(zip(("id", "network_id", "occurred_at", "received_at", "payload", *columns), record, strict=True))
+
+    class Row(tuple):  # an asyncpg Record reads by position and by column name
+        def __getitem__(self, key):
+            return keyed[key] if isinstance(key, str) else tuple.__getitem__(self, key)
+
+    read = store_events._read_event(Row(record))
+    assert read.column(field) == columns[field]
+    whole = read.event
+    path = dict(RESTORED)[field]
+    assert (_path(whole, path) or None) == columns[field]
+    assert store_events.ReadEvent.of(whole).column(field) == columns[field]

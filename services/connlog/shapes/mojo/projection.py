@@ -12,6 +12,7 @@ import orjson
 from connlog.api.v1 import connection_event_pb2 as pb
 from connlog.shapes.mojo.records import EVENT_TYPES, FAILURE
 from connlog.shapes.records import verbatim_record
+from connlog.store.events import ReadEvent
 
 _MOJO = pb.VENDOR_MOJO
 _FAILURE = FAILURE
@@ -49,25 +50,27 @@ def _location_id(location: pb.Location) -> dict[str, object] | None:
     return {"type": kind or None, "id": ident or None}
 
 
-def mojo_value(event: pb.ConnectionEvent, failure: bool) -> dict[str, object] | orjson.Fragment:
+def mojo_value(read: ReadEvent, failure: bool) -> dict[str, object] | orjson.Fragment:
     """One Mojo connection log, ready for ``orjson.dumps``: the original
     record's text if the event came from Mojo, else the projection. Hot
-    path: every field is read once."""
+    path: every field is read once, the column-held ones from their columns
+    (the event's other column-held fields are never put back)."""
+    event = read.stored
     if event.source.vendor == _MOJO:
         verbatim = verbatim_record(event.vendor_record)
         if verbatim is not None:
             return verbatim
-    timing, radio, auto, wlan = event.timing, event.radio, event.auto_test, event.wlan
+    timing, radio, auto = event.timing, event.radio, event.auto_test
     body: dict[str, object] = {
-        "macAddress": event.client.mac_address or None,
+        "macAddress": read.column("client_mac"),
         "protocol": radio.protocol or None,
         "locationId": _location_id(event.location) if event.HasField("location") else None,
         "eventType": _FAILURE_TYPE if failure else _SUCCESS_TYPE,
-        "bssid": wlan.bssid or None,
+        "bssid": read.column("bssid"),
         "channel": radio.channel if radio.HasField("channel") else None,
         "timestamp": event.occur_time.seconds,
-        "associatedAPName": event.access_point.name or None,
-        "ssid": wlan.ssid or None,
+        "associatedAPName": read.column("ap_name"),
+        "ssid": read.column("ssid"),
         "associationTimestamp": _millis(timing, "association_time"),
         "authenticationTimestamp": _millis(timing, "authentication_time"),
         "networkTimestamp": _millis(timing, "network_time"),
@@ -91,16 +94,16 @@ def mojo_value(event: pb.ConnectionEvent, failure: bool) -> dict[str, object] | 
 
 def mojo_record(event: pb.ConnectionEvent) -> bytes:
     """The event as the JSON text of one Mojo connection log."""
-    return orjson.dumps(mojo_value(event, is_failure(event)))
+    return orjson.dumps(mojo_value(ReadEvent.of(event), is_failure(event)))
 
 
-def mojo_logs(events: list[pb.ConnectionEvent]) -> bytes:
+def mojo_logs(events: list[ReadEvent]) -> bytes:
     """``{"successLogs": [...], "failureLogs": [...]}`` in the given order,
     each original record's text kept verbatim."""
     success, failure = [], []
-    for event in events:
-        if event.outcome == _FAILURE:
-            failure.append(mojo_value(event, True))
+    for read in events:
+        if read.stored.outcome == _FAILURE:
+            failure.append(mojo_value(read, True))
         else:
-            success.append(mojo_value(event, False))
+            success.append(mojo_value(read, False))
     return orjson.dumps({"successLogs": success, "failureLogs": failure})

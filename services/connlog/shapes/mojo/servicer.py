@@ -60,4 +60,4 @@ class MojoServicer(mojo_service_pb2_grpc.MojoServiceServicer):
         flt = EventFilter(client_mac=query.mac, start=query.start, end=query.end, outcomes=query.outcomes,
                           failure_codes=query.failure_codes)
         page = await self._reader.page(principal.tenant_ref, flt, size=query.limit, descending=True)
-        return await respond(context, 200, None, raw=mojo_logs([read.event for read in page.events]))
+        return await respond(context, 200, None, raw=mojo_logs(page.events))
