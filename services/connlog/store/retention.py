@@ -79,10 +79,13 @@ async def run_once(
         await conn.close()
 
 
-async def retention_loop(settings: Settings, database_url: str, stop: asyncio.Event) -> None:
+async def retention_loop(
+    settings: Settings, database_url: str, stop: asyncio.Event, ran: asyncio.Event | None = None
+) -> None:
     """Run retention now and then every ``partition_maintenance_seconds``
     until ``stop`` is set. A failed run is logged and tried again after
-    ``RETRY_SECONDS``; the loop itself never fails."""
+    ``RETRY_SECONDS``; the loop itself never fails. ``ran`` (optional) is set
+    after each run, whatever its outcome."""
     every = RetentionPolicy.of(settings).every_seconds
     log = get_logger("retention")
     while not stop.is_set():
@@ -92,6 +95,8 @@ async def retention_loop(settings: Settings, database_url: str, stop: asyncio.Ev
         except Exception as exc:  # the database away, most likely: try again later
             log.error("retention run failed", error=str(exc))
             wait = min(every, RETRY_SECONDS)
+        if ran is not None:
+            ran.set()
         try:
             await asyncio.wait_for(stop.wait(), wait)
         except TimeoutError:
