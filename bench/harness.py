@@ -17,10 +17,10 @@ from pathlib import Path
 
 import asyncpg
 import psutil
-from tests.support.ports import free_ports
 
 from connlog.core.database import DatabaseServer
 from connlog.core.settings import Settings
+from connlog.devtools.ports import free_ports
 from connlog.gateway import process as gateway
 from connlog.store.partitions import maintain_partitions
 from connlog.suite import wait_serving

@@ -22,13 +22,13 @@ from connlog.api.v1 import ingest_service_pb2 as ingest_pb
 from connlog.api.v1 import query_service_pb2 as query_pb
 from connlog.api.v1 import query_service_pb2_grpc as query_grpc
 from connlog.core.edge import InvalidArgument, describe_undecodable, is_transient
+from connlog.devtools.ports import free_port
 from connlog.gateway import config as gateway_config
 from connlog.shapes.registry import SHAPES
 from connlog.shapes.rest import RestError, parse_query
 from tests.support.db_proxy import DatabaseProxy
 from tests.support.factories import simple_event as event
 from tests.support.gateway import envoy_in_front
-from tests.support.ports import free_port
 
 # --- unit: request decoding, query parsing, error classes -------------------
 

@@ -98,9 +98,9 @@ from connlog.api.v1 import ingest_service_pb2 as ipb
 from connlog.api.v1 import meraki_service_pb2, mojo_service_pb2, query_service_pb2, zequenze_service_pb2  # noqa: F401
 from connlog.api.v1 import vendor_sync_service_pb2 as spb
 from connlog.api.v1 import vendor_sync_service_pb2_grpc as sgrpc
+from connlog.devtools.ports import free_port
 from tests.support.factories import full_event, now, simple_event
 from tests.support.gateway import envoy_in_front
-from tests.support.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC_PATH = ROOT / "gateway" / "openapi.yaml"

@@ -19,9 +19,9 @@ from connlog.api.v1 import ingest_service_pb2 as ipb
 from connlog.api.v1 import ingest_service_pb2_grpc
 from connlog.core.auth import Role, create_key
 from connlog.core.caches import BoundedCache
+from connlog.devtools.ports import free_port
 from connlog.store.accounts import AccountStore
 from tests.support.factories import now, ts
-from tests.support.ports import free_port
 
 # --- the cache itself ---------------------------------------------------------
 

@@ -14,8 +14,8 @@ import grpc
 from connlog.api.v1 import ingest_service_pb2 as ipb
 from connlog.api.v1 import ingest_service_pb2_grpc, query_service_pb2_grpc
 from connlog.api.v1 import query_service_pb2 as qpb
+from connlog.devtools.ports import free_ports
 from tests.support.factories import simple_event
-from tests.support.ports import free_ports
 
 
 def _env(data_dir, ports, database_url=None) -> dict[str, str]:

@@ -315,7 +315,7 @@ async def test_source_api(sync, tenant, make_tenant, meraki_fake):
 
 
 async def test_unreachable_vendor_is_an_error_not_a_crash(sync, tenant):
-    from tests.support.ports import free_port
+    from connlog.devtools.ports import free_port
 
     source = spb.SyncSource(vendor=pb.VENDOR_MERAKI, base_url=f"http://127.0.0.1:{free_port()}/api/v1",
                             credential="k", network_id="N_down", clients=["k1"])

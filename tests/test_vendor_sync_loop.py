@@ -18,11 +18,11 @@ import httpx
 from connlog.api.v1 import connection_event_pb2 as pb
 from connlog.api.v1 import vendor_sync_service_pb2 as spb
 from connlog.api.v1 import vendor_sync_service_pb2_grpc as sgrpc
+from connlog.devtools.ports import free_port
 from tests.support.factories import now, simple_event
 from tests.support.fake_vendors import FakeMeraki, meraki_records
 from tests.support.gateway_calls import MERAKI_PATH as PATH
 from tests.support.gateway_calls import ingest, meraki_event
-from tests.support.ports import free_port
 from tests.support.sync_calls import create, run
 
 MAC = "02:00:00:00:88:01"

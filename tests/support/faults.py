@@ -27,8 +27,8 @@ from connlog.api.v1 import connection_event_pb2 as pb
 from connlog.api.v1 import ingest_service_pb2 as ipb
 from connlog.api.v1 import ingest_service_pb2_grpc
 from connlog.core.database import embedded_server_url
+from connlog.devtools.ports import free_ports
 from tests.support.factories import simple_event
-from tests.support.ports import free_ports
 
 # Every wait is a poll against a deadline this generous: the tests never
 # depend on how fast the machine is, only on things happening eventually.

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from connlog.core.settings import Settings
-from tests.support.ports import free_ports
+from connlog.devtools.ports import free_ports
 
 
 @dataclass

@@ -26,6 +26,7 @@ from connlog.store.row import (
     READ_COLUMNS,
     RESTORED_SLICE,
     STAGING_TABLE,
+    TABLE,
     StoredEvent,
     restore_columns,
     restored_value,
@@ -191,11 +192,14 @@ def _key(event: StoredEvent) -> EventKey:
 
 @contextlib.contextmanager
 def _partition_errors() -> Iterator[None]:
-    """An insert into a day that has no partition raises NoPartitionError."""
+    """An insert into a day that has no partition raises NoPartitionError.
+    PostgreSQL reports it as a check violation on the partitioned table that
+    names no constraint (a CHECK constraint's violation names it); the
+    message is not compared, since the server may print it in any language."""
     try:
         yield
     except asyncpg.CheckViolationError as exc:
-        if "no partition" in str(exc):
+        if exc.table_name == TABLE and not exc.constraint_name:
             raise NoPartitionError(str(exc)) from exc
         raise
 

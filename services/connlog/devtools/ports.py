@@ -1,5 +1,5 @@
-"""Free loopback ports: the one helper every test (and the benchmark
-harness) takes its ports from."""
+"""Free loopback ports: the one helper the tests and the benchmark harness
+take their ports from."""
 
 from __future__ import annotations
 
