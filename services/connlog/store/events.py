@@ -215,6 +215,56 @@ def _columns(events: list[StoredEvent], network_refs: dict[str, int]) -> list[li
     return columns
 
 
+def _where(
+    tenant_ref: int, flt: EventFilter, after: tuple[dt.datetime, int] | None, descending: bool
+) -> tuple[str, list[object]]:
+    """The WHERE conditions of a listing (``flt``, strictly beyond the keyset
+    position ``after`` in the listing's direction) and their parameters."""
+    args: list[object] = [tenant_ref]
+
+    def param(value: object) -> str:
+        args.append(value)
+        return f"${len(args)}"
+
+    where = ["e.tenant_ref = $1"]
+    if flt.network_ref is not None:
+        where.append(f"e.network_ref = {param(flt.network_ref)}")
+    if flt.client_id is not None:
+        where.append(f"e.client_id = {param(flt.client_id)}")
+    if flt.client_mac is not None:
+        where.append(f"e.client_mac = {param(flt.client_mac)}::macaddr")
+    if flt.start is not None:
+        where.append(f"e.occurred_at >= {param(flt.start)}")
+    if flt.end is not None:
+        where.append(f"e.occurred_at < {param(flt.end)}")
+    for column, values in (
+        ("step", flt.steps),
+        ("outcome", flt.outcomes),
+        ("severity", flt.severities),
+        ("band", flt.bands),
+    ):
+        if values:
+            where.append(f"e.{column} = ANY({param(values)}::smallint[])")
+    if flt.failure_codes:
+        where.append(f"e.failure_code = ANY({param(flt.failure_codes)}::int[])")
+    for column, value in (("ssid", flt.ssid), ("ap_serial", flt.ap_serial), ("ap_name", flt.ap_name)):
+        if value is not None:
+            where.append(f"e.{column} = {param(value)}")
+    if flt.ssid_number is not None:
+        where.append(f"e.ssid_number = {param(flt.ssid_number)}")
+    if flt.bssid is not None:
+        where.append(f"e.bssid = {param(flt.bssid)}::macaddr")
+    if flt.vendor is not None:
+        where.append(f"e.vendor = {param(flt.vendor)}")
+    if after is not None:
+        op = "<" if descending else ">"
+        position = param(after[0])
+        # the plain bound lets any time-ordered index start at the position
+        where.append(f"e.occurred_at {op}= {position}")
+        where.append(f"(e.occurred_at, e.id) {op} ({position}, {param(after[1])})")
+    return " AND ".join(where), args
+
+
 class EventStore:
     """Data access for connection events."""
 
@@ -350,60 +400,24 @@ class EventStore:
     ) -> list[ReadEvent]:
         """Up to ``limit`` events matching ``flt`` in (occurred_at, id) order,
         strictly after the keyset position ``after``."""
-        args: list = [tenant_ref]
-
-        def param(value: object) -> str:
-            args.append(value)
-            return f"${len(args)}"
-
-        where = ["e.tenant_ref = $1"]
-        if flt.network_ref is not None:
-            where.append(f"e.network_ref = {param(flt.network_ref)}")
-        if flt.client_id is not None:
-            where.append(f"e.client_id = {param(flt.client_id)}")
-        if flt.client_mac is not None:
-            where.append(f"e.client_mac = {param(flt.client_mac)}::macaddr")
-        if flt.start is not None:
-            where.append(f"e.occurred_at >= {param(flt.start)}")
-        if flt.end is not None:
-            where.append(f"e.occurred_at < {param(flt.end)}")
-        for column, values in (
-            ("step", flt.steps),
-            ("outcome", flt.outcomes),
-            ("severity", flt.severities),
-            ("band", flt.bands),
-        ):
-            if values:
-                where.append(f"e.{column} = ANY({param(values)}::smallint[])")
-        if flt.failure_codes:
-            where.append(f"e.failure_code = ANY({param(flt.failure_codes)}::int[])")
-        for column, value in (("ssid", flt.ssid), ("ap_serial", flt.ap_serial), ("ap_name", flt.ap_name)):
-            if value is not None:
-                where.append(f"e.{column} = {param(value)}")
-        if flt.ssid_number is not None:
-            where.append(f"e.ssid_number = {param(flt.ssid_number)}")
-        if flt.bssid is not None:
-            where.append(f"e.bssid = {param(flt.bssid)}::macaddr")
-        if flt.vendor is not None:
-            where.append(f"e.vendor = {param(flt.vendor)}")
+        where, args = _where(tenant_ref, flt, after, descending)
         direction = "DESC" if descending else "ASC"
-        if after is not None:
-            op = "<" if descending else ">"
-            position = param(after[0])
-            # the plain bound lets any time-ordered index start at the position
-            where.append(f"e.occurred_at {op}= {position}")
-            where.append(f"(e.occurred_at, e.id) {op} ({position}, {param(after[1])})")
         sql = f"""SELECT {READ_COLUMNS}
                   FROM connection_events e JOIN networks n USING (network_ref)
-                  WHERE {' AND '.join(where)}
+                  WHERE {where}
                   ORDER BY e.occurred_at {direction}, e.id {direction}
-                  LIMIT {param(limit)}"""
+                  LIMIT ${len(args) + 1}"""
         async with self._pool.acquire() as conn:
-            rows = await conn.fetch(sql, *args, record_class=_Row)
+            rows = await conn.fetch(sql, *args, limit, record_class=_Row)
         return [_read_event(row) for row in rows]
 
     async def any(
         self, tenant_ref: int, flt: EventFilter, *, after: tuple[dt.datetime, int] | None, descending: bool
     ) -> bool:
-        """Whether any event matching ``flt`` lies beyond ``after``."""
-        return bool(await self.list(tenant_ref, flt, after=after, descending=descending, limit=1))
+        """Whether any event matching ``flt`` lies beyond ``after`` (no row
+        is read back)."""
+        where, args = _where(tenant_ref, flt, after, descending)
+        async with self._pool.acquire() as conn:
+            found: bool = await conn.fetchval(
+                f"SELECT EXISTS (SELECT 1 FROM connection_events e WHERE {where})", *args)
+        return found
