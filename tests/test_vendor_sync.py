@@ -191,7 +191,12 @@ async def test_sources_naming_one_client_differently_store_its_events_once(sync,
     statuses = [await run(sync, tenant, source) for source in sources]
     assert len(await stored(clients, tenant, "N_ident2")) == 25
     assert sum(s.clients[0].ingested_count for s in statuses) == 25
-    assert sum(s.clients[0].duplicate_count for s in statuses) == 25
+    # Every poll after the first finds all 25 stored: at least the second
+    # source's. (The scheduler may also poll a new source once on its own
+    # before RunSyncSource does: that poll's events come back as duplicates
+    # too, never as new ones.)
+    duplicates = sum(s.clients[0].duplicate_count for s in statuses)
+    assert duplicates >= 25 and duplicates % 25 == 0
 
 
 async def test_a_name_the_vendor_cannot_identify_now_is_asked_again(sync, clients, tenant, meraki_fake):
