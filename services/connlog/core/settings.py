@@ -7,9 +7,14 @@ database, which is ``DATABASE_URL``.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# A list setting is written comma-separated in the environment
+# (``CONNLOG_TRUSTED_PROXIES=10.0.0.0/8,192.168.1.7``).
+CommaList = Annotated[tuple[str, ...], NoDecode]
 
 
 class Settings(BaseSettings):
@@ -83,3 +88,49 @@ class Settings(BaseSettings):
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)
     log_level: str = "info"
     log_format: str = Field(default="json", pattern="^(json|console)$")
+
+    # --- Security (docs/security.md) ---
+    # Keys that seal vendor credentials at rest (AES-256-GCM): each the
+    # base64 of 32 random bytes, comma-separated; the first seals, every one
+    # opens (rotation: put a new key first, run ``connlog secrets rotate``,
+    # then drop the old one). Or ``secret_keys_file``: one key per line (a
+    # mounted Kubernetes Secret). ``connlog up`` makes a file under
+    # ``data_dir`` when neither is set.
+    secret_keys: SecretStr | None = None
+    secret_keys_file: Path | None = None
+    # The vendor-sync service's own key (role sync_service), with which it
+    # ingests its sources' events; scoped by the ingest service to the tenant,
+    # vendor and network of the source each call names.
+    sync_service_key: SecretStr | None = None
+    # Outbound calls of vendor-sync: https only unless ``sync_allow_http``;
+    # loopback, private, link-local, metadata and other non-public addresses
+    # refused unless an entry here (CIDR or host name) names them.
+    sync_allow_http: bool = False
+    sync_allowed_destinations: CommaList = ()
+    # Absolute URLs in answers (Meraki Link headers) are built from this
+    # (e.g. https://connlog.example.com); unset: the gateway's own address.
+    # X-Forwarded-Proto/Host are honoured only from ``trusted_proxies``
+    # (CIDRs of the hops in front of the gateway).
+    public_base_url: str | None = None
+    trusted_proxies: CommaList = ()
+    # Per-key write budgets, shared by every write path of a key: events per
+    # second (a request costs its event count, at least 1) with a burst of
+    # ``*_burst``; device keys have their own, smaller budget.
+    key_write_events_per_second: float = Field(default=100_000.0, gt=0)
+    key_write_burst: float = Field(default=200_000.0, ge=1)
+    device_write_events_per_second: float = Field(default=20.0, gt=0)
+    device_write_burst: float = Field(default=100.0, ge=1)
+    # Envoy's admin interface listens on this Unix socket (owner-only);
+    # unset: ``data_dir/envoy-admin.sock``.
+    gateway_admin_socket: Path | None = None
+    # gRPC reflection and health on the public gateway port (off: only on
+    # each service's own port).
+    gateway_expose_reflection: bool = False
+    gateway_expose_health: bool = False
+
+    @field_validator("sync_allowed_destinations", "trusted_proxies", mode="before")
+    @classmethod
+    def _comma_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
