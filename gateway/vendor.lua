@@ -7,11 +7,19 @@
 --     shape by Envoy's local_reply_config), before anything parses it.
 --   * A gRPC content type on a path that is not a gRPC method: gRPC
 --     UNIMPLEMENTED (trailers-only), the gRPC caller's own format.
+--   * Every internal header (HEADERS: x-connlog-*) a client sent is removed
+--     first, on every request, gRPC or not.
 --   * Meraki's Python SDK prepends its base URL to an absolute Link URL
---     (/api/v1http://host/api/v1/...): keep the inner path.
---   * Hand the raw path and the caller's origin to the backend
---     (x-connlog-path, x-connlog-origin) so it can validate every parameter
---     and build absolute Link URLs; client-sent copies are overwritten.
+--     (/api/v1http://host/api/v1/...): keep the inner path (less the public
+--     base URL's path prefix); its body limit is the inner path's.
+--   * A body larger than its path's limit (LIMITS): 413, in the shape's
+--     format (local_reply_config), before anything parses it.
+--   * Hand the backend the raw path (x-connlog-path), the gateway's own
+--     origin (x-connlog-origin: rendered from the settings, or the local
+--     address the connection came in on; never the Host header or
+--     X-Forwarded-*) and the immediate peer's address (x-connlog-peer), so
+--     it can validate every parameter and decide where absolute URLs point
+--     (X-Forwarded-* only from a trusted proxy: connlog.core.origin).
 --   * A vendor shape's path goes on to the transcoder without its query: the
 --     raw path is the one source of the shape's query parameters (the
 --     backend reads them, names the unknown, repeated or malformed ones in
@@ -31,6 +39,14 @@ local HEADERS = {}  -- rendered
 local RPC_CODE = {}  -- rendered
 local UNAVAILABLE = ""  -- rendered
 local RETRY_AFTER = ""  -- rendered
+-- The gateway's own origin ("": the local address of the connection) and the
+-- public base URL's path prefix.
+local ORIGIN = ""  -- rendered
+local BASE_PATH = ""  -- rendered
+-- The largest request body of each REST path prefix (longest first; each
+-- vendor shape's, the canonical /v1 bindings'), and of any other path.
+local LIMITS = {}  -- rendered
+local DEFAULT_LIMIT = 0  -- rendered
 
 -- The shape a path belongs to: nil outside every vendor shape.
 local function shape_of(path)
@@ -40,6 +56,30 @@ local function shape_of(path)
     end
   end
   return nil
+end
+
+-- The largest request body a path takes.
+local function limit_of(path)
+  for _, entry in ipairs(LIMITS) do
+    if string.sub(path, 1, #entry.prefix) == entry.prefix then
+      return entry.limit
+    end
+  end
+  return DEFAULT_LIMIT
+end
+
+-- Whether the request's body is larger than its path takes: by its
+-- Content-Length, else (chunked, or HTTP/2 without one) by the body itself,
+-- which the buffer filter before this one has already read (up to the
+-- path's limit and some room; more was a 413 of its own).
+local function too_large(handle, headers, path)
+  local limit = limit_of(path)
+  local declared = tonumber(headers:get("content-length") or "")
+  if declared then
+    return declared > limit
+  end
+  local body = handle:body()
+  return body ~= nil and body:length() > limit
 end
 
 -- The error body template of the shape a path belongs to (google.rpc.Status
@@ -118,13 +158,12 @@ end
 
 function envoy_on_request(handle)
   local headers = handle:headers()
-  -- what only a backend answers with
-  headers:remove(HEADERS.status)
-  headers:remove(HEADERS.correlation)
+  -- only the gateway (and the backends) set these
+  for _, name in pairs(HEADERS) do
+    headers:remove(name)
+  end
   local path = headers:get(":path") or "/"
   if is_grpc(headers) then
-    headers:remove(HEADERS.path)
-    headers:remove(HEADERS.origin)
     if not string.match(path, "^/[%w_.]+/[%w_]+$") then
       -- a gRPC caller gets a gRPC answer: Envoy turns 404 into UNIMPLEMENTED
       handle:respond({[":status"] = "404"}, "no gRPC method at " .. path .. " (a REST path takes JSON)")
@@ -151,16 +190,24 @@ function envoy_on_request(handle)
   end
   local inner = string.match(path, "^/api/v1https?://[^/]+(/.*)$")
   if inner then
+    if BASE_PATH ~= "" and string.sub(inner, 1, #BASE_PATH + 1) == BASE_PATH .. "/" then
+      inner = string.sub(inner, #BASE_PATH + 1)
+    end
     path = inner
   end
-  handle:streamInfo():dynamicMetadata():set("connlog", "path", path)
+  local stream = handle:streamInfo()
+  stream:dynamicMetadata():set("connlog", "path", path)
   headers:replace(HEADERS.path, path)
-  local scheme = headers:get("x-forwarded-proto") or headers:get(":scheme") or "http"
-  headers:replace(HEADERS.origin, scheme .. "://" .. (headers:get(":authority") or "localhost"))
+  headers:replace(HEADERS.origin, ORIGIN ~= "" and ORIGIN or ("http://" .. stream:downstreamLocalAddress()))
+  headers:replace(HEADERS.peer, stream:downstreamDirectRemoteAddress())
   if shape_of(path) then
     path = string.match(path, "^[^?]*")
   end
   headers:replace(":path", path)
+  if too_large(handle, headers, path) then
+    -- formatted per shape by Envoy's local_reply_config, naming the limit
+    handle:respond({[":status"] = "413"}, "the request body is too large")
+  end
 end
 
 -- Replace the response body with the shape's error body (message: the
@@ -185,6 +232,11 @@ end
 
 function envoy_on_response(handle)
   local headers = handle:headers()
+  if handle:streamInfo():dynamicMetadata():get("connlog") == nil and not is_grpc(headers) then
+    -- answered before this filter saw the request (Envoy's own /healthz,
+    -- whose 503 means "not ready", not "retry later"): leave it as it is
+    return
+  end
   local status = headers:get(HEADERS.status)
   if status then
     headers:replace(":status", status)

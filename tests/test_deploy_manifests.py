@@ -107,9 +107,10 @@ def test_gateway_upstreams_point_at_the_services():
                  ["socket_address"] for c in envoy["static_resources"]["clusters"]}
     assert endpoints["ingest"] == {"address": "ingest", "port_value": 50051}
     assert endpoints["query"] == {"address": "query", "port_value": 50052}
-    assert envoy["admin"]["address"]["socket_address"]["address"] == "127.0.0.1"
+    assert set(envoy["admin"]["address"]) == {"pipe"}  # no TCP admin port
     gateway = docs[("Deployment", "gateway")]["spec"]["template"]["spec"]["containers"][0]
     assert gateway["args"] == ["serve", "gateway"]
+    assert gateway["readinessProbe"]["httpGet"]["path"] == "/healthz"
 
 
 def test_kubernetes_gateway_config_validates(tmp_path):

@@ -1,11 +1,17 @@
 """The rendered Envoy config against the shapes registry (no Envoy process):
 every registered service is transcoded and routed to the cluster of the
-process hosting it, every shape's paths get its error format, and nothing is
-routed or transcoded that the registry does not name."""
+process hosting it, every shape's paths get its error format and its body
+limit, nothing is routed or transcoded that the registry does not name
+(reflection and health only when the settings expose them), and the admin
+interface is on an owner-only Unix socket."""
 
 from __future__ import annotations
 
 import json
+import os
+import stat
+import tempfile
+from pathlib import Path
 
 import pytest
 import yaml
@@ -61,6 +67,9 @@ def test_every_service_goes_to_its_hosts_cluster(envoy):
         assert route["cluster"] == shape.host, shape.name
         assert shape.host in (registry.QUERY, registry.INGEST)
     for service in registry.SERVICES:
+        if service.exposed_by is not None:  # reflection and health: only when configured
+            assert service.route_prefix not in routes
+            continue
         assert routes[service.route_prefix]["route"]["cluster"] == service.host, service.name
         assert routes[service.route_prefix]["route"]["timeout"] == f"{service.timeout_seconds}s"
     # the clusters are the processes' upstreams
@@ -71,18 +80,145 @@ def test_every_service_goes_to_its_hosts_cluster(envoy):
         assert (socket["address"], socket["port_value"]) == address
 
 
-def test_nothing_is_routed_that_the_registry_does_not_name(envoy):
-    routes = _routes(envoy)
-    named = {f"/{shape.service}/" for shape in registry.SHAPES} | {s.route_prefix for s in registry.SERVICES}
-    *forwarded, last = routes
+NOT_FOUND = {"status": 404, "body": {"inline_string": "Not found"}}
+UNLIMITED = {"envoy.filters.http.buffer": {
+    "@type": "type.googleapis.com/envoy.extensions.filters.http.buffer.v3.BufferPerRoute", "disabled": True}}
+
+
+def _limited(limit: int) -> dict:
+    return {"envoy.filters.http.buffer": {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.buffer.v3.BufferPerRoute",
+        "buffer": {"max_request_bytes": limit + config.BUFFER_HEADROOM_BYTES}}}
+
+
+@pytest.mark.parametrize(("reflection", "health"), [(False, False), (True, False), (False, True), (True, True)])
+def test_nothing_is_routed_that_the_registry_does_not_name(reflection, health):
+    settings = SETTINGS.model_copy(update={"gateway_expose_reflection": reflection, "gateway_expose_health": health})
+    routes = _routes(yaml.safe_load(config.render(settings)))
+    named = ({f"/{shape.service}/" for shape in registry.SHAPES}
+             | {s.route_prefix for s in registry.SERVICES if s.exposed_by is None})
+    if reflection:
+        named.add("/grpc.reflection.")
+    if health:
+        named.add("/grpc.health.v1.Health/")
+    forwarded = [r for r in routes if "route" in r]
     assert sorted(r["match"]["prefix"] for r in forwarded) == sorted(named)
-    assert all(set(r) == {"match", "route"} and set(r["match"]) == {"prefix"} for r in forwarded)
+    assert all(set(r) == {"match", "route", "typed_per_filter_config"} and set(r["match"]) == {"prefix"}
+               for r in forwarded)
     assert len(forwarded) == len(named)  # each once
-    # anything else: a 404 of Envoy's own, never a backend
-    assert last == {"match": {"prefix": "/"},
-                    "direct_response": {"status": 404, "body": {"inline_string": "Not found"}}}
-    # the only gRPC package routed besides connlog's own services: health and reflection, to the query service
-    assert {p for p in named if not p.startswith("/connlog.api.v1.")} == {"/grpc."}
+    # native gRPC is never buffered by the gateway (the services limit each message)
+    assert all(r["typed_per_filter_config"] == UNLIMITED for r in forwarded)
+    # the gRPC services come first; anything else: a 404 of Envoy's own, never a backend
+    assert routes[:len(forwarded)] == forwarded
+    assert all(r["direct_response"] == NOT_FOUND for r in routes[len(forwarded):])
+    assert routes[-1]["match"] == {"prefix": "/"}
+    # the only gRPC packages routed besides connlog's own services: health and reflection (the query
+    # service's), each only when configured
+    others = {r["match"]["prefix"]: r["route"]["cluster"] for r in forwarded
+              if not r["match"]["prefix"].startswith("/connlog.api.v1.")}
+    assert others == ({"/grpc.reflection.": registry.QUERY} if reflection else {}) | (
+        {"/grpc.health.v1.Health/": registry.QUERY} if health else {})
+
+
+def test_every_rest_prefix_has_its_body_limit(envoy):
+    """Each shape's prefixes (and /v1's) have a route of their own with the
+    shape's limit (plus the buffer filter's room: the Lua filter holds the
+    exact limit), longest prefix first; the Lua filter knows the same limits."""
+    routes = _routes(envoy)
+    limited = [r for r in routes if "route" not in r and "headers" not in r["match"]]
+    expected = [(prefix, shape.max_request_bytes) for prefix, shape in config.shape_prefixes()]
+    expected.append(("/v1/", SETTINGS.max_message_bytes))
+    expected.sort(key=lambda pair: -len(pair[0]))
+    assert [(r["match"]["prefix"], r["typed_per_filter_config"]) for r in limited[:-1]] == [
+        (prefix, _limited(limit)) for prefix, limit in expected]
+    assert [len(r["match"]["prefix"]) for r in limited[:-1]] == sorted(
+        (len(r["match"]["prefix"]) for r in limited[:-1]), reverse=True)
+    # the catch-all holds a Meraki SDK's doubled path to any shape (the Lua filter checks the inner path's)
+    assert limited[-1]["typed_per_filter_config"] == _limited(max(s.max_request_bytes for s in registry.SHAPES))
+    # other gRPC paths: not found at once, never buffered
+    [grpc_other] = [r for r in routes if "headers" in r["match"]]
+    assert grpc_other["typed_per_filter_config"] == UNLIMITED and grpc_other["direct_response"] == NOT_FOUND
+    lua = _filter(envoy, "envoy.filters.http.lua")["default_source_code"]["inline_string"]
+    block = lua[lua.index("local LIMITS = {"):]
+    block = block[:block.index("\n}")]
+    assert [line.strip() for line in block.splitlines()[1:]] == [
+        f"{{prefix = {json.dumps(prefix)}, limit = {limit}}}," for prefix, limit in expected]
+    # each limit is small for what the shape takes
+    assert registry.SHAPES_BY_NAME["meraki"].max_request_bytes <= 4096  # GETs only
+    assert registry.SHAPES_BY_NAME["zequenze"].max_request_bytes <= 64 * 1024  # one log
+
+
+@pytest.mark.parametrize("shape", registry.SHAPES, ids=[s.name for s in registry.SHAPES])
+def test_a_too_large_body_is_answered_in_the_shapes_format(envoy, shape):
+    mappers = _manager(envoy)["local_reply_config"]["mappers"]
+    message = config.too_large_message(shape.max_request_bytes)
+    expected = json.loads(json.dumps(shape.error_body(599, message)).replace("599", '"%RESPONSE_CODE%"'))
+    for prefix in shape.path_prefixes:
+        [first] = [m for m in mappers if _path_prefix(m["filter"]) == prefix and _status(m["filter"]) == 413][:1]
+        assert first["body_format_override"]["json_format"] == expected
+        # before the shape's other mappers
+        index = mappers.index(first)
+        assert all(_path_prefix(m["filter"]) != prefix for m in mappers[:index])
+
+
+def _path_prefix(flt: dict) -> str | None:
+    for f in flt.get("and_filter", {}).get("filters", [flt]):
+        header = f.get("header_filter", {}).get("header", {})
+        if header.get("name") == ":path" and "prefix" in header["string_match"]:
+            return header["string_match"]["prefix"]
+    return None
+
+
+def _status(flt: dict) -> int | None:
+    for f in flt.get("and_filter", {}).get("filters", [flt]):
+        if "status_code_filter" in f:
+            return f["status_code_filter"]["comparison"]["value"]["default_value"]
+    return None
+
+
+def test_the_admin_interface_is_an_owner_only_unix_socket(envoy, tmp_path):
+    assert envoy["admin"] == {"address": {"pipe": {"path": str(config.admin_socket(SETTINGS)), "mode": 0o600}}}
+    assert "socket_address" not in json.dumps(envoy["admin"])
+    settings = Settings(data_dir=tmp_path)
+    assert config.admin_socket(settings) == tmp_path.absolute() / "envoy-admin.sock"
+
+
+def test_an_admin_socket_path_too_long_falls_back_to_a_private_folder(tmp_path):
+    deep = tmp_path / ("d" * 100)
+    settings = Settings(data_dir=deep)
+    path = config.admin_socket(settings)
+    assert len(os.fsencode(str(path))) <= config.SOCKET_PATH_MAX
+    assert path.parent.parent == Path(tempfile.gettempdir()) and path.name == "envoy-admin.sock"
+    assert config.admin_socket(settings) == path  # every process finds the same one
+    assert config.admin_socket(Settings(data_dir=tmp_path / ("e" * 100))) != path
+    made = config.prepare_admin_socket(settings)
+    try:
+        info = made.parent.lstat()
+        assert made == path and stat.S_IMODE(info.st_mode) == 0o700 and info.st_uid == os.getuid()
+        # a folder others may enter is refused
+        os.chmod(made.parent, 0o755)
+        with pytest.raises(PermissionError):
+            config.prepare_admin_socket(settings)
+    finally:
+        made.parent.rmdir()
+    # a configured path too long is refused with a clear message
+    with pytest.raises(ValueError, match="longer than a Unix socket path"):
+        config.admin_socket(Settings(gateway_admin_socket=deep / "admin.sock"))
+
+
+def test_healthz_is_envoys_own_answer_from_active_health_checks(envoy):
+    filters = _manager(envoy)["http_filters"]
+    assert filters[0]["name"] == "envoy.filters.http.health_check"  # before anything reaches a service
+    health = filters[0]["typed_config"]
+    assert health["pass_through_mode"] is False
+    assert health["headers"] == [{"name": ":path", "string_match": {"exact": config.HEALTH_PATH}}]
+    assert health["cluster_min_healthy_percentages"] == {name: {"value": 1.0} for name in ("ingest", "query")}
+    clusters = {c["name"]: c for c in envoy["static_resources"]["clusters"]}
+    for name in ("ingest", "query"):
+        [check] = clusters[name]["health_checks"]
+        assert check["grpc_health_check"] == {}  # the service's overall health: its database included
+        every = f"{SETTINGS.gateway_health_check_seconds}s"
+        assert check["interval"] == check["no_traffic_interval"] == check["no_traffic_healthy_interval"] == every
 
 
 def _local_reply_format(envoy: dict, path: str) -> dict | None:
@@ -98,7 +234,8 @@ def _local_reply_format(envoy: dict, path: str) -> dict | None:
             return True if True in results else (False if all(r is False for r in results) else None)
         header = flt.get("header_filter", {}).get("header")
         if header and header["name"] == ":path":
-            return path.startswith(header["string_match"]["prefix"])
+            match = header["string_match"]
+            return path.startswith(match["prefix"]) if "prefix" in match else path == match["exact"]
         if header and header["name"] == "content-type":
             return True  # a REST caller
         return None

@@ -30,7 +30,6 @@ def _env(data_dir, ports, database_url=None) -> dict[str, str]:
         CONNLOG_INGEST_METRICS_PORT=str(ports[2]),
         CONNLOG_QUERY_METRICS_PORT=str(ports[3]),
         CONNLOG_GATEWAY_PORT=str(ports[4]),
-        CONNLOG_GATEWAY_ADMIN_PORT=str(ports[5]),
         CONNLOG_VENDOR_SYNC_PORT=str(ports[6]),
         CONNLOG_VENDOR_SYNC_METRICS_PORT=str(ports[7]),
         CONNLOG_LOG_FORMAT="console",

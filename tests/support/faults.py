@@ -211,7 +211,7 @@ def data_directory() -> Iterator[Path]:
 
 def suite_env(data_dir: Path, **extra: str) -> tuple[dict[str, str], dict[str, int]]:
     names = ["ingest", "query", "vendor-sync", "ingest-metrics", "query-metrics", "vendor-sync-metrics",
-             "gateway", "gateway-admin"]
+             "gateway"]
     ports = dict(zip(names, free_ports(len(names)), strict=True))
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONNLOG_")}
     env.pop("DATABASE_URL", None)  # the embedded server, so that the tests can stop and kill it
@@ -224,7 +224,6 @@ def suite_env(data_dir: Path, **extra: str) -> tuple[dict[str, str], dict[str, i
         CONNLOG_QUERY_METRICS_PORT=str(ports["query-metrics"]),
         CONNLOG_VENDOR_SYNC_METRICS_PORT=str(ports["vendor-sync-metrics"]),
         CONNLOG_GATEWAY_PORT=str(ports["gateway"]),
-        CONNLOG_GATEWAY_ADMIN_PORT=str(ports["gateway-admin"]),
         CONNLOG_LOG_FORMAT="json",
         CONNLOG_SHUTDOWN_GRACE_SECONDS="2",
         CONNLOG_AUTH_CACHE_SECONDS="0",
@@ -305,9 +304,13 @@ async def serving(address: str) -> bool:
 async def gateway_ready(suite: SuiteProcess) -> bool:
     import httpx
 
+    from connlog.core.settings import Settings
+    from connlog.gateway.config import admin_socket
+    from connlog.gateway.process import admin
+
     try:
         async with httpx.AsyncClient(timeout=2) as http:
-            ready = await http.get(f"http://127.0.0.1:{suite.ports['gateway-admin']}/ready")
+            ready = await admin(admin_socket(Settings(data_dir=suite.data_dir)), "/ready", timeout=2)
             if ready.status_code != 200:
                 return False
             # and it reaches a backend

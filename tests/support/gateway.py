@@ -16,25 +16,30 @@ class Gateway:
     """A real Envoy in front of the in-process services."""
 
     url: str
-    admin_port: int
+    admin_socket: Path
     config: Path
+    port: int
+    pid: int
 
 
 @contextlib.asynccontextmanager
 async def envoy_in_front(settings: Settings, folder: Path, **upstreams: str) -> AsyncIterator[Gateway]:
-    """A real Envoy on free ports forwarding to ``upstreams``
-    (``ingest``/``query``/``vendor_sync`` = "host:port")."""
+    """A real Envoy on a free port forwarding to ``upstreams``
+    (``ingest``/``query``/``vendor_sync`` = "host:port"), its admin socket in
+    ``folder``."""
     from connlog.gateway import process
+    from connlog.gateway.config import admin_socket
 
-    port, admin_port = free_ports(2)
+    [port] = free_ports(1)
     settings = settings.model_copy(update={
         "gateway_port": port,
-        "gateway_admin_port": admin_port,
+        "data_dir": folder,
+        "gateway_admin_socket": None,
         **{f"gateway_{name}_upstream": address for name, address in upstreams.items()},
     })
     proc = process.start(settings, folder / "envoy.yaml", folder / "envoy.log")
     try:
-        await process.wait_ready(admin_port, proc)
-        yield Gateway(f"http://127.0.0.1:{port}", admin_port, folder / "envoy.yaml")
+        await process.wait_ready(admin_socket(settings), proc)
+        yield Gateway(f"http://127.0.0.1:{port}", admin_socket(settings), folder / "envoy.yaml", port, proc.pid)
     finally:
         process.stop(proc)

@@ -2,19 +2,28 @@
 
 What the gateway serves is read from ``connlog.shapes.registry``: the
 transcoder's services, the route of each gRPC service to the cluster of the
-process hosting it, and the error format of each vendor shape's paths
-(Envoy's own replies and the Lua filter's); the header names the Lua filter
-and the backends exchange come from ``connlog.shapes.rest``."""
+process hosting it (gRPC reflection and health only when the settings expose
+them), the error format of each vendor shape's paths (Envoy's own replies and
+the Lua filter's) and the request body limit of each; the header names the
+Lua filter and the backends exchange come from ``connlog.shapes.rest``.
+
+Envoy's admin interface listens on a Unix socket (``admin_socket``) with mode
+0600, never on TCP; probes ask ``/healthz`` on the public port, which Envoy
+answers itself from its active gRPC health checks of the services."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import shutil
 import sys
 import sysconfig
+import tempfile
 from pathlib import Path
 from string import Template
 from typing import Any
+from urllib.parse import urlsplit
 
 from connlog.core.settings import Settings
 from connlog.shapes import registry
@@ -42,6 +51,72 @@ def assets_folder() -> Path:
 def asset(name: str) -> Path:
     """Path of one Envoy asset (see ``assets_folder``)."""
     return assets_folder() / name
+
+
+# The longest path a Unix socket can have (``sun_path`` less its NUL).
+SOCKET_PATH_MAX = 107 if sys.platform.startswith("linux") else 103
+# The admin socket's mode: only Envoy's own user may open it.
+ADMIN_SOCKET_MODE = 0o600
+ADMIN_SOCKET_NAME = "envoy-admin.sock"
+# Envoy answers this path itself (health_check filter): 200 while every
+# cluster in HEALTH_CLUSTERS has a host passing its gRPC health check.
+HEALTH_PATH = "/healthz"
+HEALTH_CLUSTERS = ("ingest", "query")
+# Request headers larger than this are answered 431 by Envoy.
+MAX_REQUEST_HEADERS_KB = 60
+# The canonical REST bindings' prefix: bodies up to max_message_bytes.
+CANONICAL_PREFIX = "/v1/"
+# Bodies on any other path (which all end in a 404).
+DEFAULT_MAX_REQUEST_BYTES = 1024
+# The buffer filter holds a REST body up to its limit plus this much (the Lua
+# filter then checks the limit exactly, the transcoder needs room for its
+# gRPC framing); a body beyond that is a 413 of the buffer filter's own.
+BUFFER_HEADROOM_BYTES = 64 * 1024
+_BUFFER = "envoy.filters.http.buffer"
+_BUFFER_PER_ROUTE = "type.googleapis.com/envoy.extensions.filters.http.buffer.v3.BufferPerRoute"
+
+
+def _fits(path: Path) -> bool:
+    return len(os.fsencode(str(path))) <= SOCKET_PATH_MAX
+
+
+def admin_socket(settings: Settings) -> Path:
+    """The path of Envoy's admin socket: ``gateway_admin_socket``, else
+    ``data_dir/envoy-admin.sock``, else (when that is too long for a socket
+    path) the same name in a private directory of this user under the temp
+    folder, named after the data directory so every process finds it.
+    ValueError when a configured path is too long."""
+    if settings.gateway_admin_socket is not None:
+        path = settings.gateway_admin_socket.absolute()
+        if not _fits(path):
+            raise ValueError(f"gateway_admin_socket {str(path)!r} is longer than a Unix socket path may be "
+                             f"({SOCKET_PATH_MAX} bytes): choose a shorter path")
+        return path
+    path = (settings.data_dir / ADMIN_SOCKET_NAME).absolute()
+    if _fits(path):
+        return path
+    digest = hashlib.sha256(os.fsencode(str(path))).hexdigest()[:16]
+    short = Path(tempfile.gettempdir()) / f"connlog-{os.getuid()}-{digest}" / ADMIN_SOCKET_NAME
+    if not _fits(short):
+        raise ValueError(f"no admin socket path fits in {SOCKET_PATH_MAX} bytes: set gateway_admin_socket")
+    return short
+
+
+def prepare_admin_socket(settings: Settings) -> Path:
+    """Make the admin socket's folder (a private 0700 one for the temp-folder
+    fallback, refused if someone else owns it or others may enter it) and
+    remove a socket left by an earlier Envoy; returns the socket's path."""
+    path = admin_socket(settings)
+    if settings.gateway_admin_socket is None and path.parent.parent == Path(tempfile.gettempdir()):
+        path.parent.mkdir(mode=0o700, exist_ok=True)
+        info = path.parent.lstat()
+        if info.st_uid != os.getuid() or info.st_mode & 0o077 or not path.parent.is_dir() or path.parent.is_symlink():
+            raise PermissionError(f"{path.parent} is not a private folder of this user: remove it")
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_socket():
+        path.unlink()
+    return path
 
 
 def _split(address: str) -> tuple[str, int]:
@@ -84,24 +159,92 @@ def shape_prefixes() -> list[tuple[str, registry.Shape]]:
     return sorted(pairs, key=lambda pair: -len(pair[0]))
 
 
-def routes() -> list[JsonObject]:
+def body_limits(settings: Settings) -> list[tuple[str, int]]:
+    """Each REST path prefix and the largest request body it takes, longest
+    prefix first: each vendor shape's (``connlog.shapes.registry``), and the
+    canonical ``/v1`` bindings' (``max_message_bytes``)."""
+    limits = [(prefix, shape.max_request_bytes) for prefix, shape in shape_prefixes()]
+    limits.append((CANONICAL_PREFIX, settings.max_message_bytes))
+    return sorted(limits, key=lambda pair: -len(pair[0]))
+
+
+def _buffer(limit: int | None) -> JsonObject:
+    """The buffer filter's per-route config: ``limit`` bytes, or off."""
+    config: JsonObject = {"disabled": True} if limit is None else {"buffer": {"max_request_bytes": limit}}
+    return {_BUFFER: {"@type": _BUFFER_PER_ROUTE, **config}}
+
+
+NOT_FOUND = {"status": 404, "body": {"inline_string": "Not found"}}
+
+
+def routes(settings: Settings) -> list[JsonObject]:
     """The gateway's routes: each gRPC service to the cluster of the process
-    hosting it (``connlog.shapes.registry``), anything else a 404."""
+    hosting it (``connlog.shapes.registry``; reflection and health only when
+    the settings expose them), without a body limit of the gateway's (gRPC
+    streams are limited per message by the services); then each REST path
+    prefix with its body limit (a REST call is routed by the gRPC path the
+    transcoder gives it, so these routes only set the limit: anything that
+    reaches one is unknown, a 404); anything else a 404."""
     found: list[JsonObject] = [
-        {"match": {"prefix": route.prefix}, "route": {"cluster": route.host, "timeout": f"{route.timeout_seconds}s"}}
-        for route in registry.routes()
+        {"match": {"prefix": route.prefix}, "route": {"cluster": route.host, "timeout": f"{route.timeout_seconds}s"},
+         "typed_per_filter_config": _buffer(None)}
+        for route in registry.routes(lambda setting: bool(getattr(settings, setting)))
     ]
-    not_found = {"status": 404, "body": {"inline_string": "Not found"}}
-    return [*found, {"match": {"prefix": "/"}, "direct_response": not_found}]
+    # any other gRPC path: not found at once (never waiting for a stream's end)
+    grpc_not_found = {"match": {"prefix": "/", "headers": [GRPC_CONTENT_TYPE]}, "direct_response": NOT_FOUND,
+                      "typed_per_filter_config": _buffer(None)}
+    limited = [{"match": {"prefix": prefix}, "direct_response": NOT_FOUND,
+                "typed_per_filter_config": _buffer(limit + BUFFER_HEADROOM_BYTES)}
+               for prefix, limit in body_limits(settings)]
+    # anything else is a 404, or a Meraki SDK's doubled path to a shape's (the
+    # Lua filter checks the inner path's limit)
+    return [*found, grpc_not_found, *limited,
+            {"match": {"prefix": "/"}, "direct_response": NOT_FOUND,
+             "typed_per_filter_config": _buffer(max_shape_limit() + BUFFER_HEADROOM_BYTES)}]
 
 
-def local_reply_config() -> JsonObject:
+GRPC_CONTENT_TYPE = {"name": "content-type", "string_match": {"prefix": "application/grpc"}}
+
+
+def max_shape_limit() -> int:
+    """The largest body limit of any vendor shape."""
+    return max(shape.max_request_bytes for shape in registry.SHAPES)
+
+
+def too_large_message(limit: int) -> str:
+    """The message of a 413 for a body over ``limit`` bytes."""
+    return f"The request body is larger than the limit of {limit} bytes."
+
+
+def health_checks(settings: Settings) -> list[JsonObject]:
+    """The active gRPC health check of a service cluster (overall health,
+    service ""), at the same pace with or without traffic."""
+    every = f"{settings.gateway_health_check_seconds}s"
+    return [{"timeout": f"{min(settings.gateway_health_check_seconds, 2.0)}s", "interval": every,
+             "no_traffic_interval": every, "no_traffic_healthy_interval": every,
+             "unhealthy_threshold": 1, "healthy_threshold": 1, "grpc_health_check": {}}]
+
+
+def local_reply_config(settings: Settings) -> JsonObject:
     """Envoy's ``local_reply_config``: its own replies (unknown path, body too
     large, headers too large, transcoding errors) in the error format of the
     shape the path belongs to (``connlog.shapes.registry``), google.rpc.Status
     JSON elsewhere. (Replies about an unreachable service are rewritten by the
     Lua filter, which also sees the transcoder's.)"""
-    mappers: list[JsonObject] = []
+    health = {"header_filter": {"header": {"name": ":path", "string_match": {"exact": HEALTH_PATH}}}}
+    mappers: list[JsonObject] = [  # the gateway's own health, for probes
+        {"filter": _both(health, _status_filter("EQ", 200)),
+         "body_format_override": {"json_format": {"status": "SERVING"}}},
+        {"filter": health, "body_format_override": {"json_format": {"status": "NOT_SERVING"}}},
+    ]
+    for prefix, shape in shape_prefixes():  # a body over the limit: say which limit
+        body = json.loads(json.dumps(shape.error_body(599, too_large_message(shape.max_request_bytes)))
+                          .replace("599", '"%RESPONSE_CODE%"'))
+        mappers.append({"filter": _both(_NOT_GRPC, _prefix_filter((prefix,)), _status_filter("EQ", 413)),
+                        "body_format_override": {"json_format": body}})
+    mappers.append({"filter": _both(_NOT_GRPC, _prefix_filter((CANONICAL_PREFIX,)), _status_filter("EQ", 413)),
+                    "body_format_override": {"json_format": {
+                        "code": RPC_CODE[413], "message": too_large_message(settings.max_message_bytes)}}})
     for prefix, shape in shape_prefixes():
         example = shape.error_body(599, "%LOCAL_REPLY_BODY%")
         body = json.loads(json.dumps(example).replace("599", '"%RESPONSE_CODE%"'))
@@ -115,8 +258,24 @@ def local_reply_config() -> JsonObject:
     return {"mappers": mappers}
 
 
-def lua_source(retry_after_seconds: int) -> str:
-    """The gateway's Lua filter with the shapes and headers tables filled in."""
+def gateway_origin(settings: Settings, gateway_port: int) -> str:
+    """The gateway's own origin as it tells the backends: the public base
+    URL, else ``http://<host>:<port>``; "" for a wildcard host (the Lua
+    filter then uses the local address the connection came in on)."""
+    if settings.public_base_url:
+        return settings.public_base_url
+    if settings.host in ("0.0.0.0", "::", ""):
+        return ""
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    return f"http://{host}:{gateway_port}"
+
+
+def lua_source(retry_after_seconds: int, origin: str = "", base_path: str = "",
+               limits: list[tuple[str, int]] | None = None) -> str:
+    """The gateway's Lua filter with the shapes and headers tables filled in
+    (``origin``: the gateway's own, see ``gateway_origin``; ``base_path``: the
+    public base URL's path prefix; ``limits``: ``body_limits``)."""
+    limit_lines = [f"  {{prefix = {json.dumps(prefix)}, limit = {limit}}}," for prefix, limit in limits or []]
     shapes = []
     for prefix, shape in shape_prefixes():
         template = json.dumps(shape.error_body(599, "\x01"), separators=(",", ":"))
@@ -129,6 +288,10 @@ def lua_source(retry_after_seconds: int) -> str:
         "local RPC_CODE = {}": "local RPC_CODE = {" + ", ".join(f"[{k}] = {v}" for k, v in RPC_CODE.items()) + "}",
         'local UNAVAILABLE = ""': f"local UNAVAILABLE = {json.dumps(UNAVAILABLE_MESSAGE)}",
         'local RETRY_AFTER = ""': f'local RETRY_AFTER = "{retry_after_seconds}"',
+        'local ORIGIN = ""': f"local ORIGIN = {json.dumps(origin)}",
+        'local BASE_PATH = ""': f"local BASE_PATH = {json.dumps(base_path)}",
+        "local LIMITS = {}": "local LIMITS = {\n" + "\n".join(limit_lines) + "\n}",
+        "local DEFAULT_LIMIT = 0": f"local DEFAULT_LIMIT = {DEFAULT_MAX_REQUEST_BYTES}",
     }
     source = asset("vendor.lua").read_text()
     for marker, text in rendered.items():
@@ -139,8 +302,10 @@ def lua_source(retry_after_seconds: int) -> str:
     return source
 
 
-def render(settings: Settings, *, gateway_port: int | None = None, admin_port: int | None = None) -> str:
+def render(settings: Settings, *, gateway_port: int | None = None) -> str:
     """The Envoy YAML for these settings."""
+    port = settings.gateway_port if gateway_port is None else gateway_port
+    base_path = urlsplit(settings.public_base_url).path if settings.public_base_url else ""
     upstream_host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
     ingest_host, ingest_port = _split(settings.gateway_ingest_upstream or f"{upstream_host}:{settings.ingest_port}")
     query_host, query_port = _split(settings.gateway_query_upstream or f"{upstream_host}:{settings.query_port}")
@@ -150,9 +315,15 @@ def render(settings: Settings, *, gateway_port: int | None = None, admin_port: i
     template = Template(asset("envoy.yaml").read_text())
     return template.substitute(
         listen_host=settings.host,
-        gateway_port=settings.gateway_port if gateway_port is None else gateway_port,
-        admin_port=settings.gateway_admin_port if admin_port is None else admin_port,
-        lua_source=json.dumps(lua_source(settings.retry_after_seconds)),
+        gateway_port=port,
+        admin_socket=json.dumps(str(admin_socket(settings))),
+        max_request_headers_kb=MAX_REQUEST_HEADERS_KB,
+        health_path=HEALTH_PATH,
+        healthy_percentages=json.dumps({name: {"value": 1.0} for name in HEALTH_CLUSTERS}),
+        health_checks=json.dumps(health_checks(settings)),
+        default_max_request_bytes=DEFAULT_MAX_REQUEST_BYTES,
+        lua_source=json.dumps(lua_source(settings.retry_after_seconds, gateway_origin(settings, port), base_path,
+                                         body_limits(settings))),
         descriptor_file=asset("connlog.pb"),
         ingest_host=ingest_host,
         ingest_port=ingest_port,
@@ -160,15 +331,15 @@ def render(settings: Settings, *, gateway_port: int | None = None, admin_port: i
         query_port=query_port,
         vendor_sync_host=sync_host,
         vendor_sync_port=sync_port,
-        local_reply_config=json.dumps(local_reply_config()),
-        routes=json.dumps(routes()),
+        local_reply_config=json.dumps(local_reply_config(settings)),
+        routes=json.dumps(routes(settings)),
         transcoder_services=json.dumps(registry.transcoded_services()),
     )
 
 
-def write_config(settings: Settings, path: Path, **ports: int) -> Path:
+def write_config(settings: Settings, path: Path, *, gateway_port: int | None = None) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render(settings, **ports))
+    path.write_text(render(settings, gateway_port=gateway_port))
     return path
 
 

@@ -18,8 +18,10 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
+
 from connlog.core.settings import Settings
-from connlog.gateway.config import envoy_binary, write_config
+from connlog.gateway.config import envoy_binary, prepare_admin_socket, write_config
 
 # Linux: ``prctl(PR_SET_PDEATHSIG, sig)`` then exec the real command, so the
 # child gets ``sig`` when the supervisor dies, however it dies (kill -9
@@ -111,18 +113,21 @@ def validate(settings: Settings, config: Path) -> subprocess.CompletedProcess:
 def exec_envoy(settings: Settings) -> None:
     """Render the configuration into the data directory and replace this
     process with Envoy (``connlog serve gateway``, e.g. in a container)."""
+    prepare_admin_socket(settings)
     config = write_config(settings, settings.data_dir / "envoy.yaml")
     binary = envoy_binary(settings)
     os.execv(binary, [binary, "-c", str(config), "--log-level", "info", "--drain-time-s", "5"])
 
 
 def start(
-    settings: Settings, config_path: Path, log_path: Path, *, with_parent: bool = False, **ports: int
+    settings: Settings, config_path: Path, log_path: Path, *, with_parent: bool = False,
+    gateway_port: int | None = None,
 ) -> subprocess.Popen:
     """Render the configuration and start Envoy in its own session; returns
     the process. ``with_parent``: Envoy gets SIGTERM when this process dies
     (Linux; call from the main thread)."""
-    write_config(settings, config_path, **ports)
+    prepare_admin_socket(settings)
+    write_config(settings, config_path, gateway_port=gateway_port)
     command = [
         envoy_binary(settings),
         "-c",
@@ -144,21 +149,26 @@ def start(
         log.close()
 
 
-async def wait_ready(admin_port: int, proc: subprocess.Popen, timeout: float = 30.0) -> None:
-    """Wait until Envoy's admin ``/ready`` answers LIVE."""
-    import asyncio
-    import urllib.request
+async def admin(socket: Path, path: str, *, method: str = "GET", timeout: float = 5.0) -> httpx.Response:
+    """A request to Envoy's admin interface, over its Unix socket."""
+    transport = httpx.AsyncHTTPTransport(uds=str(socket))
+    async with httpx.AsyncClient(transport=transport, base_url="http://envoy-admin", timeout=timeout) as client:
+        return await client.request(method, path)
 
-    def ready() -> bool:
+
+async def wait_ready(socket: Path, proc: subprocess.Popen, timeout: float = 30.0) -> None:
+    """Wait until Envoy's admin ``/ready`` (on its Unix socket) answers LIVE."""
+    import asyncio
+
+    async def ready() -> bool:
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/ready", timeout=1) as response:
-                return response.status == 200
-        except OSError:
+            return (await admin(socket, "/ready", timeout=1.0)).status_code == 200
+        except httpx.HTTPError:
             return False
 
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    while not await asyncio.to_thread(ready):
+    while not await ready():
         if exited(proc):
             raise RuntimeError("envoy exited before it was ready")
         if loop.time() > deadline:

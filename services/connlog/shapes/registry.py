@@ -8,10 +8,12 @@ What differs per shape is read from here, nowhere else:
 * which vendors the sync worker pulls, and how (``fetcher``: vendorsync);
 * the CLI's ``--vendor`` choices;
 * the gateway (``connlog.gateway.config``): the transcoder's services, the
-  route of each gRPC service to the cluster of the process hosting it, and
-  the error format of each shape's paths (Envoy's own replies and the Lua
-  filter's); the edge interceptor answers a shape's errors in the same
-  format (``error_body``).
+  route of each gRPC service to the cluster of the process hosting it, the
+  error format of each shape's paths (Envoy's own replies and the Lua
+  filter's) and the largest request body each shape's paths take
+  (``max_request_bytes``: one byte more is a 413 in the shape's format); the
+  edge interceptor answers a shape's errors in the same format
+  (``error_body``).
 
 A new shape: its folder, its proto (and the generated code and descriptor),
 one line in ``SHAPES``.
@@ -69,6 +71,8 @@ class Shape:
     error_body: Callable[[int, str], dict[str, object]]  # (HTTP status, message) -> its error body
     fetcher: type[Fetcher] | None  # how vendor sync pulls the vendor (None: it is not pulled)
     vendor: pb.Vendor  # the vendor of its records
+    # the largest request body the gateway passes on for its paths (more: 413)
+    max_request_bytes: int
     timeout_seconds: int = 60  # the gateway's route timeout
 
     @property
@@ -77,16 +81,28 @@ class Shape:
         return self.descriptor.full_name
 
 
+# Request body limits. Meraki's paths are GETs: no body at all is needed.
+MERAKI_MAX_REQUEST_BYTES = 1024
+# Mojo: GETs, and a login whose body is one API key.
+MOJO_MAX_REQUEST_BYTES = 4096
+# Zequenze: one connection log per POST, about fifteen fields whose longest
+# text is 256 characters: under 2 KiB, under 8 KiB even with every
+# character \u-escaped; 16 KiB leaves room for whitespace and unknown keys.
+ZEQUENZE_MAX_REQUEST_BYTES = 16 * 1024
+
 SHAPES: tuple[Shape, ...] = (
     Shape("meraki", meraki_service_pb2.DESCRIPTOR.services_by_name["MerakiService"],
           meraki_service_pb2_grpc.add_MerakiServiceServicer_to_server, meraki.MerakiServicer, QUERY,
-          ("/api/v1/",), meraki.error_body, MerakiFetcher, pb.VENDOR_MERAKI),
+          ("/api/v1/",), meraki.error_body, MerakiFetcher, pb.VENDOR_MERAKI,
+          max_request_bytes=MERAKI_MAX_REQUEST_BYTES),
     Shape("mojo", mojo_service_pb2.DESCRIPTOR.services_by_name["MojoService"],
           mojo_service_pb2_grpc.add_MojoServiceServicer_to_server, mojo.MojoServicer, QUERY,
-          ("/V5/", "/new/webservice/"), mojo.error_body, MojoFetcher, pb.VENDOR_MOJO),
+          ("/V5/", "/new/webservice/"), mojo.error_body, MojoFetcher, pb.VENDOR_MOJO,
+          max_request_bytes=MOJO_MAX_REQUEST_BYTES),
     Shape("zequenze", zequenze_service_pb2.DESCRIPTOR.services_by_name["ZequenzeService"],
           zequenze_service_pb2_grpc.add_ZequenzeServiceServicer_to_server, zequenze.ZequenzeServicer, INGEST,
-          ("/api/v1/device_app_connection_log",), zequenze.error_body, None, pb.VENDOR_ZEQUENZE),
+          ("/api/v1/device_app_connection_log",), zequenze.error_body, None, pb.VENDOR_ZEQUENZE,
+          max_request_bytes=ZEQUENZE_MAX_REQUEST_BYTES),
 )
 
 
@@ -100,6 +116,8 @@ class Service:
     host: str
     timeout_seconds: int
     transcoded: bool = True
+    # routed by the public gateway only when this setting is on (None: always)
+    exposed_by: str | None = None
 
     @property
     def route_prefix(self) -> str:
@@ -115,7 +133,10 @@ SERVICES: tuple[Service, ...] = (
     Service(_full_name(query_service_pb2.DESCRIPTOR, "QueryService"), QUERY, 60),
     # RunSyncSource waits for the whole sync
     Service(_full_name(vendor_sync_service_pb2.DESCRIPTOR, "VendorSyncService"), VENDOR_SYNC, 300),
-    Service("grpc.", QUERY, 60, transcoded=False),  # health and reflection through the gateway: the query service's
+    # gRPC reflection and health through the gateway (the query service's),
+    # only when configured: otherwise only on each service's own port
+    Service("grpc.reflection.", QUERY, 60, transcoded=False, exposed_by="gateway_expose_reflection"),
+    Service("grpc.health.v1.Health", QUERY, 60, transcoded=False, exposed_by="gateway_expose_health"),
 )
 
 SHAPES_BY_SERVICE = {shape.service: shape for shape in SHAPES}
@@ -140,15 +161,17 @@ class Route:
     timeout_seconds: int
 
 
-def routes() -> list[Route]:
-    """Every gRPC service the gateway routes, to the process that hosts it."""
-    return ([Route(s.route_prefix, s.host, s.timeout_seconds) for s in SERVICES]
+def routes(exposed: Callable[[str], bool] = lambda setting: False) -> list[Route]:
+    """Every gRPC service the gateway routes, to the process that hosts it;
+    a service ``exposed_by`` a setting only when ``exposed(setting)``."""
+    return ([Route(s.route_prefix, s.host, s.timeout_seconds) for s in SERVICES
+             if s.exposed_by is None or exposed(s.exposed_by)]
             + [Route(f"/{shape.service}/", shape.host, shape.timeout_seconds) for shape in SHAPES])
 
 
 def hosts() -> dict[str, str]:
     """The host of every gRPC service of the API, by full name."""
-    return ({s.name: s.host for s in SERVICES if not s.name.endswith(".")}
+    return ({s.name: s.host for s in SERVICES if not s.name.endswith(".") and s.exposed_by is None}
             | {shape.service: shape.host for shape in SHAPES})
 
 

@@ -1,8 +1,11 @@
 """The REST edge: what every RPC that answers in a vendor's REST shape shares.
 
 The gateway's Lua filter hands the backend the raw request path
-(``x-connlog-path``) and the caller's origin (``x-connlog-origin``); the
-backend answers with an HttpBody and sets the HTTP status through the
+(``x-connlog-path``), the gateway's own origin (``x-connlog-origin``, from its
+settings, never from the request) and the address of its immediate peer
+(``x-connlog-peer``), from which ``absolute_origin`` decides where absolute
+URLs point (``connlog.core.origin``); it removes any client-sent copy of
+every one of these headers first. The backend answers with an HttpBody and sets the HTTP status through the
 ``x-connlog-http-status`` response metadata. These header names are written
 once, here: the gateway config renders them into the Lua filter.
 
@@ -32,14 +35,18 @@ from google.api.httpbody_pb2 import HttpBody
 from google.protobuf.message import Message
 
 from connlog.core.auth import KeyAuthenticator, Principal, session_cookie
+from connlog.core.origin import PublicOrigin
 
 STATUS_HEADER = "x-connlog-http-status"
 PATH_HEADER = "x-connlog-path"
 ORIGIN_HEADER = "x-connlog-origin"
+PEER_HEADER = "x-connlog-peer"
 CORRELATION_HEADER = "x-connlog-correlation-id"
 # Every header the gateway and the backends exchange, by the name the Lua
-# filter knows it by (rendered into gateway/vendor.lua).
-HEADERS = {"status": STATUS_HEADER, "path": PATH_HEADER, "origin": ORIGIN_HEADER, "correlation": CORRELATION_HEADER}
+# filter knows it by (rendered into gateway/vendor.lua, which removes every
+# client-sent copy of each).
+HEADERS = {"status": STATUS_HEADER, "path": PATH_HEADER, "origin": ORIGIN_HEADER, "peer": PEER_HEADER,
+           "correlation": CORRELATION_HEADER}
 
 # How array parameters are spelled by Meraki's clients: ``types[]=assoc``.
 ARRAY_SUFFIX = "[]"
@@ -93,7 +100,7 @@ class RestCall:
 
     path: str
     params: list[tuple[str, str]]
-    origin: str
+    origin: str  # the gateway's own origin as it reports it ("" without the gateway): see absolute_origin
     via_gateway: bool
 
     def names(self) -> set[str]:
@@ -165,6 +172,16 @@ def rest_call(
         return RestCall("", _fields_as_params(request, names) if request is not None else [], origin, False)
     parts = urlsplit(raw)
     return RestCall(parts.path, parse_query(parts.query), origin, True)
+
+
+def absolute_origin(public: PublicOrigin, context: grpc.aio.ServicerContext, call: RestCall) -> str:
+    """The origin absolute URLs in this call's answer start with (never a
+    client-sent ``Host``; ``X-Forwarded-*`` only from a trusted proxy: see
+    ``connlog.core.origin``)."""
+    metadata = metadata_dict(context)
+    return public.origin(gateway_origin=call.origin or None, peer=metadata.get(PEER_HEADER),
+                         forwarded_proto=metadata.get("x-forwarded-proto"),
+                         forwarded_host=metadata.get("x-forwarded-host"))
 
 
 @dataclass(frozen=True)

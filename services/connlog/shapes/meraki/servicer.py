@@ -12,6 +12,7 @@ import grpc
 from connlog.api.v1 import meraki_service_pb2, meraki_service_pb2_grpc
 from connlog.core.auth import Permission, Principal
 from connlog.core.identifiers import NETWORK_ID
+from connlog.core.origin import PublicOrigin
 from connlog.core.server import ServiceContext
 from connlog.query.reader import END, EventReader, Page
 from connlog.shapes.meraki import API_KEY_HEADER, params
@@ -19,7 +20,16 @@ from connlog.shapes.meraki.params import LAST, MerakiQuery, encode_position
 from connlog.shapes.meraki.projection import meraki_array
 from connlog.shapes.meraki.ratelimit import RateLimiter
 from connlog.shapes.mojo import SESSION_COOKIE
-from connlog.shapes.rest import HttpBody, RestAuth, RestCall, RestError, query_string, respond, rest_call
+from connlog.shapes.rest import (
+    HttpBody,
+    RestAuth,
+    RestCall,
+    RestError,
+    absolute_origin,
+    query_string,
+    respond,
+    rest_call,
+)
 from connlog.store.accounts import AccountStore
 from connlog.store.events import EventFilter
 
@@ -48,6 +58,10 @@ class MerakiServicer(meraki_service_pb2_grpc.MerakiServiceServicer):
         self._reader = reader
         self._accounts = AccountStore(ctx.pool)
         self._limiter = RateLimiter(ctx.settings.meraki_rate_limit_per_second)
+        settings = ctx.settings
+        # where absolute URLs (Link headers, "url" fields) point: never a client-sent Host
+        self._public = PublicOrigin.of_settings(settings.public_base_url, settings.trusted_proxies, settings.host,
+                                                settings.gateway_port)
 
     async def _principal(self, context: grpc.aio.ServicerContext) -> Principal:
         principal = await AUTH.authenticate(self._ctx.auth, context)
@@ -88,7 +102,7 @@ class MerakiServicer(meraki_service_pb2_grpc.MerakiServiceServicer):
         if not page.events and not await self._reader.client_exists(
                 principal.tenant_ref, network_ref, client_id=client.client_id, client_mac=client.client_mac):
             raise RestError(404, "Client not found")
-        link = self._links(call, request, query, page)
+        link = self._links(call, absolute_origin(self._public, context, call), request, query, page)
         return await respond(context, 200, None, raw=meraki_array(page.events), headers=(("link", link),))
 
     async def _network_ref(self, principal: Principal, network_id: str) -> int:
@@ -102,8 +116,8 @@ class MerakiServicer(meraki_service_pb2_grpc.MerakiServiceServicer):
         return network_ref
 
     def _links(
-        self, call: RestCall, request: meraki_service_pb2.GetNetworkWirelessClientConnectivityEventsRequest,
-        query: MerakiQuery, page: Page,
+        self, call: RestCall, origin: str,
+        request: meraki_service_pb2.GetNetworkWirelessClientConnectivityEventsRequest, query: MerakiQuery, page: Page,
     ) -> str:
         path = call.path or (
             f"{API_PREFIX}/networks/{quote(request.network_id, safe='')}/wireless/clients/"
@@ -111,7 +125,7 @@ class MerakiServicer(meraki_service_pb2_grpc.MerakiServiceServicer):
         )
         kept = [(k, v) for k, v in call.params if k not in ("startingAfter", "endingBefore", "t0", "t1", "timespan")]
         window = [("t0", _epoch_text(query.t0)), ("t1", _epoch_text(query.t1))]
-        base = f"{call.origin}{path}?{query_string(kept + window, params.ARRAYS)}"
+        base = f"{origin}{path}?{query_string(kept + window, params.ARRAYS)}"
 
         def url(extra: tuple[str, str] | None = None) -> str:
             return f"<{base}&{query_string([extra])}>" if extra else f"<{base}>"
@@ -127,7 +141,7 @@ class MerakiServicer(meraki_service_pb2_grpc.MerakiServiceServicer):
 
     # --- organisations and networks -----------------------------------------
 
-    def _network_json(self, call: RestCall, tenant_id: str, network_id: str, name: str) -> dict[str, object]:
+    def _network_json(self, origin: str, tenant_id: str, network_id: str, name: str) -> dict[str, object]:
         return {
             "id": network_id,
             "organizationId": tenant_id,
@@ -136,7 +150,7 @@ class MerakiServicer(meraki_service_pb2_grpc.MerakiServiceServicer):
             "timeZone": "Etc/UTC",
             "tags": [],
             "enrollmentString": None,
-            "url": f"{call.origin}/networks/{network_id}",
+            "url": f"{origin}/networks/{network_id}",
             "notes": "",
             "isBoundToConfigTemplate": False,
         }
@@ -150,7 +164,8 @@ class MerakiServicer(meraki_service_pb2_grpc.MerakiServiceServicer):
             principal.tenant_ref, request.network_id)
         if not found:
             raise RestError(404, "Network not found")
-        return await respond(context, 200, self._network_json(call, principal.tenant_id, *found[0]))
+        origin = absolute_origin(self._public, context, call)
+        return await respond(context, 200, self._network_json(origin, principal.tenant_id, *found[0]))
 
     async def GetOrganizations(
         self, request: meraki_service_pb2.GetOrganizationsRequest, context: grpc.aio.ServicerContext
@@ -161,7 +176,7 @@ class MerakiServicer(meraki_service_pb2_grpc.MerakiServiceServicer):
         return await respond(context, 200, [{
             "id": tenant_id,
             "name": name or tenant_id,
-            "url": f"{call.origin}/organizations/{tenant_id}",
+            "url": f"{absolute_origin(self._public, context, call)}/organizations/{tenant_id}",
             "api": {"enabled": True},
             "licensing": {"model": "co-term"},
             "cloud": {"region": {"name": "connlog"}},
@@ -184,8 +199,9 @@ class MerakiServicer(meraki_service_pb2_grpc.MerakiServiceServicer):
     ) -> HttpBody:
         principal, call = await self._organization(request, context)
         networks = await self._accounts.networks(principal.tenant_ref)
+        origin = absolute_origin(self._public, context, call)
         return await respond(context, 200,
-                             [self._network_json(call, principal.tenant_id, n, name) for n, name in networks])
+                             [self._network_json(origin, principal.tenant_id, n, name) for n, name in networks])
 
     async def GetOrganizationInventoryDevices(
         self, request: meraki_service_pb2.GetOrganizationInventoryDevicesRequest, context: grpc.aio.ServicerContext
