@@ -22,6 +22,7 @@ from connlog.core.database import DatabaseServer
 from connlog.core.settings import Settings
 from connlog.devtools.ports import free_ports
 from connlog.gateway import process as gateway
+from connlog.gateway.config import admin_socket
 from connlog.store.partitions import maintain_partitions
 from connlog.suite import wait_serving
 
@@ -98,12 +99,15 @@ class running_suite:
         self._server = await asyncio.to_thread(DatabaseServer.start, workdir / "postgres")
         await self._server.configure(**SERVER_SETTINGS)
         url = await self._server.create_database("connlog_bench", migrated=True)
-        ingest, query, ingest_metrics, query_metrics, gateway_port, gateway_admin = free_ports(6)
+        ingest, query, ingest_metrics, query_metrics, gateway_port = free_ports(5)
         settings = Settings(
             database_url=url, data_dir=workdir, ingest_port=ingest, query_port=query,
             ingest_metrics_port=ingest_metrics, query_metrics_port=query_metrics, gateway_port=gateway_port,
-            gateway_admin_port=gateway_admin, retention_days=self._retention, log_level="warning",
+            retention_days=self._retention, log_level="warning",
             db_pool_max_size=8, meraki_rate_limit_per_second=100000, auth_cache_seconds=60,
+            # the load comes from a handful of keys: budgets far above it
+            key_write_events_per_second=1e9, key_write_burst=1e9,
+            device_write_events_per_second=1e9, device_write_burst=1e9,
         )
         conn = await asyncpg.connect(url)
         await maintain_partitions(conn, retention_days=self._retention, ahead_days=7)
@@ -111,7 +115,7 @@ class running_suite:
         suite = Suite(settings, url, workdir=workdir)
         env = {k: v for k, v in os.environ.items() if not k.startswith("CONNLOG_")}
         env |= {"DATABASE_URL": url, **{f"CONNLOG_{k.upper()}": str(v) for k, v in settings.model_dump().items()
-                                        if v is not None and k != "database_url"}}
+                                        if v not in (None, ()) and k != "database_url"}}
         for name in ("ingest", "query"):
             proc = subprocess.Popen([sys.executable, "-m", "connlog", "serve", name], env=env,
                                     start_new_session=True)
@@ -121,7 +125,7 @@ class running_suite:
         envoy = gateway.start(settings, workdir / "envoy.yaml", workdir / "envoy.log")
         suite.processes["envoy"] = envoy
         suite.memory.watch("envoy", envoy.pid)
-        await gateway.wait_ready(settings.gateway_admin_port, envoy)
+        await gateway.wait_ready(admin_socket(settings), envoy)
         suite.memory.start()
         self.suite = suite
         return suite

@@ -13,15 +13,17 @@ from collections.abc import AsyncIterator
 import asyncpg
 import grpc
 import pytest
+from pydantic import SecretStr
 
 from connlog.api.v1 import ingest_service_pb2_grpc, query_service_pb2_grpc
 from connlog.core.database import DatabaseServer, create_pool
 from connlog.core.logging import configure_logging
+from connlog.core.sealing import new_key
 from connlog.core.server import start_service
 from connlog.core.settings import Settings
 from connlog.store.accounts import AccountStore
 from tests.support.gateway import Gateway, envoy_in_front
-from tests.support.services import Clients, Suite, Tenant, new_tenant
+from tests.support.services import Clients, Suite, Tenant, new_tenant, vendor_sync_service
 
 
 @pytest.fixture(scope="session")
@@ -46,7 +48,11 @@ def settings(database_url: str, tmp_path_factory) -> Settings:
     return Settings(
         database_url=database_url,
         data_dir=tmp_path_factory.mktemp("data"),
+        secret_keys=SecretStr(new_key()),  # seals vendor credentials for the whole session
         auth_cache_seconds=0,
+        # the fake vendors are loopback servers over http: allowed by name here
+        sync_allow_http=True,
+        sync_allowed_destinations=("127.0.0.1/32", "::1/128"),
         meraki_rate_limit_per_second=20,
         shutdown_grace_seconds=5,
         log_level="warning",
@@ -111,16 +117,13 @@ async def sync(suite: Suite, pool: asyncpg.Pool):
     """The vendor-sync service in-process (one per test module), as a stub
     that also knows its ports."""
     from connlog.api.v1 import vendor_sync_service_pb2_grpc as sgrpc
-    from connlog.vendorsync.servicer import register as register_sync
 
-    settings = suite.settings.model_copy(update={
-        "sync_ingest_address": suite.ingest_address, "sync_schedule_seconds": 0.2, "sync_http_timeout_seconds": 2.0,
-        "sync_backoff_base_seconds": 0.05, "sync_overlap_seconds": 60.0, "sync_initial_lookback_seconds": 6 * 3600.0,
-    })
-    service = await start_service("vendor-sync", settings, register_sync, port=0, metrics_port=0, pool=pool)
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{service.port}") as channel:
+    async with vendor_sync_service(
+        suite.settings, pool, sync_ingest_address=suite.ingest_address, sync_schedule_seconds=0.2,
+        sync_http_timeout_seconds=2.0, sync_backoff_base_seconds=0.05, sync_overlap_seconds=60.0,
+        sync_initial_lookback_seconds=6 * 3600.0,
+    ) as service, grpc.aio.insecure_channel(f"127.0.0.1:{service.port}") as channel:
         stub = sgrpc.VendorSyncServiceStub(channel)
         stub.metrics_port = service.metrics_port
         stub.port = service.port
         yield stub
-    await service.stop(1)

@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+import json
+import os
+import secrets
+import subprocess
+import sys
+
 import grpc
+import httpx
 import pytest
 
+from connlog.api.v1 import connection_event_pb2 as pb
 from connlog.api.v1 import ingest_service_pb2 as ipb
 from connlog.api.v1 import query_service_pb2 as qpb
+from connlog.api.v1 import vendor_sync_service_pb2 as spb
+from connlog.core.auth import SYNC_SOURCE_HEADER, Role, create_key
+from connlog.shapes.meraki import servicer as meraki
+from connlog.shapes.mojo import servicer as mojo
+from connlog.shapes.zequenze import servicer as zequenze
 from connlog.store.accounts import AccountStore
 from tests.support.factories import simple_event
+from tests.support.gateway_calls import ZEQUENZE_SAMPLES
 
 
 async def _code(call) -> grpc.StatusCode:
@@ -64,18 +78,19 @@ async def test_roles(clients, tenant):
     assert await _code(_list(clients, tenant.md("device"))) == grpc.StatusCode.PERMISSION_DENIED
 
 
-async def test_device_keys_push_only_their_own_device(clients, tenant):
-    own = simple_event("N_dev", client_id="phone-1")
-    other = simple_event("N_dev", client_id="phone-1", mac="02:00:00:00:00:09")
-    other.client.reporting_device_id = "someone-else"
-    reply = await _ingest(clients, tenant.md("device"), [own, other])
-    assert reply.results[0].status == ipb.INGEST_STATUS_ACCEPTED
-    assert reply.results[1].status == ipb.INGEST_STATUS_REJECTED
-    assert reply.results[1].field == "client.reporting_device_id"
-    stored = await clients.query.GetConnectionEvent(
-        qpb.GetConnectionEventRequest(name=reply.results[0].name), metadata=tenant.md("viewer")
-    )
-    assert stored.client.reporting_device_id == "dev-1"
+async def test_device_keys_write_only_through_their_shape(clients, tenant):
+    """A device key is refused by IngestService (unary and stream), and its
+    events through its shape are its own device's (tests/test_gateway_zequenze,
+    tests/unit/test_principal_rules)."""
+    event = simple_event("N_dev", client_id="dev-1")
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await _ingest(clients, tenant.md("device"), [event])
+    assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert err.value.details() == "a device key writes only through its own shape (zequenze), not through IngestService"
+    call = clients.ingest.StreamIngestConnectionEvents(metadata=tenant.md("device"))
+    await call.write(ipb.StreamIngestConnectionEventsRequest(events=[event]))
+    await call.done_writing()
+    assert await _code(call) == grpc.StatusCode.PERMISSION_DENIED
 
 
 async def test_tenants_never_see_each_other(clients, make_tenant):
@@ -105,3 +120,156 @@ async def test_tenants_never_see_each_other(clients, make_tenant):
     spoof = simple_event("N_x", tenant_id=a.tenant_id)
     reply = await _ingest(clients, b.md(), [spoof])
     assert reply.results[0].status == ipb.INGEST_STATUS_REJECTED and reply.results[0].field == "tenant_id"
+
+
+# --- the vendor-sync service's own key ----------------------------------------------------------------------------
+
+async def _source(pool, tenant_id: str, *, vendor: int = pb.VENDOR_MERAKI, network: str = "N_src") -> str:
+    """A sync source of the tenant (never polled: its host does not resolve)."""
+    source_id = secrets.token_hex(8)
+    async with pool.acquire() as conn:
+        await conn.execute(
+            """INSERT INTO sync_sources (source_id, tenant_ref, vendor, base_url, network_id, clients)
+               SELECT $1, tenant_ref, $3, 'https://sync-source.invalid/api/v1', $4, ARRAY['c1']
+               FROM tenants WHERE tenant_id = $2""",
+            source_id, tenant_id, vendor, network)
+    return source_id
+
+
+def _sync_md(tenant, source_id: str | None):
+    md = tenant.md("sync_service")
+    return md + ((SYNC_SOURCE_HEADER, source_id),) if source_id is not None else md
+
+
+async def _stream(clients, md, events):
+    call = clients.ingest.StreamIngestConnectionEvents(metadata=md)
+    await call.write(ipb.StreamIngestConnectionEventsRequest(events=events))
+    await call.done_writing()
+    return await call
+
+
+async def test_the_sync_key_writes_only_for_the_source_it_names(clients, make_tenant, pool):
+    a, b = await make_tenant(), await make_tenant()
+    source = await _source(pool, a.tenant_id)
+    good = simple_event("N_src", client_id="c1", source=pb.Source(vendor=pb.VENDOR_MERAKI))
+    try:
+        for send in (_ingest, _stream):
+            # no source named, an unknown one: refused whole
+            for md in (_sync_md(a, None), _sync_md(a, "nosuchsource"), _sync_md(a, "x" * 5000)):
+                with pytest.raises(grpc.aio.AioRpcError) as err:
+                    await send(clients, md, [good])
+                assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED, send
+                assert SYNC_SOURCE_HEADER in err.value.details()
+
+            # each event held to the source's network, vendor and tenant
+            other_network = simple_event("N_other", client_id="c1", source=pb.Source(vendor=pb.VENDOR_MERAKI))
+            other_vendor = simple_event("N_src", client_id="c2", source=pb.Source(vendor=pb.VENDOR_MOJO))
+            other_tenant = simple_event("N_src", client_id="c3", source=pb.Source(vendor=pb.VENDOR_MERAKI),
+                                        tenant_id=b.tenant_id)
+            reply = await send(clients, _sync_md(a, source), [good, other_network, other_vendor, other_tenant])
+            assert reply.accepted_count + reply.duplicate_count == 1 and reply.rejected_count == 3
+            assert [r.field for r in reply.results if r.status == ipb.INGEST_STATUS_REJECTED] == [
+                "network_id", "source.vendor", "tenant_id"]
+
+        # stored in the source's tenant, nowhere else
+        listed = (await _list(clients, a.md("viewer"), "networks/N_src")).connection_events
+        assert [e.client.client_id for e in listed] == ["c1"]
+        assert list((await _list(clients, b.md("viewer"))).connection_events) == []
+
+        # a disabled source writes nothing
+        async with pool.acquire() as conn:
+            await conn.execute("UPDATE sync_sources SET enabled = false WHERE source_id = $1", source)
+        assert await _code(_ingest(clients, _sync_md(a, source), [good])) == grpc.StatusCode.PERMISSION_DENIED
+    finally:
+        async with pool.acquire() as conn:
+            await conn.execute("DELETE FROM sync_sources WHERE source_id = $1", source)
+
+
+async def test_the_sync_key_may_do_nothing_else(clients, tenant, pool, gateway, sync):
+    md = _sync_md(tenant, None)
+    # read RPCs
+    assert await _code(_list(clients, md)) == grpc.StatusCode.PERMISSION_DENIED
+    assert await _code(clients.query.GetConnectionEvent(
+        qpb.GetConnectionEventRequest(name="networks/N/connectionEvents/1"), metadata=md)) == \
+        grpc.StatusCode.PERMISSION_DENIED
+    # source management, even naming a source of the tenant
+    source = await _source(pool, tenant.tenant_id)
+    try:
+        named = _sync_md(tenant, source)
+        name = f"syncSources/{source}"
+        for call in (sync.ListSyncSources(spb.ListSyncSourcesRequest(), metadata=named),
+                     sync.GetSyncSource(spb.GetSyncSourceRequest(name=name), metadata=named),
+                     sync.GetSyncSourceStatus(spb.GetSyncSourceStatusRequest(name=f"{name}/status"), metadata=named),
+                     sync.CreateSyncSource(spb.CreateSyncSourceRequest(), metadata=named),
+                     sync.UpdateSyncSource(spb.UpdateSyncSourceRequest(), metadata=named),
+                     sync.DeleteSyncSource(spb.DeleteSyncSourceRequest(name=name), metadata=named),
+                     sync.RunSyncSource(spb.RunSyncSourceRequest(name=name), metadata=named)):
+            assert await _code(call) == grpc.StatusCode.PERMISSION_DENIED
+    finally:
+        async with pool.acquire() as conn:
+            await conn.execute("DELETE FROM sync_sources WHERE source_id = $1", source)
+    # every REST shape: a 403 in the vendor's own body
+    headers = {"Authorization": f"Bearer {tenant.keys['sync_service']}"}
+    async with httpx.AsyncClient(base_url=gateway.url) as http:
+        answers = [
+            (await http.get("/api/v1/networks/N/wireless/clients/c1/connectivityEvents", headers=headers),
+             meraki.error_body(403, meraki.AUTH.forbidden)),
+            (await http.get("/V5/devices/clients/connectionlogs", params={"clientmacaddress": "f0:d7:aa:df:59:a2"},
+                            headers=headers), mojo.error_body(403, mojo.AUTH.forbidden)),
+            (await http.post("/api/v1/device_app_connection_log/", json=ZEQUENZE_SAMPLES["wifi"], headers=headers),
+             zequenze.error_body(403, zequenze.AUTH.forbidden)),
+        ]
+    for response, body in answers:
+        assert (response.status_code, response.json()) == (403, body), response.request.url
+
+
+async def test_a_device_key_of_another_shape_may_not_use_zequenzes(pool, gateway):
+    tenant_id = f"t-{secrets.token_hex(4)}"
+    key = await create_key(AccountStore(pool), tenant_id=tenant_id, role=Role.DEVICE, device_id="dev-9",
+                           shape="another-shape")
+    async with httpx.AsyncClient(base_url=gateway.url) as http:
+        response = await http.post("/api/v1/device_app_connection_log/", json=ZEQUENZE_SAMPLES["wifi"],
+                                   headers={"Authorization": f"Bearer {key.token}"})
+    assert (response.status_code, response.json()) == (403, {"detail": zequenze.AUTH.forbidden})
+
+
+async def test_a_revoked_keys_login_sessions_end_at_once(gateway, tenant, pool):
+    key_id, secret = tenant.keys["viewer"].split("_", 2)[1:]
+    url = "/V5/devices/clients/connectionlogs"
+    params = {"clientmacaddress": "f0:d7:aa:df:59:a2"}
+    async with httpx.AsyncClient(base_url=gateway.url) as http:
+        response = await http.post("/new/webservice/login/key/acme-client/30",
+                                   content=json.dumps({"type": "apikeycredentials", "keyId": key_id,
+                                                       "keyValue": secret}),
+                                   headers={"Content-Type": "application/json"})
+        assert response.status_code == 200, response.text
+        assert (await http.get(url, params=params)).status_code == 200
+        assert await AccountStore(pool).revoke_key(key_id)
+        assert (await http.get(url, params=params)).status_code == 401
+
+
+def _keys_cli(database_url: str, data_dir, *args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONNLOG_")}
+    env.update(DATABASE_URL=database_url, CONNLOG_DATA_DIR=str(data_dir), CONNLOG_LOG_FORMAT="console")
+    return subprocess.run([sys.executable, "-m", "connlog", "keys", *args], env=env, capture_output=True, text=True,
+                          timeout=120)
+
+
+async def test_keys_create_the_sync_service_key_and_device_keys_of_a_shape(database_url, tmp_path, pool):
+    created = _keys_cli(database_url, tmp_path, "create", "--role", "sync_service", "--description", "vendor-sync")
+    assert created.returncode == 0, created.stderr
+    record = await AccountStore(pool).find_key(created.stdout.strip().split("_")[1])
+    assert record is not None and (record.role, record.tenant_ref, record.shape) == ("sync_service", None, None)
+    device = _keys_cli(database_url, tmp_path, "create", "--tenant", "cli-shapes", "--role", "device",
+                       "--device-id", "D1", "--shape", "zequenze")
+    assert device.returncode == 0, device.stderr
+    record = await AccountStore(pool).find_key(device.stdout.strip().split("_")[1])
+    assert record is not None and (record.role, record.device_id, record.shape) == ("device", "D1", "zequenze")
+    for args, said in [
+        (("--role", "sync_service", "--tenant", "t"), "no tenant"),
+        (("--role", "viewer"), "needs --tenant"),
+        (("--role", "device", "--tenant", "t", "--device-id", "D", "--shape", "meraki"), "--shape"),
+        (("--role", "viewer", "--tenant", "t", "--shape", "zequenze"), "only device keys have a shape"),
+    ]:
+        refused = _keys_cli(database_url, tmp_path, "create", *args)
+        assert refused.returncode == 2 and said in refused.stderr, (args, refused.stderr)

@@ -101,6 +101,7 @@ from connlog.api.v1 import vendor_sync_service_pb2_grpc as sgrpc
 from connlog.devtools.ports import free_port
 from tests.support.factories import full_event, now, simple_event
 from tests.support.gateway import envoy_in_front
+from tests.support.services import vendor_sync_service
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC_PATH = ROOT / "gateway" / "openapi.yaml"
@@ -348,16 +349,11 @@ async def sync_service(suite, pool):
     """The vendor-sync service, scheduling nothing by itself during the tests
     (sources are polled only when a test asks) and failing fast on vendors
     that do not answer."""
-    from connlog.core.server import start_service
-    from connlog.vendorsync.servicer import register as register_sync
-
-    settings = suite.settings.model_copy(update={
-        "sync_ingest_address": suite.ingest_address, "sync_schedule_seconds": 3600.0,
-        "sync_http_timeout_seconds": 2.0, "sync_http_attempts": 1, "sync_backoff_base_seconds": 0.05,
-    })
-    service = await start_service("vendor-sync", settings, register_sync, port=0, metrics_port=0, pool=pool)
-    yield service
-    await service.stop(1)
+    async with vendor_sync_service(
+        suite.settings, pool, sync_ingest_address=suite.ingest_address, sync_schedule_seconds=3600.0,
+        sync_http_timeout_seconds=2.0, sync_http_attempts=1, sync_backoff_base_seconds=0.05,
+    ) as service:
+        yield service
 
 
 @pytest.fixture(scope="module")
@@ -933,15 +929,14 @@ PROBES.update(_auth_probes())
 @pytest.fixture(scope="module")
 async def probe_tenant(pool, clients, gateway):
     """One tenant for every probe, with the spec's example data."""
-    from connlog.core.auth import Role, create_key
+    from connlog.core.auth import Role
     from connlog.store.accounts import AccountStore
+    from tests.support.services import role_key
 
     tenant_id = f"t-probe-{secrets.token_hex(4)}"
     keys = {}
     for role in Role:
-        key = await create_key(AccountStore(pool), tenant_id=tenant_id, role=role,
-                               device_id="dev-probe" if role is Role.DEVICE else None)
-        keys[role.value] = key.token
+        keys[role.value] = (await role_key(AccountStore(pool), tenant_id, role, "dev-probe")).token
     reply = await clients.ingest.IngestConnectionEvents(ipb.IngestConnectionEventsRequest(events=seed_events()),
                                                         metadata=(("authorization", f"Bearer {keys['operator']}"),))
     assert reply.rejected_count == 0

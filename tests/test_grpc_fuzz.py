@@ -571,11 +571,13 @@ class Fuzzing:
 async def _register_sync(server, ctx):
     """The vendor-sync service without its schedule: only RunSyncSource
     polls (fuzzed sources must not be polled in the background)."""
+    from connlog.core.sealing import Sealer
     from connlog.store.sync import SyncStore
     from connlog.vendorsync.servicer import VendorSyncServicer
     from connlog.vendorsync.worker import SyncWorker
 
-    worker = SyncWorker(ctx.settings, SyncStore(ctx.pool), ctx.metrics)
+    sealer = Sealer.from_settings(ctx.settings)  # the session's sealing key (tests/conftest.py)
+    worker = SyncWorker(ctx.settings, SyncStore(ctx.pool), ctx.metrics, sealer)
 
     async def idle():
         try:
@@ -584,7 +586,8 @@ async def _register_sync(server, ctx):
             await worker.close()
 
     ctx.background.append(asyncio.create_task(idle()))
-    vendor_sync_service_pb2_grpc.add_VendorSyncServiceServicer_to_server(VendorSyncServicer(ctx, worker), server)
+    vendor_sync_service_pb2_grpc.add_VendorSyncServiceServicer_to_server(VendorSyncServicer(ctx, worker, sealer),
+                                                                         server)
     return [spb.DESCRIPTOR.services_by_name["VendorSyncService"].full_name]
 
 

@@ -18,7 +18,9 @@ import httpx
 from connlog.api.v1 import connection_event_pb2 as pb
 from connlog.api.v1 import vendor_sync_service_pb2 as spb
 from connlog.api.v1 import vendor_sync_service_pb2_grpc as sgrpc
+from connlog.core.auth import create_service_key
 from connlog.devtools.ports import free_port
+from connlog.store.accounts import AccountStore
 from tests.support.factories import now, simple_event
 from tests.support.fake_vendors import FakeMeraki, meraki_records
 from tests.support.gateway_calls import MERAKI_PATH as PATH
@@ -98,6 +100,12 @@ async def test_killed_sync_process_resumes_exactly_once(suite, pool, make_tenant
                CONNLOG_VENDOR_SYNC_METRICS_PORT=str(free_port()), CONNLOG_SYNC_INGEST_ADDRESS=suite.ingest_address,
                CONNLOG_SYNC_SCHEDULE_SECONDS="0.2", CONNLOG_SYNC_INITIAL_LOOKBACK_SECONDS="21600",
                CONNLOG_LOG_FORMAT="console", CONNLOG_DATA_DIR=str(tmp_path))
+    # the fake vendor is a loopback server over http: allowed by name
+    env.update(CONNLOG_SYNC_ALLOW_HTTP="true", CONNLOG_SYNC_ALLOWED_DESTINATIONS="127.0.0.1/32,::1/128")
+    # its service identity and the session's sealing keys, as a deployment's Secrets give them
+    service_key = await create_service_key(AccountStore(pool), description="tests: killed vendor-sync")
+    env.update(CONNLOG_SYNC_SERVICE_KEY=service_key.token,
+               CONNLOG_SECRET_KEYS=suite.settings.secret_keys.get_secret_value())
 
     def start():
         return subprocess.Popen([sys.executable, "-m", "connlog", "serve", "vendor-sync"], env=env,
@@ -150,3 +158,4 @@ async def test_killed_sync_process_resumes_exactly_once(suite, pool, make_tenant
         except subprocess.TimeoutExpired:
             proc.kill()
         await fake.stop()
+        await AccountStore(pool).revoke_key(service_key.key_id)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from connlog.core.auth import Role, create_key
+from connlog.core.auth import NewKey, Role, create_key, create_service_key
 from connlog.core.database import create_pool, resolve_database_url, stop_embedded
 from connlog.core.settings import Settings
+from connlog.shapes import registry
 from connlog.store.accounts import AccountStore
 from connlog.store.migrate import current_version, migrate
 from connlog.store.partitions import maintain_partitions
@@ -37,6 +38,25 @@ async def db_command(settings: Settings, command: str) -> int:
     return 0
 
 
+# The shapes a device key may write through: those whose servicer stores
+# events (hosted by the ingest service).
+DEVICE_SHAPES = tuple(shape.name for shape in registry.SHAPES if shape.host == registry.INGEST)
+
+
+async def _create_key(accounts: AccountStore, args: argparse.Namespace) -> NewKey:
+    role = Role(args.role)
+    if role is Role.SYNC_SERVICE:
+        if args.tenant or args.device_id or args.shape:
+            raise ValueError("the sync service's key has no tenant, device or shape")
+        return await create_service_key(accounts, description=args.description)
+    if not args.tenant:
+        raise ValueError(f"a {role.value} key needs --tenant")
+    if args.shape is not None and args.shape not in DEVICE_SHAPES:
+        raise ValueError(f"--shape: a device key writes through one of {', '.join(DEVICE_SHAPES)}")
+    return await create_key(accounts, tenant_id=args.tenant, role=role, device_id=args.device_id,
+                            description=args.description, shape=args.shape)
+
+
 async def keys_command(settings: Settings, args: argparse.Namespace) -> int:
     pool = await create_pool(settings, resolve_database_url(settings), min_size=1, max_size=1)
     try:
@@ -45,13 +65,7 @@ async def keys_command(settings: Settings, args: argparse.Namespace) -> int:
         accounts = AccountStore(pool)
         if args.keys_command == "create":
             try:
-                key = await create_key(
-                    accounts,
-                    tenant_id=args.tenant,
-                    role=Role(args.role),
-                    device_id=args.device_id,
-                    description=args.description,
-                )
+                key = await _create_key(accounts, args)
             except ValueError as err:
                 print(f"connlog keys create: {err}", file=sys.stderr)
                 return 2
@@ -62,8 +76,9 @@ async def keys_command(settings: Settings, args: argparse.Namespace) -> int:
             print(f"{'KEY ID':<18}{'TENANT':<20}{'ROLE':<15}{'DEVICE':<16}{'CREATED':<22}{'STATUS':<10}DESCRIPTION")
             for k in await accounts.list_keys(args.tenant):
                 status = "revoked" if k.revoked_at else "active"
+                device = f"{k.device_id} ({k.shape})" if k.device_id else "-"
                 print(
-                    f"{k.key_id:<18}{k.tenant_id:<20}{k.role:<15}{k.device_id or '-':<16}"
+                    f"{k.key_id:<18}{k.tenant_id or '-':<20}{k.role:<15}{device:<16}"
                     f"{k.created_at:%Y-%m-%d %H:%M:%S}   {status:<10}{k.description}"
                 )
             return 0

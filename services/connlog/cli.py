@@ -36,11 +36,14 @@ def _parser() -> argparse.ArgumentParser:
     keys = sub.add_parser("keys", help="manage API keys")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
     create = keys_sub.add_parser("create", help="create a key and print it (shown once)")
-    create.add_argument("--tenant", required=True, help="tenant (organisation) id; created if new")
+    create.add_argument("--tenant", help="tenant (organisation) id; created if new (every role but sync_service)")
     create.add_argument(
-        "--role", required=True, choices=["viewer", "operator", "administrator", "super_user", "device"]
+        "--role", required=True,
+        choices=["viewer", "operator", "administrator", "super_user", "device", "sync_service"],
+        help="sync_service: the vendor-sync service's own key (no tenant; CONNLOG_SYNC_SERVICE_KEY)",
     )
     create.add_argument("--device-id", help="the device a device key belongs to")
+    create.add_argument("--shape", help="the REST shape a device key writes through (default: zequenze)")
     create.add_argument("--description", default="")
     listing = keys_sub.add_parser("list", help="list keys (never their secrets)")
     listing.add_argument("--tenant")
@@ -70,6 +73,12 @@ def _parser() -> argparse.ArgumentParser:
     src_cred = src_sub.add_parser("set-credential", help="replace a source's credential")
     src_cred.add_argument("source")
     src_cred.add_argument("credential")
+
+    secrets = sub.add_parser("secrets", help="the keys vendor credentials are sealed with (docs/operations.md)")
+    secrets_sub = secrets.add_subparsers(dest="secrets_command", required=True)
+    secrets_sub.add_parser("new-key", help="print a fresh sealing key (base64 of 32 random bytes)")
+    secrets_sub.add_parser(
+        "rotate", help="re-seal every stored credential with the first key of CONNLOG_SECRET_KEYS(_FILE)")
 
     demo = sub.add_parser("demo", help="load realistic sample data through the ingest service")
     demo.add_argument("--address", help="ingest service address (default: from settings)")
@@ -125,6 +134,10 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         from connlog.vendorsync.cli import sources_command
 
         return await sources_command(settings, args)
+    if args.command == "secrets":
+        from connlog.vendorsync.cli import secrets_command
+
+        return await secrets_command(settings, args.secrets_command)
     if args.command == "demo":
         from connlog.demo import run_demo
 

@@ -27,6 +27,13 @@ While it runs it keeps the suite up:
   recover by themselves. With ``DATABASE_URL`` the database is not ours to
   manage. The embedded server is restarted and finally stopped through
   ``connlog db url`` / ``connlog db stop`` in a process of their own.
+* Secrets: vendor credentials are sealed with ``CONNLOG_SECRET_KEYS`` (or
+  ``_FILE``); when neither is set, ``data_dir/secret-keys`` (mode 0600, one
+  generated key) is made once and used. vendor-sync ingests with a
+  sync-service key made at each start, handed to it only through its
+  environment (``CONNLOG_SYNC_SERVICE_KEY``) and revoked at stop (those left
+  by an earlier run that could not revoke them are revoked at start): no
+  usable key of it is stored anywhere.
 * Retention (``connlog.store.retention``: days created ahead, expired days
   dropped) runs as a loop of the supervisor itself: a run at start, then
   every ``partition_maintenance_seconds``; a failed run is tried again later.
@@ -48,15 +55,18 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import asyncpg
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from structlog.typing import FilteringBoundLogger
 
-from connlog.core.auth import Role, create_key
+from connlog.core.auth import NewKey, Role, create_key, create_service_key
 from connlog.core.database import create_pool, embedded_pgdata, resolve_database_url, stop_embedded
 from connlog.core.logging import get_logger
+from connlog.core.sealing import write_key_file
 from connlog.core.settings import Settings
 from connlog.gateway import process as gateway
+from connlog.gateway.config import admin_socket
 from connlog.store.accounts import AccountStore
 from connlog.store.migrate import migrate
 from connlog.store.retention import retention_loop
@@ -70,6 +80,9 @@ WATCH_SECONDS = 0.2
 DATABASE_WATCH_SECONDS = 1.0
 # How long a restarted child gets to become ready before it is only watched.
 RESTART_READY_SECONDS = 60.0
+# The description of the sync-service keys connlog up makes (and revokes).
+SYNC_KEY_DESCRIPTION = "connlog up: vendor-sync service identity"
+SECRET_KEYS_FILE = "secret-keys"
 
 
 @dataclass(frozen=True)
@@ -132,6 +145,39 @@ async def prepare_database(settings: Settings, database_url: str) -> str:
         with os.fdopen(fd, "w") as handle:
             handle.write(key.token + "\n")
         return key.token
+    finally:
+        await pool.close()
+
+
+def sealing_env(settings: Settings) -> dict[str, str]:
+    """What the vendor-sync child needs to seal: nothing when keys are
+    configured (it inherits them), else ``data_dir/secret-keys``, made once
+    (mode 0600, one fresh key)."""
+    if settings.secret_keys is not None or settings.secret_keys_file is not None:
+        return {}
+    path = (settings.data_dir / SECRET_KEYS_FILE).resolve()
+    write_key_file(path)
+    return {"CONNLOG_SECRET_KEYS_FILE": str(path)}
+
+
+async def issue_sync_key(settings: Settings, database_url: str) -> NewKey:
+    """A fresh sync-service key for this run; keys of earlier runs still
+    active (a supervisor killed before it could revoke them) are revoked."""
+    pool = await create_pool(settings, database_url, min_size=1, max_size=1)
+    try:
+        accounts = AccountStore(pool)
+        for key in await accounts.list_keys():
+            if key.role == Role.SYNC_SERVICE.value and key.description == SYNC_KEY_DESCRIPTION and not key.revoked_at:
+                await accounts.revoke_key(key.key_id)
+        return await create_service_key(accounts, description=SYNC_KEY_DESCRIPTION)
+    finally:
+        await pool.close()
+
+
+async def revoke_sync_key(settings: Settings, database_url: str, key_id: str) -> None:
+    pool = await create_pool(settings, database_url, min_size=1, max_size=1)
+    try:
+        await AccountStore(pool).revoke_key(key_id)
     finally:
         await pool.close()
 
@@ -405,26 +451,33 @@ async def run_suite(settings: Settings, policy: RestartPolicy | None = None) -> 
     database_url = resolve_database_url(settings)
     log.info("database ready", embedded=embedded, data_dir=str(settings.data_dir.resolve()))
     token = await prepare_database(settings, database_url)
+    sync_key = await issue_sync_key(settings, database_url)
 
     env = {**os.environ, "DATABASE_URL": database_url}
+    # Only vendor-sync gets the sealing keys' place and its own key, and only
+    # through its environment.
+    sync_env = {k: v for k, v in env.items() if k != "CONNLOG_SYNC_SERVICE_KEY"} | sealing_env(settings) | {
+        "CONNLOG_SYNC_SERVICE_KEY": sync_key.token}
+    env = {k: v for k, v in env.items() if k not in ("CONNLOG_SYNC_SERVICE_KEY", "CONNLOG_SECRET_KEYS")}
     services = suite_services(settings)
     grace = settings.shutdown_grace_seconds + 10
 
     def service_child(service: ServiceProcess) -> Child:
         address = f"{settings.host}:{service.port}"
+        child_env = sync_env if service.name == "vendor-sync" else env
 
         async def ready(proc: subprocess.Popen, timeout: float) -> None:
             # alive and answering; the database may be away (then it says so itself)
             await wait_serving(address, timeout, service=LIVENESS, proc=proc)
 
-        return Child(service.name, lambda: _spawn(service, env), ready, grace)
+        return Child(service.name, lambda: _spawn(service, child_env), ready, grace)
 
     envoy = Child(
         "gateway",
         lambda: gateway.start(
             settings, settings.data_dir / "envoy.yaml", settings.data_dir / "envoy.log", with_parent=True
         ),
-        lambda proc, timeout: gateway.wait_ready(settings.gateway_admin_port, proc, timeout),
+        lambda proc, timeout: gateway.wait_ready(admin_socket(settings), proc, timeout),
         15.0,
     )
     children = [service_child(service) for service in services]
@@ -483,6 +536,10 @@ async def run_suite(settings: Settings, policy: RestartPolicy | None = None) -> 
         ))
         if not all(stopped):
             log.warning("a service did not stop in time; killed it")
+        try:  # vendor-sync is gone: so is the use of its key
+            await asyncio.wait_for(revoke_sync_key(settings, database_url, sync_key.key_id), 15)
+        except (OSError, TimeoutError, asyncpg.PostgresError) as exc:  # the next start revokes it
+            log.warning("could not revoke the sync-service key of this run", key_id=sync_key.key_id, error=str(exc))
         if embedded:
             await asyncio.gather(*database_starting, return_exceptions=True)
             await asyncio.to_thread(_stop_embedded, settings)
@@ -498,7 +555,7 @@ def _print_banner(settings: Settings, services: list[ServiceProcess], token: str
         )
     lines += [
         f"  gateway  http://{settings.host}:{settings.gateway_port}  (Meraki /api/v1, Mojo /V5, Zequenze, /v1, gRPC)"
-        f"   admin http://127.0.0.1:{settings.gateway_admin_port}",
+        f"   admin unix:{admin_socket(settings)}",
         f"  data     {settings.data_dir.resolve()}",
         f"  API key  {token}   (administrator of tenant '{DEFAULT_TENANT}', also in {settings.data_dir / 'admin.key'})",
         "Press Ctrl-C to stop.",

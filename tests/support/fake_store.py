@@ -33,11 +33,11 @@ class InMemoryAccounts:
     async def ensure_tenant(self, tenant_id: str, name: str = "") -> int:
         return self._tenants.setdefault(tenant_id, len(self._tenants) + 1)
 
-    async def create_key(self, *, key_id: str, tenant_ref: int, role: str, device_id: str | None,
-                         secret_hash: bytes, description: str) -> None:
-        tenant_id = next(t for t, ref in self._tenants.items() if ref == tenant_ref)
+    async def create_key(self, *, key_id: str, tenant_ref: int | None, role: str, device_id: str | None,
+                         secret_hash: bytes, description: str, shape: str | None = None) -> None:
+        tenant_id = next((t for t, ref in self._tenants.items() if ref == tenant_ref), None)
         self._keys[key_id] = KeyRecord(key_id, tenant_id, tenant_ref, role, device_id, secret_hash, description,
-                                       dt.datetime.now(dt.UTC), None)
+                                       dt.datetime.now(dt.UTC), None, shape)
 
     async def find_key(self, key_id: str) -> KeyRecord | None:
         return self._keys.get(key_id)

@@ -1,6 +1,7 @@
 """Fake Meraki and Mojo APIs (aiohttp, loopback) serving their documented
 shapes, with injectable faults: 429s, 5xx, timeouts, repeated pages,
-malformed records, rejected credentials and expired sessions."""
+malformed records, rejected credentials, expired sessions and redirects; and
+a ``Recorder`` that records whatever reaches it (where nothing should)."""
 
 from __future__ import annotations
 
@@ -34,6 +35,9 @@ class FakeServer:
     runner: web.AppRunner | None = None
     url: str = ""
     delay: float = 0.0
+    # consumed one per request, before anything else: a 307 to this prefix
+    # plus the request's path and query
+    redirects: list[str] = field(default_factory=list)
 
     async def start(self, app: web.Application) -> None:
         self.runner = web.AppRunner(app)
@@ -46,6 +50,12 @@ class FakeServer:
     async def stop(self) -> None:
         if self.runner:
             await self.runner.cleanup()
+
+    def redirect(self, request: web.Request) -> web.Response | None:
+        """The next injected redirect, if any."""
+        if not self.redirects:
+            return None
+        return web.Response(status=307, headers={"Location": self.redirects.pop(0) + request.path_qs})
 
     async def fault(self) -> web.Response | None:
         """Apply the next injected fault, if any."""
@@ -91,6 +101,7 @@ class FakeMeraki(FakeServer):
         self.lookups: list[str] = []  # the client names asked about, in order
         self.event_requests: list[str] = []  # the client names connectivityEvents was asked for
         self.unanswerable: set[str] = set()  # client names whose lookup answers garbage
+        self.link_base: str | None = None  # where Link rel=next points (default: here)
         self._last_page: bytes | None = None
 
     def add(self, network: str, client: str, records: list[dict]) -> None:
@@ -114,6 +125,8 @@ class FakeMeraki(FakeServer):
 
     async def lookup(self, request: web.Request) -> web.Response:
         """A client's details; faults are left for the events (they count as requests)."""
+        if (moved := self.redirect(request)) is not None:
+            return moved
         if request.headers.get("Authorization") != f"Bearer {self.api_key}":
             return web.json_response({"errors": ["Invalid API key"]}, status=401)
         self.request_times.append(time.monotonic())
@@ -126,6 +139,8 @@ class FakeMeraki(FakeServer):
         return web.json_response(client)
 
     async def handle(self, request: web.Request) -> web.Response:
+        if (moved := self.redirect(request)) is not None:
+            return moved
         if request.headers.get("Authorization") != f"Bearer {self.api_key}":
             return web.json_response({"errors": ["Invalid API key"]}, status=401)
         injected = await self.fault()
@@ -155,7 +170,7 @@ class FakeMeraki(FakeServer):
             token = base64.urlsafe_b64encode(str(page[-1][0]).encode()).decode()
             base_query = {k: v for k, v in q.items() if k != "startingAfter"}
             query = "&".join(f"{k}={v}" for k, v in base_query.items())
-            links.append(f"<{self.url}{request.path}?{query}&startingAfter={token}>; rel=next")
+            links.append(f"<{self.link_base or self.url}{request.path}?{query}&startingAfter={token}>; rel=next")
         link = ", ".join(links)
         self._last_page = (body.encode(), link)
         return web.Response(body=body.encode(), content_type="application/json", headers={"Link": link})
@@ -185,6 +200,8 @@ class FakeMojo(FakeServer):
         await super().start(app)
 
     async def login(self, request: web.Request) -> web.Response:
+        if (moved := self.redirect(request)) is not None:
+            return moved
         body = await request.json()
         if body.get("type") != "apikeycredentials" or (body.get("keyId"), body.get("keyValue")) != self.key:
             return web.json_response({"error": "invalid credentials"}, status=401)
@@ -196,6 +213,8 @@ class FakeMojo(FakeServer):
         return response
 
     async def handle(self, request: web.Request) -> web.Response:
+        if (moved := self.redirect(request)) is not None:
+            return moved
         if request.cookies.get("JSESSIONID") not in self.sessions:
             return web.json_response({"error": "session expired"}, status=401)
         injected = await self.fault()
@@ -213,6 +232,24 @@ class FakeMojo(FakeServer):
         failure = [json.dumps(log) for log in chosen if log["eventType"] != "Success"]
         body = '{"successLogs":[' + ",".join(success) + '],"failureLogs":[' + ",".join(failure) + "]}"
         return web.Response(body=body.encode(), content_type="application/json")
+
+
+class Recorder(FakeServer):
+    """Any method, any path: records each request (method, path and query,
+    headers, body) and answers an empty JSON array."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.requests: list[tuple[str, str, dict[str, str], bytes]] = []
+
+    async def start(self) -> None:  # type: ignore[override]
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self.handle)
+        await super().start(app)
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.requests.append((request.method, request.path_qs, dict(request.headers), await request.read()))
+        return web.json_response([])
 
 
 def meraki_records(n: int, start: dt.datetime, step_seconds: float = 1.0, tag: str = "") -> list[dict]:

@@ -240,7 +240,7 @@ def test_the_event_data_prefilter_agrees_with_the_walk(value: dict[str, Any], de
 
 # --- every other check of one event: the field and the reason ----------------------------------------------------
 
-_DEVICE = Principal("k", "t", 1, Role.DEVICE, "dev-1")
+_DEVICE = Principal("k", "t", 1, Role.DEVICE, "dev-1", "zequenze")
 
 
 def _clear(path: str) -> Mutation:
@@ -319,7 +319,8 @@ def test_bad_events_are_refused_naming_the_field(mutate: Mutation, field: str, r
 
 
 def test_a_device_key_pushes_only_its_own_events() -> None:
-    event = simple_event("devices", client_id="dev-1", when=now() - dt.timedelta(minutes=5))
+    event = simple_event("devices", client_id="dev-1", when=now() - dt.timedelta(minutes=5),
+                         source=pb.Source(vendor=pb.VENDOR_ZEQUENZE))
     event.client.reporting_device_id = "dev-2"
     with pytest.raises(FieldError) as err:
         _normalise(event, _DEVICE)
@@ -412,7 +413,8 @@ def test_a_full_event_is_normalised() -> None:
 
 
 def test_a_device_key_stamps_its_device() -> None:
-    event = simple_event("devices", client_id="dev-1", when=now() - dt.timedelta(minutes=5))
+    event = simple_event("devices", client_id="dev-1", when=now() - dt.timedelta(minutes=5),
+                         source=pb.Source(vendor=pb.VENDOR_ZEQUENZE))
     stored = _normalise(event, _DEVICE)
     assert pb.ConnectionEvent.FromString(stored.payload).client.reporting_device_id == "dev-1"
 

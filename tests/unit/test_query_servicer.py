@@ -16,13 +16,14 @@ from google.protobuf import timestamp_pb2
 
 from connlog.api.v1 import connection_event_pb2 as pb
 from connlog.api.v1 import query_service_pb2 as qpb
-from connlog.core.auth import KeyAuthenticator, Role, create_key
+from connlog.core.auth import KeyAuthenticator, Role
 from connlog.core.server import ServiceContext
 from connlog.core.settings import Settings
 from connlog.query import page_token
 from connlog.query.servicer import MAX_PAGE_SIZE, QueryServicer
 from tests.support.fake_store import DatabaseReached, InMemoryAccounts, NoDatabase
 from tests.support.servicer_context import Aborted, call
+from tests.support.services import role_key
 
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
 PARENT_REASON = "parent: must be networks/{network} or networks/-"
@@ -51,8 +52,7 @@ class Service:
 @pytest.fixture
 async def service() -> Service:
     accounts = InMemoryAccounts()
-    keys = {role: (await create_key(accounts, tenant_id="t-unit", role=role,
-                                    device_id="dev-1" if role is Role.DEVICE else None)).token for role in Role}
+    keys = {role: (await role_key(accounts, "t-unit", role)).token for role in Role}
     # metrics: QueryServicer keeps none of its own
     ctx = ServiceContext(Settings(), NoDatabase(), KeyAuthenticator(accounts, 0), metrics=None)
     return Service(QueryServicer(ctx), keys)
@@ -180,7 +180,7 @@ async def test_keys_are_checked_before_arguments(
 
 @pytest.mark.parametrize(("role", "allowed"), [(Role.VIEWER, True), (Role.OPERATOR, True),
                                                (Role.ADMINISTRATOR, True), (Role.SUPER_USER, True),
-                                               (Role.DEVICE, False)])
+                                               (Role.DEVICE, False), (Role.SYNC_SERVICE, False)])
 async def test_which_roles_may_read(service: Service, role: Role, allowed: bool) -> None:
     for call_ in (service.list(req("bad parent"), role), service.get("bad name", role)):
         result = await call_
@@ -189,4 +189,4 @@ async def test_which_roles_may_read(service: Service, role: Role, allowed: bool)
             assert result.code is INVALID
         else:
             assert result.code is grpc.StatusCode.PERMISSION_DENIED
-            assert result.details == "a device key may not read events"
+            assert result.details == f"a {role.value} key may not read events"

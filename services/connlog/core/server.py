@@ -4,6 +4,7 @@ reflection, metrics, structured logs and graceful shutdown."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import signal
 from collections.abc import Awaitable, Callable
@@ -16,12 +17,13 @@ from grpc_reflection.v1alpha import reflection
 from structlog.typing import FilteringBoundLogger
 
 from connlog.core.auth import KeyAuthenticator
+from connlog.core.budgets import WriteBudgets
 from connlog.core.database import create_pool, resolve_database_url
 from connlog.core.edge import EdgeInterceptor
 from connlog.core.logging import get_logger
 from connlog.core.metrics import ObservabilityInterceptor, ServiceMetrics
 from connlog.core.settings import Settings
-from connlog.store.accounts import AccountStore
+from connlog.store.accounts import AccountStore, KeyChangeListener
 from connlog.store.migrate import migrate
 
 
@@ -162,7 +164,12 @@ async def start_service(
             log.info("migrations applied", versions=[m.version for m in applied])
     metrics = ServiceMetrics(name)
     metrics.watch_pool(pool)
-    ctx = ServiceContext(settings, pool, KeyAuthenticator(AccountStore(pool), settings.auth_cache_seconds), metrics)
+    auth = KeyAuthenticator(AccountStore(pool), settings.auth_cache_seconds, WriteBudgets(settings))
+    ctx = ServiceContext(settings, pool, auth, metrics)
+    # every process forgets a revoked key at once (and trusts its key cache
+    # only while it listens): a connection of its own, outside the pool
+    ctx.background.append(asyncio.create_task(
+        auth.watch_key_changes(functools.partial(KeyChangeListener.open, resolve_database_url(settings)))))
     database_watch = DatabaseWatch(pool, settings.database_check_seconds, log)
     server = grpc.aio.server(
         interceptors=[

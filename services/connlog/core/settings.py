@@ -34,7 +34,6 @@ class Settings(BaseSettings):
     ingest_metrics_port: int = Field(default=9101, ge=0, le=65535)
     query_metrics_port: int = Field(default=9102, ge=0, le=65535)
     gateway_port: int = Field(default=8080, ge=0, le=65535)
-    gateway_admin_port: int = Field(default=9901, ge=0, le=65535)
     envoy_binary: str | None = None
     # Where Envoy reaches the services; default: this machine's ports.
     gateway_ingest_upstream: str | None = None
@@ -79,7 +78,10 @@ class Settings(BaseSettings):
     sync_http_attempts: int = Field(default=6, ge=1)
     sync_backoff_base_seconds: float = Field(default=0.5, gt=0)
 
-    auth_cache_seconds: float = Field(default=5.0, ge=0)
+    # How long a key look-up is remembered; a revoked key is forgotten at
+    # once anyway (every process listens for changed keys, and does not use
+    # this cache while it cannot listen).
+    auth_cache_seconds: float = Field(default=60.0, ge=0)
     # How often each service checks that it reaches the database (its gRPC
     # health is NOT_SERVING while it does not), and the Retry-After it
     # suggests to callers meanwhile.
@@ -102,9 +104,11 @@ class Settings(BaseSettings):
     # ingests its sources' events; scoped by the ingest service to the tenant,
     # vendor and network of the source each call names.
     sync_service_key: SecretStr | None = None
-    # Outbound calls of vendor-sync: https only unless ``sync_allow_http``;
-    # loopback, private, link-local, metadata and other non-public addresses
-    # refused unless an entry here (CIDR or host name) names them.
+    # Outbound calls of vendor-sync (connlog.vendorsync.egress): https only
+    # unless ``sync_allow_http``; loopback, private, link-local, metadata and
+    # other non-public addresses refused unless an entry here names them: a
+    # CIDR or address containing it, or a host name (every address it resolves
+    # to). Checked at source create/update and on every connection.
     sync_allow_http: bool = False
     sync_allowed_destinations: CommaList = ()
     # Absolute URLs in answers (Meraki Link headers) are built from this
@@ -120,17 +124,36 @@ class Settings(BaseSettings):
     key_write_burst: float = Field(default=200_000.0, ge=1)
     device_write_events_per_second: float = Field(default=20.0, gt=0)
     device_write_burst: float = Field(default=100.0, ge=1)
-    # Envoy's admin interface listens on this Unix socket (owner-only);
-    # unset: ``data_dir/envoy-admin.sock``.
+    # Envoy's admin interface listens on this Unix socket (owner-only, never
+    # TCP); unset: ``data_dir/envoy-admin.sock`` (or, when that path is too
+    # long for a socket, one under a private directory in the temp folder).
     gateway_admin_socket: Path | None = None
     # gRPC reflection and health on the public gateway port (off: only on
-    # each service's own port).
+    # each service's own port). Probes ask the gateway's ``/healthz``, which
+    # is 200 only while Envoy's active gRPC health checks of the ingest and
+    # query services (every ``gateway_health_check_seconds``) pass.
     gateway_expose_reflection: bool = False
     gateway_expose_health: bool = False
+    gateway_health_check_seconds: float = Field(default=2.0, gt=0, le=300)
 
     @field_validator("sync_allowed_destinations", "trusted_proxies", mode="before")
     @classmethod
     def _comma_list(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _public_base_url(cls, value: str | None) -> str | None:
+        from connlog.core.origin import checked_base_url
+
+        return None if value is None or not value.strip() else checked_base_url(value.strip())
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _trusted_proxies(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from connlog.core.origin import checked_networks
+
+        checked_networks(value)
         return value

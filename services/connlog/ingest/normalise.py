@@ -43,6 +43,9 @@ MAX_VENDOR_RECORD_DEPTH = 32
 JSON_RECORD_VENDORS = {pb.VENDOR_MERAKI: "a Meraki connectivity event", pb.VENDOR_MOJO: "a Mojo connection log",
                        pb.VENDOR_ZEQUENZE: "a Zequenze device app connection log"}
 JSON_CONTENT_TYPE = "application/json"
+# The vendor of each shape a device key may write through (connlog.shapes.registry:
+# a shape hosted by the ingest service; tests/unit holds the two together).
+DEVICE_SHAPE_VENDORS = {"zequenze": pb.VENDOR_ZEQUENZE}
 
 
 class FieldError(ValueError):
@@ -375,10 +378,20 @@ def normalise(
         ip = _ip(ip_text)
         if ip != ip_text:
             client.ip_address = ip
-    if principal.role is Role.DEVICE:
-        if client.reporting_device_id and client.reporting_device_id != principal.device_id:
+    device = principal.role is Role.DEVICE
+    if device:  # its own device is the client (checked again here whatever path the event came by)
+        device_id = principal.device_id or ""
+        if client_id != device_id:
+            raise FieldError("client.client_id", "a device key may only push its own device's events")
+        if client.reporting_device_id and client.reporting_device_id != device_id:
             raise FieldError("client.reporting_device_id", "a device key may only push its own device's events")
-        client.reporting_device_id = principal.device_id or ""
+        client.reporting_device_id = device_id
+    elif principal.role is Role.SYNC_SERVICE:
+        scope = principal.source
+        if scope is None:
+            raise FieldError("tenant_id", "the sync service's key writes only for a named sync source")
+        if network_id != scope.network_id:
+            raise FieldError("network_id", "is not the network of the sync source the call names")
 
     if not event.HasField("occur_time"):
         raise FieldError("occur_time", "is required")
@@ -392,6 +405,11 @@ def normalise(
     vendor = source.vendor
     if vendor == pb.VENDOR_UNSPECIFIED:
         source.vendor = vendor = pb.VENDOR_CONNLOG
+    if device and vendor != DEVICE_SHAPE_VENDORS.get(principal.shape or ""):
+        # (so its vendor_record is never another vendor's)
+        raise FieldError("source.vendor", f"a {principal.shape} device key writes only its shape's vendor's events")
+    if principal.source is not None and vendor != principal.source.vendor:
+        raise FieldError("source.vendor", "is not the vendor of the sync source the call names")
     step = event.step
     if not step:
         raise FieldError("step", "is required")

@@ -11,11 +11,14 @@ import grpc
 from connlog.api.v1 import connection_event_pb2 as pb
 from connlog.api.v1 import ingest_service_pb2 as ingest_pb
 from connlog.api.v1 import ingest_service_pb2_grpc as ingest_grpc
-from connlog.core.auth import Permission
+from connlog.core.auth import SYNC_SOURCE_HEADER, Permission, Principal, Role
 from connlog.core.server import ServiceContext
 from connlog.ingest.pipeline import IngestCounts, IngestPipeline, StreamBatchOutcome
 from connlog.ingest.workers import NormaliserPool, worker_count
 from connlog.shapes import registry
+from connlog.store.sync import SyncStore
+
+_SOURCE_ID_MAX = 256  # longer: no source's id (not looked up)
 
 
 def _counts(outcome: IngestCounts) -> dict[str, int]:
@@ -28,6 +31,7 @@ class IngestServicer(ingest_grpc.IngestServiceServicer):
     def __init__(self, ctx: ServiceContext, pipeline: IngestPipeline, workers: int = 0) -> None:
         self._ctx = ctx
         self._pipeline = pipeline
+        self._sources = SyncStore(ctx.pool)
         # enough batches in flight to keep every worker and the database busy
         self._depth = max(ctx.settings.stream_pipeline_depth, workers + 1)
 
@@ -36,11 +40,38 @@ class IngestServicer(ingest_grpc.IngestServiceServicer):
         if n > limit:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"events: at most {limit} events per batch, got {n}")
 
+    async def _writer(self, context: grpc.aio.ServicerContext) -> Principal:
+        """Who writes: a key that may write events, or the sync service's
+        key acting for the sync source the call names (that source's tenant,
+        vendor and network only: connlog.ingest.normalise holds events to
+        it). Device keys write through their own shape only."""
+        principal = await self._ctx.auth.caller(context)
+        if principal.role is Role.DEVICE:
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED,
+                                f"a device key writes only through its own shape ({principal.shape}), "
+                                "not through IngestService")
+        if principal.role is Role.SYNC_SERVICE:
+            source_id = next((str(value) for key, value in context.invocation_metadata() or ()
+                              if key.lower() == SYNC_SOURCE_HEADER), "")
+            if not source_id:
+                await context.abort(grpc.StatusCode.PERMISSION_DENIED,
+                                    f"the sync service's key must name its sync source in '{SYNC_SOURCE_HEADER}'")
+            scope = await self._sources.scope(source_id) if len(source_id) <= _SOURCE_ID_MAX else None
+            if scope is None or not scope.enabled:
+                await context.abort(grpc.StatusCode.PERMISSION_DENIED,
+                                    f"{SYNC_SOURCE_HEADER}: no enabled sync source with that id")
+            return principal.for_source(scope)
+        if not principal.can(Permission.WRITE_EVENTS):
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED,
+                                f"a {principal.role.value} key may not write events")
+        return principal
+
     async def IngestConnectionEvents(
         self, request: ingest_pb.IngestConnectionEventsRequest, context: grpc.aio.ServicerContext
     ) -> ingest_pb.IngestConnectionEventsResponse:
-        principal = await self._ctx.auth.require(context, Permission.WRITE_EVENTS)
+        principal = await self._writer(context)
         await self._check_size(len(request.events), context)
+        await self._ctx.auth.charge(context, principal, len(request.events))
         outcome = await self._pipeline.ingest_batch(principal, request.events)
         return ingest_pb.IngestConnectionEventsResponse(results=outcome.results, **_counts(outcome))
 
@@ -49,7 +80,16 @@ class IngestServicer(ingest_grpc.IngestServiceServicer):
         request_iterator: AsyncIterator[ingest_pb.StreamIngestConnectionEventsRequest],
         context: grpc.aio.ServicerContext,
     ) -> ingest_pb.StreamIngestConnectionEventsResponse:
-        principal = await self._ctx.auth.require(context, Permission.WRITE_EVENTS)
+        principal = await self._writer(context)
+        async with self._ctx.auth.live(context, principal) as stream:
+            return await self._stream(principal, stream.messages(request_iterator), context)
+
+    async def _stream(
+        self,
+        principal: Principal,
+        messages: AsyncIterator[ingest_pb.StreamIngestConnectionEventsRequest],
+        context: grpc.aio.ServicerContext,
+    ) -> ingest_pb.StreamIngestConnectionEventsResponse:
         settings = self._ctx.settings
         totals = {"accepted_count": 0, "duplicate_count": 0, "rejected_count": 0}
         rejected: list[ingest_pb.IngestResult] = []
@@ -72,8 +112,9 @@ class IngestServicer(ingest_grpc.IngestServiceServicer):
             index += len(batch)
 
         try:
-            async for message in request_iterator:
+            async for message in messages:
                 await self._check_size(len(message.events), context)
+                await self._ctx.auth.charge(context, principal, len(message.events))
                 buffer.extend(message.events)
                 size = settings.stream_batch_events
                 while len(buffer) >= size:

@@ -1,11 +1,17 @@
-"""Tenants, networks and API keys."""
+"""Tenants, networks and API keys, and the notifications of changed keys."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import asyncpg
+
+# The channel migration 0007's trigger notifies, with the key id, whenever a
+# key is revoked, changed or deleted.
+KEY_CHANGED_CHANNEL = "connlog_key_revoked"
 
 
 @dataclass(frozen=True)
@@ -13,18 +19,63 @@ class KeyRecord:
     """A stored API key (never its secret)."""
 
     key_id: str
-    tenant_id: str
-    tenant_ref: int
+    tenant_id: str | None  # None: a sync_service key (no tenant of its own)
+    tenant_ref: int | None
     role: str
     device_id: str | None
     secret_hash: bytes
     description: str
     created_at: dt.datetime
     revoked_at: dt.datetime | None
+    shape: str | None = None  # the REST shape a device key writes through
 
 
-_KEY_COLUMNS = """k.key_id, t.tenant_id, k.tenant_ref, k.role, k.device_id, k.secret_hash,
+@dataclass(frozen=True)
+class SourceScope:
+    """What a call of the sync service made for one sync source may write:
+    that source's tenant, vendor and network."""
+
+    source_id: str
+    tenant_ref: int
+    tenant_id: str
+    vendor: int
+    network_id: str
+    enabled: bool
+
+
+_KEY_COLUMNS = """k.key_id, t.tenant_id, k.tenant_ref, k.role, k.device_id, k.shape, k.secret_hash,
                   k.description, k.created_at, k.revoked_at"""
+
+
+class KeyChangeListener:
+    """A dedicated connection (not the pool's) LISTENing for changed keys:
+    ``on_changed(key_id)`` runs for each; ``lost`` is set when the
+    connection ends (the server went away, or terminated it)."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+        self.lost = asyncio.Event()
+        self.pid = conn.get_server_pid()
+
+    @classmethod
+    async def open(cls, dsn: str, on_changed: Callable[[str], None]) -> KeyChangeListener:
+        conn = await asyncpg.connect(dsn, timeout=10)
+        listener = cls(conn)
+        conn.add_termination_listener(lambda _conn: listener.lost.set())
+        try:
+            await conn.add_listener(KEY_CHANGED_CHANNEL, lambda _c, _pid, _channel, key_id: on_changed(key_id))
+        except BaseException:
+            conn.terminate()
+            raise
+        return listener
+
+    async def close(self) -> None:
+        if self._conn.is_closed():
+            return
+        try:
+            await asyncio.wait_for(self._conn.close(), 5)
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            self._conn.terminate()
 
 
 class AccountStore:
@@ -77,28 +128,30 @@ class AccountStore:
         self,
         *,
         key_id: str,
-        tenant_ref: int,
+        tenant_ref: int | None,
         role: str,
         device_id: str | None,
         secret_hash: bytes,
         description: str,
+        shape: str | None = None,
     ) -> None:
         async with self._pool.acquire() as conn:
             await conn.execute(
-                """INSERT INTO api_keys (key_id, tenant_ref, role, device_id, secret_hash, description)
-                   VALUES ($1, $2, $3, $4, $5, $6)""",
+                """INSERT INTO api_keys (key_id, tenant_ref, role, device_id, secret_hash, description, shape)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7)""",
                 key_id,
                 tenant_ref,
                 role,
                 device_id,
                 secret_hash,
                 description,
+                shape,
             )
 
     async def find_key(self, key_id: str) -> KeyRecord | None:
         async with self._pool.acquire() as conn:
             row = await conn.fetchrow(
-                f"SELECT {_KEY_COLUMNS} FROM api_keys k JOIN tenants t USING (tenant_ref) WHERE k.key_id = $1",
+                f"SELECT {_KEY_COLUMNS} FROM api_keys k LEFT JOIN tenants t USING (tenant_ref) WHERE k.key_id = $1",
                 key_id,
             )
         return KeyRecord(**dict(row)) if row else None
@@ -106,8 +159,8 @@ class AccountStore:
     async def list_keys(self, tenant_id: str | None = None) -> list[KeyRecord]:
         async with self._pool.acquire() as conn:
             rows = await conn.fetch(
-                f"""SELECT {_KEY_COLUMNS} FROM api_keys k JOIN tenants t USING (tenant_ref)
-                    WHERE $1::text IS NULL OR t.tenant_id = $1 ORDER BY t.tenant_id, k.created_at""",
+                f"""SELECT {_KEY_COLUMNS} FROM api_keys k LEFT JOIN tenants t USING (tenant_ref)
+                    WHERE $1::text IS NULL OR t.tenant_id = $1 ORDER BY t.tenant_id NULLS FIRST, k.created_at""",
                 tenant_id,
             )
         return [KeyRecord(**dict(r)) for r in rows]
@@ -178,7 +231,7 @@ class AccountStore:
         async with self._pool.acquire() as conn:
             row = await conn.fetchrow(
                 f"""SELECT {_KEY_COLUMNS} FROM sessions s JOIN api_keys k USING (key_id)
-                    JOIN tenants t ON t.tenant_ref = k.tenant_ref
+                    LEFT JOIN tenants t ON t.tenant_ref = k.tenant_ref
                     WHERE s.session_hash = $1 AND s.expires_at > now()""",
                 session_hash,
             )

@@ -3,25 +3,35 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import asyncpg
 
 from connlog.api.v1 import connection_event_pb2 as pb
 from connlog.api.v1 import vendor_sync_service_pb2 as sync_pb
+from connlog.store.accounts import SourceScope
 
-_COLUMNS = """s.source_id, t.tenant_id, s.tenant_ref, s.display_name, s.vendor, s.base_url, s.credential,
+_COLUMNS = """s.source_id, t.tenant_id, s.tenant_ref, s.display_name, s.vendor, s.base_url, s.credential_sealed,
               s.network_id, s.vendor_network_id, s.clients, s.poll_interval_s, s.rate_limit_per_s,
-              s.organization_id, s.client_identifier, s.enabled, s.ingest_key_id, s.ingest_token, s.state,
-              s.last_error, s.created_at, s.updated_at"""
+              s.organization_id, s.client_identifier, s.enabled, s.state, s.last_error, s.created_at, s.updated_at,
+              (s.credential_sealed IS NOT NULL OR s.credential_plaintext <> '') AS has_credential"""
 
-SETTABLE = ("display_name", "vendor", "base_url", "credential", "network_id", "vendor_network_id", "clients",
+# The credential is written sealed only (connlog.vendorsync.credentials); the
+# plaintext column of before migration 0006 is only ever cleared.
+SETTABLE = ("display_name", "vendor", "base_url", "credential_sealed", "network_id", "vendor_network_id", "clients",
             "poll_interval_s", "rate_limit_per_s", "organization_id", "client_identifier", "enabled")
+
+# (source id, sealed credential or None, plaintext of before 0006 or '') ->
+# the new sealed credential, or None to leave the row as it is.
+Resealer = Callable[[str, bytes | None, str], bytes | None]
 
 
 @dataclass
 class SourceRecord:
-    """A stored sync source (with its secrets: never hand it to a caller)."""
+    """A stored sync source. Its credential is stored sealed
+    (``credential_sealed``); ``credential`` holds it opened, in memory only,
+    once the worker has opened it ('' until then): never hand it to a caller."""
 
     source_id: str
     tenant_id: str
@@ -29,7 +39,7 @@ class SourceRecord:
     display_name: str
     vendor: pb.Vendor
     base_url: str
-    credential: str
+    credential_sealed: bytes | None
     network_id: str
     vendor_network_id: str
     clients: list[str]
@@ -38,12 +48,12 @@ class SourceRecord:
     organization_id: str
     client_identifier: str
     enabled: bool
-    ingest_key_id: str
-    ingest_token: str
     state: sync_pb.SyncSourceState
     last_error: str
     created_at: dt.datetime
     updated_at: dt.datetime
+    has_credential: bool
+    credential: str = ""
 
 
 @dataclass
@@ -115,8 +125,11 @@ class SyncStore:
     ) -> None:
         if not values and reset_state is None:
             return
-        assigns = [f"{name} = ${i + 2}" for i, name in enumerate(values) if name in SETTABLE]
-        args: list[object] = [values[name] for name in values if name in SETTABLE]
+        settable = [name for name in values if name in SETTABLE]
+        assigns = [f"{name} = ${i + 2}" for i, name in enumerate(settable)]
+        args: list[object] = [values[name] for name in settable]
+        if "credential_sealed" in settable:
+            assigns.append("credential_plaintext = ''")
         if reset_state is not None:
             args.append(reset_state)
             assigns += [f"state = ${len(args) + 1}", "last_error = ''"]
@@ -132,12 +145,32 @@ class SyncStore:
                 await conn.execute("DELETE FROM sync_client_identities WHERE source_id = $1 AND client <> ALL($2)",
                                    source_id, values["clients"])
 
-    async def delete(self, source_id: str) -> str | None:
-        """Delete a source; returns its ingest key id (to revoke)."""
+    async def delete(self, source_id: str) -> bool:
+        """Delete a source; whether it was there."""
         async with self._pool.acquire() as conn:
-            return await conn.fetchval(
-                "DELETE FROM sync_sources WHERE source_id = $1 RETURNING ingest_key_id", source_id
-            )
+            return await conn.fetchval("DELETE FROM sync_sources WHERE source_id = $1 RETURNING true",
+                                       source_id) is not None
+
+    async def reseal(self, reseal: Resealer) -> int:
+        """Pass every stored credential through ``reseal`` in one transaction
+        (rows locked), storing what it returns (sealed; the plaintext column
+        cleared). An exception from ``reseal`` rolls everything back. Returns
+        the number of rows changed."""
+        changed = 0
+        async with self._pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(
+                """SELECT source_id, credential_sealed, credential_plaintext FROM sync_sources
+                   WHERE credential_sealed IS NOT NULL OR credential_plaintext <> ''
+                   ORDER BY source_id FOR UPDATE""")
+            for row in rows:
+                sealed = reseal(row["source_id"], row["credential_sealed"], row["credential_plaintext"])
+                if sealed is None:
+                    continue
+                await conn.execute(
+                    """UPDATE sync_sources SET credential_sealed = $2, credential_plaintext = ''
+                       WHERE source_id = $1""", row["source_id"], sealed)
+                changed += 1
+        return changed
 
     async def set_state(self, source_id: str, state: sync_pb.SyncSourceState, error: str) -> None:
         async with self._pool.acquire() as conn:
@@ -221,3 +254,14 @@ class SyncStore:
                 identity.client_id,
                 identity.mac_address,
             )
+
+    async def scope(self, source_id: str) -> SourceScope | None:
+        """What the sync service may write for ``source_id`` (its tenant,
+        vendor and network, and whether it is enabled); None if no such source."""
+        async with self._pool.acquire() as conn:
+            row = await conn.fetchrow(
+                """SELECT s.source_id, s.tenant_ref, t.tenant_id, s.vendor, s.network_id, s.enabled
+                   FROM sync_sources s JOIN tenants t USING (tenant_ref) WHERE s.source_id = $1""",
+                source_id,
+            )
+        return SourceScope(**dict(row)) if row else None

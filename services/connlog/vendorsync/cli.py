@@ -1,4 +1,5 @@
-"""``connlog sources ...``: manage sync sources through the vendor-sync service."""
+"""``connlog sources ...``: manage sync sources through the vendor-sync
+service; ``connlog secrets ...``: the keys their credentials are sealed with."""
 
 from __future__ import annotations
 
@@ -14,8 +15,13 @@ from google.protobuf.message import Message
 from connlog.api.v1 import connection_event_pb2 as pb
 from connlog.api.v1 import vendor_sync_service_pb2 as sync_pb
 from connlog.api.v1 import vendor_sync_service_pb2_grpc as sync_grpc
+from connlog.core.database import create_pool, resolve_database_url
+from connlog.core.sealing import Sealer, SealingKeyError, new_key
 from connlog.core.settings import Settings
 from connlog.shapes.registry import SHAPES_BY_NAME
+from connlog.store.migrate import migrate
+from connlog.store.sync import SyncStore
+from connlog.vendorsync.credentials import ResealRefused, reseal_all
 
 
 def _key(settings: Settings, args: argparse.Namespace) -> str:
@@ -99,4 +105,38 @@ async def _run(
         _print(await stub.UpdateSyncSource(
             sync_pb.UpdateSyncSourceRequest(sync_source=source, update_mask=field_mask_pb2.FieldMask(paths=[path])),
             metadata=metadata))
+    return 0
+
+
+async def secrets_command(settings: Settings, command: str) -> int:
+    """``new-key``: print a fresh sealing key. ``rotate``: re-seal every
+    stored credential with the first configured key (and seal any left in
+    clear), in one transaction; refuses, changing nothing, if one opens with
+    none of the keys."""
+    if command == "new-key":
+        print(new_key())
+        return 0
+    try:
+        sealer = Sealer.from_settings(settings)
+    except SealingKeyError as err:
+        print(f"connlog secrets {command}: {err}", file=sys.stderr)
+        return 2
+    if not sealer.can_seal:
+        print(f"connlog secrets {command}: no sealing key configured: set CONNLOG_SECRET_KEYS or "
+              "CONNLOG_SECRET_KEYS_FILE", file=sys.stderr)
+        return 2
+    pool = await create_pool(settings, resolve_database_url(settings), min_size=1, max_size=1)
+    try:
+        async with pool.acquire() as conn:
+            await migrate(conn)
+        try:
+            report = await reseal_all(SyncStore(pool), sealer, rotate=True)
+        except ResealRefused as err:
+            print(f"connlog secrets rotate: nothing changed: {err}; configure the key it was sealed with "
+                  "(after the new one) and run again", file=sys.stderr)
+            return 1
+    finally:
+        await pool.close()
+    key_id = sealer.sealing_key_id.hex() if sealer.sealing_key_id else ""
+    print(f"credentials now sealed with key id {key_id}: {report}")
     return 0

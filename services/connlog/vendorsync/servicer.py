@@ -15,13 +15,17 @@ from connlog.api.v1 import connection_event_pb2 as pb
 from connlog.api.v1 import vendor_sync_service_pb2 as sync_pb
 from connlog.api.v1 import vendor_sync_service_pb2_grpc as sync_grpc
 from connlog.core import validation
-from connlog.core.auth import Permission, Principal, Role, create_key
+from connlog.core.auth import Permission, Principal
 from connlog.core.identifiers import NETWORK_ID
+from connlog.core.logging import get_logger
+from connlog.core.sealing import NoSealingKey, Sealer
 from connlog.core.server import ServiceContext
+from connlog.core.settings import Settings
 from connlog.core.validation import InvalidArgument
 from connlog.shapes.registry import SYNCED, fetcher_of
-from connlog.store.accounts import AccountStore
 from connlog.store.sync import SourceRecord, SyncStore
+from connlog.vendorsync import credentials
+from connlog.vendorsync.egress import EgressPolicy
 from connlog.vendorsync.identity import follow
 from connlog.vendorsync.worker import SyncWorker
 
@@ -37,7 +41,7 @@ def to_proto(record: SourceRecord) -> sync_pb.SyncSource:
         display_name=record.display_name,
         vendor=record.vendor,
         base_url=record.base_url,
-        has_credential=bool(record.credential),
+        has_credential=record.has_credential,
         network_id=record.network_id,
         vendor_network_id=record.vendor_network_id,
         clients=record.clients,
@@ -72,9 +76,10 @@ def _text(source: sync_pb.SyncSource, name: str, max_length: int = MAX_TEXT) -> 
     return validation.text(getattr(source, name), f"sync_source.{name}", max_length=max_length)
 
 
-def columns(source: sync_pb.SyncSource, paths: set[str]) -> dict[str, Any]:
-    """Validated column values of the given source fields; raises
-    ``InvalidArgument`` naming the first field it cannot accept."""
+def columns(source: sync_pb.SyncSource, paths: set[str], egress: EgressPolicy) -> dict[str, Any]:
+    """Validated column values of the given source fields (``egress``: where
+    vendor-sync may connect); raises ``InvalidArgument`` naming the first
+    field it cannot accept."""
     out: dict[str, Any] = {}
     if "display_name" in paths:
         out["display_name"] = validation.text(source.display_name[:200], "sync_source.display_name")
@@ -83,7 +88,8 @@ def columns(source: sync_pb.SyncSource, paths: set[str]) -> dict[str, Any]:
             raise InvalidArgument("sync_source.vendor", f"must be {' or '.join(map(pb.Vendor.Name, SYNCED))}")
         out["vendor"] = source.vendor
     if "base_url" in paths:
-        out["base_url"] = validation.http_url(source.base_url, "sync_source.base_url").rstrip("/")
+        out["base_url"] = egress.source_url(validation.http_url(source.base_url, "sync_source.base_url").rstrip("/"),
+                                            "sync_source.base_url")
     if "credential" in paths:
         if not source.credential:
             raise InvalidArgument("sync_source.credential", "is required")
@@ -130,11 +136,22 @@ def _check_vendor_rules(values: dict[str, Any]) -> None:
 class VendorSyncServicer(sync_grpc.VendorSyncServiceServicer):
     """Manages sources; the worker polls them."""
 
-    def __init__(self, ctx: ServiceContext, worker: SyncWorker) -> None:
+    def __init__(self, ctx: ServiceContext, worker: SyncWorker, sealer: Sealer) -> None:
         self._ctx = ctx
+        self._egress = EgressPolicy.from_settings(ctx.settings)  # (a malformed allow-list stops the start)
         self._worker = worker
         self._store = SyncStore(ctx.pool)
-        self._accounts = AccountStore(ctx.pool)
+        self._sealer = sealer
+
+    async def _sealed(self, context: grpc.aio.ServicerContext, source_id: str, values: dict[str, Any]) -> None:
+        """Replace a new credential in ``values`` by its sealed form; without
+        a sealing key, FAILED_PRECONDITION (never stored in clear)."""
+        if "credential" not in values:
+            return
+        try:
+            values["credential_sealed"] = credentials.seal(self._sealer, source_id, values.pop("credential"))
+        except NoSealingKey as err:
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"sync_source.credential: {err}")
 
     async def _source(
         self, context: grpc.aio.ServicerContext, principal: Principal, name: str, field: str = "name"
@@ -163,15 +180,13 @@ class VendorSyncServicer(sync_grpc.VendorSyncServiceServicer):
                     "rate_limit_per_second", "organization_id", "client_identifier", "display_name",
                     "vendor_network_id"}
         try:
-            values = columns(source, required)
+            values = columns(source, required, self._egress)
             _check_vendor_rules(values)
         except InvalidArgument as err:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(err))
         source_id = secrets.token_hex(8)
-        key = await create_key(self._accounts, tenant_id=principal.tenant_id, role=Role.OPERATOR,
-                               description=f"vendor sync of syncSources/{source_id}")
-        values |= {"source_id": source_id, "tenant_ref": principal.tenant_ref, "enabled": True,
-                   "ingest_key_id": key.key_id, "ingest_token": key.token}
+        await self._sealed(context, source_id, values)
+        values |= {"source_id": source_id, "tenant_ref": principal.tenant_ref, "enabled": True}
         await self._store.create(values)
         return to_proto(await self._stored(source_id))
 
@@ -208,11 +223,12 @@ class VendorSyncServicer(sync_grpc.VendorSyncServiceServicer):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
                                 f"update_mask: cannot update {', '.join(sorted(unknown))}")
         try:
-            values = columns(request.sync_source, paths)
-            _check_vendor_rules({"vendor": record.vendor, "credential": record.credential,
-                                 "clients": record.clients} | values)
+            values = columns(request.sync_source, paths, self._egress)
+            # (the stored credential passed these rules when it was set)
+            _check_vendor_rules({"vendor": record.vendor, "clients": record.clients} | values)
         except InvalidArgument as err:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(err))
+        await self._sealed(context, record.source_id, values)
         await self._store.update(record.source_id, values, reset_state=sync_pb.SYNC_SOURCE_STATE_ACTIVE)
         return to_proto(await self._stored(record.source_id))
 
@@ -221,9 +237,7 @@ class VendorSyncServicer(sync_grpc.VendorSyncServiceServicer):
     ) -> empty_pb2.Empty:
         principal = await self._ctx.auth.require(context, Permission.MANAGE_SOURCES)
         record = await self._source(context, principal, request.name)
-        key_id = await self._store.delete(record.source_id)
-        if key_id:
-            await self._accounts.revoke_key(key_id)
+        await self._store.delete(record.source_id)
         return empty_pb2.Empty()
 
     async def RunSyncSource(
@@ -269,9 +283,40 @@ class VendorSyncServicer(sync_grpc.VendorSyncServiceServicer):
         return status
 
 
+class SyncServiceKeyMissing(RuntimeError):
+    """vendor-sync cannot ingest without its service key."""
+
+
+def check_startable(settings: Settings) -> Sealer:
+    """The sealer of vendor-sync; raises ``SyncServiceKeyMissing`` without a
+    service key (a vendor-sync that cannot ingest must not look healthy) and
+    ``SealingKeyError`` for malformed sealing keys."""
+    if settings.sync_service_key is None or not settings.sync_service_key.get_secret_value().strip():
+        raise SyncServiceKeyMissing(
+            "vendor-sync needs its service key: set CONNLOG_SYNC_SERVICE_KEY to a key of role sync_service "
+            "(connlog keys create --role sync_service)")
+    return Sealer.from_settings(settings)
+
+
 async def register(server: grpc.aio.Server, ctx: ServiceContext) -> list[str]:
-    """Add the vendor-sync service and start its worker."""
-    worker = SyncWorker(ctx.settings, SyncStore(ctx.pool), ctx.metrics)
+    """Add the vendor-sync service and start its worker. Refuses to start
+    without the service key it ingests with (``SyncServiceKeyMissing``); a
+    malformed sealing key stops it too (``SealingKeyError``). Credentials
+    still stored in clear from before sealing are sealed first."""
+    sealer = check_startable(ctx.settings)
+    store = SyncStore(ctx.pool)
+    log = get_logger("vendor-sync")
+    if not sealer.can_seal:
+        log.warning("no sealing key configured: sources cannot be created and stored credentials cannot be opened",
+                    hint="set CONNLOG_SECRET_KEYS or CONNLOG_SECRET_KEYS_FILE")
+    try:
+        report = await credentials.reseal_all(store, sealer, rotate=False)
+    except NoSealingKey:
+        log.error("credentials stored in clear from before sealing are left so until a sealing key is configured")
+    else:
+        if report.sealed_plaintext:
+            log.info("credentials stored in clear sealed", count=report.sealed_plaintext)
+    worker = SyncWorker(ctx.settings, store, ctx.metrics, sealer)
     ctx.background.append(asyncio.create_task(worker.run_forever()))
-    sync_grpc.add_VendorSyncServiceServicer_to_server(VendorSyncServicer(ctx, worker), server)
+    sync_grpc.add_VendorSyncServiceServicer_to_server(VendorSyncServicer(ctx, worker, sealer), server)
     return [sync_pb.DESCRIPTOR.services_by_name["VendorSyncService"].full_name]

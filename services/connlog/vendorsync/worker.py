@@ -20,12 +20,16 @@ from connlog.api.v1 import connection_event_pb2 as pb
 from connlog.api.v1 import ingest_service_pb2 as ingest_pb
 from connlog.api.v1 import ingest_service_pb2_grpc
 from connlog.api.v1 import vendor_sync_service_pb2 as sync_pb
+from connlog.core.auth import SYNC_SOURCE_HEADER
 from connlog.core.logging import get_logger
 from connlog.core.metrics import ServiceMetrics
+from connlog.core.sealing import Sealer
 from connlog.core.settings import Settings
 from connlog.shapes.records import VendorRecordError
 from connlog.shapes.registry import fetcher_of
 from connlog.store.sync import SourceRecord, SyncStore
+from connlog.vendorsync.credentials import CredentialUnavailable, opened
+from connlog.vendorsync.egress import EgressPolicy
 from connlog.vendorsync.fetcher import Fetcher
 from connlog.vendorsync.identity import FollowedClient, follow
 from connlog.vendorsync.vendor_http import AsyncRateLimiter, CredentialRejected, VendorHttp, VendorUnavailable
@@ -51,12 +55,18 @@ class _Running:
 
 
 class SyncWorker:
-    """Runs every enabled source of the deployment."""
+    """Runs every enabled source of the deployment. It ingests with the
+    service's own key (``Settings.sync_service_key``), naming the source of
+    each call; the ingest service writes a call's events only into that
+    source's tenant, vendor and network."""
 
-    def __init__(self, settings: Settings, store: SyncStore, metrics: ServiceMetrics) -> None:
+    def __init__(self, settings: Settings, store: SyncStore, metrics: ServiceMetrics, sealer: Sealer) -> None:
         self._settings = settings
         self._store = store
         self._metrics = metrics
+        self._sealer = sealer
+        key = settings.sync_service_key.get_secret_value() if settings.sync_service_key else ""
+        self._authorization = ("authorization", f"Bearer {key}")
         self._limiter = AsyncRateLimiter()
         self._running: dict[str, _Running] = {}
         self._channel = grpc.aio.insecure_channel(
@@ -124,12 +134,23 @@ class SyncWorker:
             await asyncio.shield(running.task)
 
     async def poll_source(self, source: SourceRecord) -> None:
+        try:
+            source = opened(self._sealer, source)
+        except CredentialUnavailable as exc:
+            # Each client says why (the source stays active: the right key
+            # configured and a restart, or a new credential, resumes it).
+            self._log.error("credential unavailable", source=source.source_id, error=str(exc))
+            for name in source.clients:
+                await self._store.client_error(source.source_id, name, str(exc))
+            self._metrics.polls.labels(_vendor(source), "failed").inc()
+            return
         fetcher_type = fetcher_of(source.vendor)
         rate = source.rate_limit_per_s or fetcher_type.DEFAULT_RATE
         budget = f"{source.vendor}|{source.base_url}|{source.organization_id or source.source_id}"
         http = VendorHttp(self._limiter, budget, rate, timeout=self._settings.sync_http_timeout_seconds,
                           attempts=self._settings.sync_http_attempts,
-                          backoff_base=self._settings.sync_backoff_base_seconds)
+                          backoff_base=self._settings.sync_backoff_base_seconds,
+                          egress=EgressPolicy.from_settings(self._settings), base_url=source.base_url)
         try:
             fetcher = fetcher_type.for_source(http, source)
             checkpoints = await self._store.checkpoints(source.source_id)
@@ -224,7 +245,7 @@ class SyncWorker:
         return events
 
     async def _ingest_events(self, source: SourceRecord, events: list[pb.ConnectionEvent], counts: PollCounts) -> None:
-        metadata = (("authorization", f"Bearer {source.ingest_token}"),)
+        metadata = (self._authorization, (SYNC_SOURCE_HEADER, source.source_id))
         for start in range(0, len(events), INGEST_BATCH):
             reply = await self._ingest.IngestConnectionEvents(
                 ingest_pb.IngestConnectionEventsRequest(events=events[start:start + INGEST_BATCH]),

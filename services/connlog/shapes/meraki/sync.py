@@ -80,10 +80,10 @@ class MerakiFetcher(Fetcher):
             except ValueError as exc:
                 raise VendorUnavailable(f"malformed page: {exc}") from None
             next_url = response.links.get("next", {}).get("url")
-            if next_url and not next_url.startswith("http"):
-                next_url = str(response.url.join(next_url))
-            url, params = next_url, None
-            yield Page(records, until if not url else None, last=not url)
+            yield Page(records, until if not next_url else None, last=not next_url)
+            # relative or absolute, the next page is at the source's own origin, or refused
+            url = str(self._http.check_url(response.url.join(next_url), "Link rel=next")) if next_url else None
+            params = None
 
     def to_event(self, record: Any, raw: str, *, network_id: str, client: FollowedClient) -> pb.ConnectionEvent:
         # Meraki's records name no client: both of its identifiers

@@ -17,7 +17,7 @@ from connlog.api.v1 import zequenze_service_pb2, zequenze_service_pb2_grpc
 from connlog.core.auth import Role
 from connlog.core.server import ServiceContext
 from connlog.ingest.pipeline import IngestPipeline
-from connlog.shapes.rest import HttpBody, RestAuth, respond, rest_call
+from connlog.shapes.rest import HttpBody, RestAuth, RestError, respond, rest_call
 from connlog.shapes.zequenze.params import ZequenzeLog, check_query, field_errors, parse_body, validate
 from connlog.shapes.zequenze.projection import stored_log
 from connlog.shapes.zequenze.records import KEY_OF_FIELD, to_event
@@ -28,12 +28,20 @@ def error_body(status: int, message: str) -> dict[str, object]:
     return {"detail": message}
 
 
+SHAPE = "zequenze"  # a device key whose shape this is writes here (and only here)
+
 AUTH = RestAuth(
     missing="Authentication credentials were not provided.",
     invalid="Invalid token.",
     forbidden="Only a device token may register connection logs.",
-    permitted=lambda principal: principal.role is Role.DEVICE,
+    permitted=lambda principal: principal.role is Role.DEVICE and principal.shape == SHAPE,
 )
+
+
+def throttled(wait: int) -> RestError:
+    """Django REST framework's answer to a throttled request."""
+    return RestError(429, f"Request was throttled. Expected available in {wait} seconds.",
+                     headers=(("retry-after", str(wait)),))
 
 
 class ZequenzeServicer(zequenze_service_pb2_grpc.ZequenzeServiceServicer):
@@ -47,6 +55,9 @@ class ZequenzeServicer(zequenze_service_pb2_grpc.ZequenzeServiceServicer):
         self, request: zequenze_service_pb2.CreateDeviceAppConnectionLogRequest, context: grpc.aio.ServicerContext
     ) -> HttpBody:
         principal = await AUTH.principal(self._ctx.auth, context)
+        wait = self._ctx.auth.over_budget(principal, 1)
+        if wait is not None:
+            raise throttled(wait)
         check_query(rest_call(context))
         log: ZequenzeLog = parse_body(request.body.data)
         validate(log)
