@@ -127,3 +127,25 @@ async def sync(suite: Suite, pool: asyncpg.Pool):
         stub.metrics_port = service.metrics_port
         stub.port = service.port
         yield stub
+
+
+@pytest.fixture
+async def meraki_fake():
+    """A fake Meraki cloud on loopback (key ``meraki-key``)."""
+    from tests.support.fake_vendors import FakeMeraki
+
+    fake = FakeMeraki("meraki-key")
+    await fake.start()
+    yield fake
+    await fake.stop()
+
+
+@pytest.fixture
+async def mojo_fake():
+    """A fake Mojo cloud on loopback (key ``kid``:``kvalue``)."""
+    from tests.support.fake_vendors import FakeMojo
+
+    fake = FakeMojo("kid", "kvalue")
+    await fake.start()
+    yield fake
+    await fake.stop()

@@ -8,7 +8,6 @@ and a real PostgreSQL (cut and restored through a loopback proxy)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 import grpc
@@ -29,6 +28,7 @@ from connlog.shapes.rest import RestError, parse_query
 from tests.support.db_proxy import DatabaseProxy
 from tests.support.factories import simple_event as event
 from tests.support.gateway import envoy_in_front
+from tests.support.waiting import until
 
 # --- unit: request decoding, query parsing, error classes -------------------
 
@@ -328,15 +328,6 @@ async def _health(address: str) -> int:
         return reply.status
 
 
-async def _until(predicate, what: str, deadline: float = 60.0):
-    loop = asyncio.get_running_loop()
-    end = loop.time() + deadline
-    while not await predicate():
-        if loop.time() > end:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
-
-
 async def test_database_outage_is_unavailable_and_health_follows(pg_server, database_url, suite, make_tenant,
                                                                  tmp_path_factory):
     from connlog.api.v1 import ingest_service_pb2_grpc
@@ -384,8 +375,8 @@ async def test_database_outage_is_unavailable_and_health_follows(pg_server, data
                     ingest_pb.IngestConnectionEventsRequest(events=[event("N_out")]),
                     metadata=tenant.md())
             assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
-            await _until(lambda: _is(_health(ingest_address), not_serving), "ingest NOT_SERVING")
-            await _until(lambda: _is(_health(query_address), not_serving), "query NOT_SERVING")
+            await until(lambda: _is(_health(ingest_address), not_serving), "ingest NOT_SERVING")
+            await until(lambda: _is(_health(query_address), not_serving), "query NOT_SERVING")
             async with grpc.aio.insecure_channel(query_address) as channel:  # liveness is not the database's
                 reply = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=LIVENESS))
                 assert reply.status == serving
@@ -400,8 +391,8 @@ async def test_database_outage_is_unavailable_and_health_follows(pg_server, data
                 assert "unavailable" in shape(response.json())
 
             await proxy.start()
-            await _until(lambda: _is(_health(ingest_address), serving), "ingest SERVING again")
-            await _until(lambda: _is(_health(query_address), serving), "query SERVING again")
+            await until(lambda: _is(_health(ingest_address), serving), "ingest SERVING again")
+            await until(lambda: _is(_health(query_address), serving), "query SERVING again")
             after = await ingest_stub.IngestConnectionEvents(
                 ingest_pb.IngestConnectionEventsRequest(events=[event("N_out", subtype="after")]),
                 metadata=tenant.md())

@@ -6,13 +6,12 @@ the shape's format) and oversized headers answered 431."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import datetime as dt
 import json
 import os
 import stat
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable
 
 import grpc
 import httpx
@@ -35,20 +34,11 @@ from connlog.shapes.registry import SHAPES_BY_NAME
 from tests.support.factories import now, simple_event
 from tests.support.gateway import Gateway, envoy_in_front
 from tests.support.gateway_calls import MERAKI_PATH, ZEQUENZE_SAMPLES, ingest, key_headers, meraki_event, meraki_get
+from tests.support.waiting import until
 
 MERAKI, MOJO, ZEQUENZE = SHAPES_BY_NAME["meraki"], SHAPES_BY_NAME["mojo"], SHAPES_BY_NAME["zequenze"]
 ZEQUENZE_URL = "/api/v1/device_app_connection_log/"
 MOJO_LOGS = "/V5/devices/clients/connectionlogs?clientmacaddress=F0:D7:AA:DF:59:A2"
-
-
-async def _until(predicate: Callable[[], Awaitable[bool]], what: str, deadline: float = 30.0) -> None:
-    """Wait for a condition (with a generous deadline, never a fixed sleep)."""
-    loop = asyncio.get_running_loop()
-    end = loop.time() + deadline
-    while not await predicate():
-        if loop.time() > end:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 @contextlib.asynccontextmanager
@@ -169,10 +159,10 @@ async def test_healthz_follows_the_services(suite, tmp_path_factory):
     try:
         async with envoy_in_front(settings, tmp_path_factory.mktemp("envoy-healthz"), ingest=suite.ingest_address,
                                   query=f"127.0.0.1:{query.port}") as gateway:
-            await _until(lambda: _is(_healthz(gateway.url), (200, {"status": "SERVING"})), "/healthz 200")
+            await until(lambda: _is(_healthz(gateway.url), (200, {"status": "SERVING"})), "/healthz 200")
             await query.stop(1)
             stopped = True
-            await _until(lambda: _is(_healthz(gateway.url), (503, {"status": "NOT_SERVING"})), "/healthz 503")
+            await until(lambda: _is(_healthz(gateway.url), (503, {"status": "NOT_SERVING"})), "/healthz 503")
     finally:
         if not stopped:
             await query.stop(1)

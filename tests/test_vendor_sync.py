@@ -14,24 +14,8 @@ from connlog.api.v1 import connection_event_pb2 as pb
 from connlog.api.v1 import query_service_pb2 as qpb
 from connlog.api.v1 import vendor_sync_service_pb2 as spb
 from tests.support.factories import now
-from tests.support.fake_vendors import FakeMeraki, FakeMojo, meraki_records, mojo_logs
+from tests.support.fake_vendors import meraki_records, mojo_logs
 from tests.support.sync_calls import create, run
-
-
-@pytest.fixture
-async def meraki_fake():
-    fake = FakeMeraki("meraki-key")
-    await fake.start()
-    yield fake
-    await fake.stop()
-
-
-@pytest.fixture
-async def mojo_fake():
-    fake = FakeMojo("kid", "kvalue")
-    await fake.start()
-    yield fake
-    await fake.stop()
 
 
 def meraki_source(fake, network="N_sync", clients=("k1",), **fields) -> spb.SyncSource:

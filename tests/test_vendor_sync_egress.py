@@ -25,7 +25,7 @@ from connlog.api.v1 import vendor_sync_service_pb2 as spb
 from connlog.api.v1 import vendor_sync_service_pb2_grpc as sgrpc
 from connlog.vendorsync.egress import EgressPolicy, VettedTransport, parse_destinations
 from tests.support.factories import now
-from tests.support.fake_vendors import FakeMeraki, FakeMojo, Recorder, meraki_records, mojo_logs
+from tests.support.fake_vendors import Recorder, meraki_records, mojo_logs
 from tests.support.services import Suite, vendor_sync_service
 from tests.support.sync_calls import create, run
 
@@ -41,22 +41,6 @@ async def vendor_sync(suite: Suite, pool: asyncpg.Pool, **egress: object) -> Asy
         sync_http_timeout_seconds=2.0, sync_backoff_base_seconds=0.05, **egress,
     ) as service, grpc.aio.insecure_channel(f"127.0.0.1:{service.port}") as channel:
         yield sgrpc.VendorSyncServiceStub(channel)
-
-
-@pytest.fixture
-async def meraki_fake():
-    fake = FakeMeraki("meraki-key")
-    await fake.start()
-    yield fake
-    await fake.stop()
-
-
-@pytest.fixture
-async def mojo_fake():
-    fake = FakeMojo("kid", "kvalue")
-    await fake.start()
-    yield fake
-    await fake.stop()
 
 
 @pytest.fixture
