@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 MODES: dict[str, dict[str, Any]] = {
     # events per bulk run = tenants × networks × clients × events per client
-    "quick": dict(shape=Shape(2, 2, 25, 1000, 7), repeats=2, unary=1000, samples=30, grow_to=300_000),
+    "quick": dict(shape=Shape(2, 2, 25, 1000, 7), repeats=2, unary=3000, samples=30, grow_to=300_000),
     "full": dict(shape=Shape(2, 5, 100, 1000, 14), repeats=3, unary=10000, samples=200, grow_to=10_000_000),
 }
 

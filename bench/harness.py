@@ -100,10 +100,14 @@ class running_suite:
         await self._server.configure(**SERVER_SETTINGS)
         url = await self._server.create_database("connlog_bench", migrated=True)
         ingest, query, ingest_metrics, query_metrics, gateway_port = free_ports(5)
+        # Envoy's admin socket in a private folder of its own (the work
+        # folder is open to the database server's user)
+        (workdir / "gateway").mkdir(mode=0o700)
         settings = Settings(
             database_url=url, data_dir=workdir, ingest_port=ingest, query_port=query,
             ingest_metrics_port=ingest_metrics, query_metrics_port=query_metrics, gateway_port=gateway_port,
-            retention_days=self._retention, log_level="warning",
+            gateway_admin_socket=workdir / "gateway" / "admin.sock", retention_days=self._retention,
+            log_level="warning",
             db_pool_max_size=8, meraki_rate_limit_per_second=100000, auth_cache_seconds=60,
             # the load comes from a handful of keys: budgets far above it
             key_write_events_per_second=1e9, key_write_burst=1e9,

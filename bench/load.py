@@ -115,3 +115,32 @@ def unary_load(kind: str, target: str, token: str, bodies: list, concurrency: in
         return {"requests": len(bodies), "seconds": elapsed, "errors": errors, "latencies": latencies}
 
     return asyncio.run(run())
+
+
+def single_row_load(url: str, sql: str, rows: list[tuple], concurrency: int) -> dict:
+    """PostgreSQL's own row-at-a-time path: ``concurrency`` asyncpg
+    connections, each inserting one row per statement (autocommit: one
+    commit per row); latencies in s."""
+    import asyncpg
+
+    async def run():
+        latencies: list[float] = []
+        queue = list(range(len(rows)))
+        connections = await asyncio.gather(*(asyncpg.connect(url) for _ in range(concurrency)))
+        for conn in connections:  # prepared before the clock starts, as a loader's statement would be
+            await conn.prepare(sql)
+
+        async def worker(conn):
+            while queue:
+                i = queue.pop()
+                began = time.perf_counter()
+                await conn.execute(sql, *rows[i])
+                latencies.append(time.perf_counter() - began)
+
+        began = time.perf_counter()
+        await asyncio.gather(*(worker(conn) for conn in connections))
+        elapsed = time.perf_counter() - began
+        await asyncio.gather(*(conn.close() for conn in connections))
+        return {"requests": len(rows), "seconds": elapsed, "errors": 0, "latencies": latencies}
+
+    return asyncio.run(run())

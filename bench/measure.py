@@ -17,7 +17,7 @@ import orjson
 
 from bench.data import Shape, all_events, client_mac, network_id
 from bench.harness import Suite
-from bench.load import generate_only, stream_ingest, unary_load
+from bench.load import generate_only, single_row_load, stream_ingest, unary_load
 from connlog.api.v1 import connection_event_pb2 as pb
 from connlog.api.v1 import query_service_pb2 as qpb
 from connlog.api.v1 import query_service_pb2_grpc
@@ -136,13 +136,27 @@ async def baseline_copy(suite: Suite, shape: Shape, end: dt.datetime, generation
 
 # ----------------------------------------------------------- single events
 
+# PostgreSQL's own single-row path: one INSERT … ON CONFLICT DO NOTHING per
+# row (the values as connlog's rows hold them, cast as connlog's insert casts).
+_SINGLE_ROW = (
+    f"INSERT INTO connection_events ({', '.join(_COPY_COLUMNS)}) VALUES ("
+    + ", ".join(f"${i}::text::{_CASTS[c]}" if c in _CASTS else f"${i}" for i, c in enumerate(_COPY_COLUMNS, start=1))
+    + ") ON CONFLICT (tenant_ref, occurred_at, dedup_key) DO NOTHING"
+)
+
+
 async def single_event_ingest(suite: Suite, device_token: str, operator_token: str, requests: int,
                               repeats: int) -> dict:
-    """Zequenze POST through Envoy vs gRPC unary ingest, 64 concurrent clients."""
+    """PostgreSQL's own single-row INSERT … ON CONFLICT DO NOTHING (64
+    asyncpg connections, one row per statement, autocommit) against gRPC
+    unary ingest and the Zequenze POST through Envoy, 64 concurrent callers
+    each, one event per call, the same number of events. Every load runs in
+    its own process."""
     loop = asyncio.get_running_loop()
-    out = {"generator_rps": [], "rest_rps": [], "grpc_rps": [], "ratio": [], "rest_p50_ms": [], "rest_p99_ms": [],
-           "grpc_p50_ms": [],
-           "grpc_p99_ms": [], "errors": 0}
+    keys = ("generator_rps", "baseline_rps", "baseline_p50_ms", "baseline_p99_ms", "rest_rps", "grpc_rps", "ratio",
+            "grpc_baseline_ratio", "rest_baseline_ratio", "rest_p50_ms", "rest_p99_ms", "grpc_p50_ms", "grpc_p99_ms")
+    out: dict = {k: [] for k in keys} | {"errors": 0, "callers": 64, "events_per_run": requests}
+    baseline_url = await baseline_database(suite)
     with ProcessPoolExecutor(max_workers=1) as pool:
         for run in range(repeats):
             bodies = [json.dumps({"network_name": "Office WiFi 5GHz", "network_type": "wi", "frequency": 5.2,
@@ -151,21 +165,28 @@ async def single_event_ingest(suite: Suite, device_token: str, operator_token: s
                       for i in range(requests)]
             probe = await loop.run_in_executor(pool, unary_load, "probe", suite.gateway_url, device_token, bodies, 64)
             out["generator_rps"].append(requests / probe["seconds"])
-            rest = await loop.run_in_executor(pool, unary_load, "rest", suite.gateway_url, device_token, bodies, 64)
             events = []
             for i in range(requests):
                 event = pb.ConnectionEvent(network_id="N_unary", client=pb.Client(client_id=f"u{run}-{i}"),
                                            step=pb.CONNECTION_STEP_CONNECTION)
                 event.occur_time.GetCurrentTime()
-                events.append(event.SerializeToString())
+                events.append(event)
+            # the baseline: the same events as connlog's rows, one INSERT each
+            rows = rows_of(events, 1, {})
+            baseline = await loop.run_in_executor(pool, single_row_load, baseline_url, _SINGLE_ROW, rows, 64)
+            rest = await loop.run_in_executor(pool, unary_load, "rest", suite.gateway_url, device_token, bodies, 64)
             unary = await loop.run_in_executor(pool, unary_load, "grpc", suite.ingest_address, operator_token,
-                                               events, 64)
+                                               [e.SerializeToString() for e in events], 64)
             out["errors"] += rest["errors"] + unary["errors"]
+            base_rps = requests / baseline["seconds"]
             rest_rps, grpc_rps = requests / rest["seconds"], requests / unary["seconds"]
+            out["baseline_rps"].append(base_rps)
             out["rest_rps"].append(rest_rps)
             out["grpc_rps"].append(grpc_rps)
             out["ratio"].append(rest_rps / grpc_rps)
-            for name, result in (("rest", rest), ("grpc", unary)):
+            out["grpc_baseline_ratio"].append(grpc_rps / base_rps)
+            out["rest_baseline_ratio"].append(rest_rps / base_rps)
+            for name, result in (("rest", rest), ("grpc", unary), ("baseline", baseline)):
                 out[f"{name}_p50_ms"].append(percentile(result["latencies"], 50) * 1000)
                 out[f"{name}_p99_ms"].append(percentile(result["latencies"], 99) * 1000)
     return {k: spread(v) if isinstance(v, list) else v for k, v in out.items()}

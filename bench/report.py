@@ -40,13 +40,20 @@ def markdown(r: dict) -> str:
         "|---|---|---|---|---|---|",
         f"| bulk ingest, events/s | {_s(bulk['connlog_events_per_s'], 0)} (client-streaming gRPC) | "
         f"{_s(bulk['baseline_rows_per_s'], 0)} (asyncpg COPY + INSERT … ON CONFLICT) | "
-        f"{_s(bulk['ratio'], 2)} | ≥ 0.5 | {_verdict(bulk['ratio']['median'] >= 0.5)} |",
-        f"| single-event REST ingest, requests/s | {_s(single['rest_rps'], 0)} (Zequenze POST via Envoy, 64 clients) | "
-        f"{_s(single['grpc_rps'], 0)} (gRPC unary, 64 clients) | {_s(single['ratio'], 2)} | ≥ 0.7 | "
-        f"{_verdict(single['ratio']['median'] >= 0.7)} |",
+        f"{_s(bulk['ratio'], 2)} | ≥ 0.6 | {_verdict(bulk['ratio']['median'] >= 0.6)} |",
+        f"| single-event gRPC unary ingest, events/s | {_s(single['grpc_rps'], 0)} (64 callers, one event per call) | "
+        f"{_s(single['baseline_rps'], 0)} (PostgreSQL single-row INSERT … ON CONFLICT, 64 asyncpg connections) | "
+        f"{_s(single['grpc_baseline_ratio'], 2)} | ≥ 1.0 | "
+        f"{_verdict(single['grpc_baseline_ratio']['median'] >= 1.0)} |",
+        f"| single-event gRPC unary ingest, p50 / p99 ms | {_f(single['grpc_p50_ms']['median'])} / "
+        f"{_f(single['grpc_p99_ms']['median'])} | {_f(single['baseline_p50_ms']['median'])} / "
+        f"{_f(single['baseline_p99_ms']['median'])} | | p99 < 50 | {_verdict(single['grpc_p99_ms']['median'] < 50)} |",
+        f"| single-event REST ingest, events/s | {_s(single['rest_rps'], 0)} (Zequenze POST via Envoy, 64 clients) | "
+        f"{_s(single['baseline_rps'], 0)} (the same single-row baseline) | {_s(single['rest_baseline_ratio'], 2)} | "
+        f"≥ 0.8 | {_verdict(single['rest_baseline_ratio']['median'] >= 0.8)} |",
         f"| single-event REST ingest, p50 / p99 ms | {_f(single['rest_p50_ms']['median'])} / "
-        f"{_f(single['rest_p99_ms']['median'])} | {_f(single['grpc_p50_ms']['median'])} / "
-        f"{_f(single['grpc_p99_ms']['median'])} | | p99 < 50 | {_verdict(single['rest_p99_ms']['median'] < 50)} |",
+        f"{_f(single['rest_p99_ms']['median'])} | | | p99 < 50 | {_verdict(single['rest_p99_ms']['median'] < 50)} |",
+        f"| single-event REST / gRPC unary | | | {_s(single['ratio'], 2)} | | |",
     ]
     for label, data in ((f"{r['storage']['events']:,}", small), (f"{r['storage_large']['events']:,}", large)):
         lines += [
@@ -79,7 +86,10 @@ def markdown(r: dict) -> str:
         "ingested, so it was not the bottleneck. The single-event load generator alone (64 aiohttp clients against "
         f"Envoy's own 404) made {_s(single['generator_rps'], 0)} requests/s, "
         f"{single['generator_rps']['median'] / single['rest_rps']['median']:.1f}× the REST rate. "
-        "Single-event and read loads run in their own process. After each load the table is vacuumed and "
+        f"Each single-event load sends {single.get('events_per_run', 0):,} events per run from its own process; "
+        "the single-row baseline inserts the same events, normalised as connlog stores them, into a copy of the "
+        "schema (same indexes) in a second database of the same server. Read loads run in their own process. "
+        "After each load the table is vacuumed and "
         "analyzed (`VACUUM (ANALYZE)`), as autovacuum soon would.",
         "",
         "What each optimisation bought, the profiles, and why the targets still missed are out of reach on this "

@@ -64,6 +64,21 @@ class Settings(BaseSettings):
     # the first (at most 8), 0: validate in the service process.
     ingest_workers: int = Field(default=-1, ge=-1, le=64)
     max_message_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    # Group commit (connlog.ingest.group_commit): unary calls and REST shapes
+    # of at most ``group_commit_call_events`` events are queued and stored
+    # together, one set-based INSERT per tenant in one transaction per group,
+    # each caller answered after the commit. Up to ``group_commit_lanes``
+    # groups are written at once (each on its own pooled connection; 0: no
+    # group commit, every call writes alone); a group holds at most
+    # ``group_commit_max_events`` events; at most ``group_commit_queue_calls``
+    # calls wait for a group (more wait to queue: backpressure). A lane may
+    # linger ``group_commit_linger_ms`` before taking a group (0: it takes
+    # what is queued as soon as it is free).
+    group_commit_lanes: int = Field(default=2, ge=0, le=16)
+    group_commit_call_events: int = Field(default=16, ge=1)
+    group_commit_max_events: int = Field(default=1000, ge=1)
+    group_commit_queue_calls: int = Field(default=4096, ge=1)
+    group_commit_linger_ms: float = Field(default=0.0, ge=0, le=100)
 
     meraki_rate_limit_per_second: float = Field(default=10.0, gt=0)
     mojo_session_max_minutes: int = Field(default=1440, ge=1)

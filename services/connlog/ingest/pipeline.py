@@ -23,6 +23,7 @@ from connlog.core.identifiers import event_name
 from connlog.core.metrics import ServiceMetrics
 from connlog.core.settings import Settings
 from connlog.ingest.caches import ACCESS_POINTS, NETWORK_REFS, VALIDATION_MEMO, new_validation_memo
+from connlog.ingest.group_commit import GroupCommit
 from connlog.ingest.normalise import IngestWindow
 from connlog.ingest.workers import NormaliserPool, normalise_events
 from connlog.store.accounts import AccountStore
@@ -87,6 +88,14 @@ class IngestPipeline:
         self._access_points = ACCESS_POINTS.create()
         self._passed = VALIDATION_MEMO.create()  # sub-messages that passed validation (see normalise)
         self._workers = workers
+        # small calls (unary RPC, REST shapes) are stored in groups
+        self._group = GroupCommit(self._events, settings) if settings.group_commit_lanes else None
+        self._group_call_events = settings.group_commit_call_events
+
+    def close(self) -> None:
+        """Stop group commit: calls still queued are answered UNAVAILABLE."""
+        if self._group is not None:
+            self._group.close()
 
     def window(self, now: dt.datetime | None = None) -> IngestWindow:
         now = now or dt.datetime.now(dt.UTC)
@@ -119,7 +128,10 @@ class IngestPipeline:
         if to_store:
             tenant_ref = principal.tenant_ref
             refs = await self._network_refs_for(tenant_ref, {e.network_id for e in to_store})
-            outcomes = await self._events.insert(tenant_ref, to_store, refs)
+            if self._group is not None and len(to_store) <= self._group_call_events:
+                outcomes = await self._group.insert(tenant_ref, to_store, refs)  # answered after the commit
+            else:
+                outcomes = await self._events.insert(tenant_ref, to_store, refs)
             new = [stored for stored, outcome in zip(to_store, outcomes, strict=True) if outcome.new]
             accepted = len(new)
             await self._record_access_points(tenant_ref, new, refs)

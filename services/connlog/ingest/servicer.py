@@ -142,6 +142,7 @@ async def register(server: grpc.aio.Server, ctx: ServiceContext) -> list[str]:
         ctx.on_stop.append(workers.close)
         await workers.start()
     pipeline = IngestPipeline(ctx.settings, ctx.pool, ctx.metrics, workers)
+    ctx.on_stop.append(pipeline.close)
     ingest_grpc.add_IngestServiceServicer_to_server(IngestServicer(ctx, pipeline, count), server)
     return [
         ingest_pb.DESCRIPTOR.services_by_name["IngestService"].full_name,

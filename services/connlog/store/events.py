@@ -7,7 +7,7 @@ import contextlib
 import datetime as dt
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 import asyncpg
 
@@ -34,7 +34,7 @@ from connlog.store.row import (
 
 __all__ = [
     "READ_COLUMNS", "EventFilter", "EventStore", "InsertOutcome", "NoPartitionError", "ReadEvent", "StoredEvent",
-    "restore_columns",
+    "TenantBatch", "restore_columns",
 ]
 
 
@@ -44,6 +44,15 @@ class InsertOutcome:
 
     event_id: int
     new: bool
+
+
+class TenantBatch(NamedTuple):
+    """One tenant's events of a group (``EventStore.insert_group``):
+    distinct (dedup_key, occurred_at), their networks in ``network_refs``."""
+
+    tenant_ref: int
+    events: Sequence[StoredEvent]
+    network_refs: dict[str, int]
 
 
 class _Row(asyncpg.Record):
@@ -286,6 +295,35 @@ class EventStore:
 
         outcomes = await self._write(events, write)
         return [outcomes[_key(e)] for e in events]
+
+    async def insert_group(self, batches: Sequence[TenantBatch]) -> list[dict[EventKey, InsertOutcome]]:
+        """Store several tenants' events in ONE transaction (group commit,
+        ``connlog.ingest.group_commit``): one set-based INSERT per tenant,
+        tenants in ref order and each tenant's rows in key order (concurrent
+        groups take their locks in the same order). Either every batch is
+        stored or none is; returns, per batch, every event's outcome by key
+        once the transaction has committed."""
+        order = sorted(range(len(batches)), key=lambda i: batches[i].tenant_ref)
+        ordered = [sorted(batch.events, key=_key) for batch in batches]
+
+        async def write(conn: Connection) -> list[dict[EventKey, InsertOutcome]]:
+            found: list[dict[EventKey, InsertOutcome]] = [{} for _ in batches]
+            # a transaction even for one tenant: the look-up of duplicates'
+            # ids belongs to it, so a group that fails has stored nothing
+            async with conn.transaction():
+                for i in order:
+                    batch = batches[i]
+                    found[i] = await self._insert_returning(conn, batch.tenant_ref, ordered[i], batch.network_refs)
+            return found
+
+        async with self._pool.acquire() as conn:
+            try:
+                return await write(conn)
+            except NoPartitionError:  # as in _write: the days written are created now, and the group retried
+                created = await create_partitions(conn, {e.occurred_at.astimezone(dt.UTC).date()
+                                                         for events in ordered for e in events})
+                self._log.info("partitions created for incoming events", created=created)
+                return await write(conn)
 
     async def insert_counting(
         self, tenant_ref: int, events: Sequence[StoredEvent], network_refs: dict[str, int]

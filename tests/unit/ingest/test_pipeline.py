@@ -48,6 +48,14 @@ class FakeEvents:
         self.calls.append(("insert", len(events)))
         return self._put(events)
 
+    async def insert_group(self, batches):  # group commit (small calls): ids come back, as from insert
+        found = []
+        for tenant_ref, events, network_refs in batches:
+            assert tenant_ref == PRINCIPAL.tenant_ref and {e.network_id for e in events} <= network_refs.keys()
+            self.calls.append(("insert", len(events)))
+            found.append({(e.dedup_key, e.occurred_at): o for e, o in zip(events, self._put(events), strict=True)})
+        return found
+
     async def insert_counting(self, tenant_ref, events, network_refs):
         assert tenant_ref == PRINCIPAL.tenant_ref and {e.network_id for e in events} <= network_refs.keys()
         self.calls.append(("insert_counting", len(events)))
