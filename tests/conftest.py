@@ -15,7 +15,7 @@ import grpc
 import pytest
 from pydantic import SecretStr
 
-from connlog.api.v1 import ingest_service_pb2_grpc, query_service_pb2_grpc
+from connlog.api.v1 import ingest_service_pb2_grpc, insights_service_pb2_grpc, query_service_pb2_grpc
 from connlog.core.database import DatabaseServer, create_pool
 from connlog.core.logging import configure_logging
 from connlog.core.sealing import new_key
@@ -87,6 +87,7 @@ async def clients(suite: Suite) -> AsyncIterator[Clients]:
         yield Clients(
             ingest_service_pb2_grpc.IngestServiceStub(ingest_channel),
             query_service_pb2_grpc.QueryServiceStub(query_channel),
+            insights_service_pb2_grpc.InsightsServiceStub(query_channel),
         )
 
 

@@ -40,8 +40,8 @@ def test_buf_build_compiles_every_file():
     result = subprocess.run([_buf(), "build", "-o", "-#format=json"], cwd=REPO, capture_output=True, text=True,
                             timeout=120)
     assert result.returncode == 0, result.stderr
-    for name in ("connection_event.proto", "ingest_service.proto", "query_service.proto", "meraki_service.proto",
-                 "mojo_service.proto", "zequenze_service.proto", "vendor_sync_service.proto"):
+    for name in ("connection_event.proto", "ingest_service.proto", "query_service.proto", "insights_service.proto",
+                 "meraki_service.proto", "mojo_service.proto", "zequenze_service.proto", "vendor_sync_service.proto"):
         assert f"connlog/api/v1/{name}" in result.stdout
 
 

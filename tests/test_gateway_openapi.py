@@ -466,7 +466,8 @@ def _anchored_path_parameters(label: str) -> dict[str, str] | None:
     """Path values that reach stored data (``ANCHOR``: the tenant's own)."""
     path = label.split(" ", 1)[1]
     values = {"networkId": NETWORK, "clientId": CLIENT_ID, "organizationId": ANCHOR, "network": NETWORK,
-              "connectionEvent": ANCHOR, "syncSource": ANCHOR, "clientIdentifier": "fuzz", "timeout": "30"}
+              "connectionEvent": ANCHOR, "syncSource": ANCHOR, "clientIdentifier": "fuzz", "timeout": "30",
+              "client": CLIENT_MAC}
     names = re.findall(r"\{([^}]+)\}", path)
     return {name: values[name] for name in names} if names else None
 
@@ -911,7 +912,7 @@ def _auth_probes() -> dict[str, Probe]:
                 continue
             label = f"{method.upper()} {path}"
             values = {"networkId": NETWORK, "clientId": CLIENT_ID, "organizationId": "org", "network": NETWORK,
-                      "connectionEvent": "1", "syncSource": "0123456789abcdef"}
+                      "connectionEvent": "1", "syncSource": "0123456789abcdef", "client": CLIENT_MAC}
             url = re.sub(r"\{([^}]+)\}", lambda m, values=values: values[m.group(1)], path)
             if path.endswith("/connectionlogs"):
                 url += f"?clientmacaddress={CLIENT_MAC}"

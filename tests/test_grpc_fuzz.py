@@ -87,6 +87,7 @@ from connlog.api.v1 import connection_event_pb2 as pb
 from connlog.api.v1 import (
     ingest_service_pb2,
     ingest_service_pb2_grpc,
+    insights_service_pb2,
     meraki_service_pb2,
     mojo_service_pb2,
     query_service_pb2,
@@ -454,6 +455,48 @@ SEEDS["connlog.api.v1.ConnectionEvent"] = st.one_of(
 SEEDS["connlog.api.v1.ListConnectionEventsRequest"] = st.builds(
     query_service_pb2.ListConnectionEventsRequest, parent=st.sampled_from([f"networks/{NETWORK}", "networks/-"]),
     page_size=st.sampled_from([0, 1, 2]))
+# insights: valid ranges around the fuzzed network's events, every grouping, crafted page tokens
+_WINDOWS = st.sampled_from([(SEED_TIME - dt.timedelta(hours=2), SEED_TIME + dt.timedelta(hours=2)),
+                            (SEED_TIME - dt.timedelta(days=40), SEED_TIME + dt.timedelta(days=1))])
+_GROUP_BY = st.lists(st.sampled_from(sorted(insights_service_pb2.GroupBy.values())), max_size=3)
+
+
+def _ranged(cls, window, **fields):
+    request = cls(**fields)
+    request.start_time.FromDatetime(window[0])
+    request.end_time.FromDatetime(window[1])
+    return request
+
+
+SEEDS["connlog.api.v1.SummarizeConnectionsRequest"] = st.builds(
+    lambda window, group_by, bucket: _ranged(
+        insights_service_pb2.SummarizeConnectionsRequest, window, parent=f"networks/{NETWORK}", group_by=group_by,
+        **({"bucket_duration": duration_pb2.Duration(seconds=bucket)} if bucket else {})),
+    _WINDOWS, _GROUP_BY, st.sampled_from([0, 60, 3600, 86400]))
+SEEDS["connlog.api.v1.SummarizeTimeToConnectRequest"] = st.builds(
+    lambda window, group_by, parent: _ranged(insights_service_pb2.SummarizeTimeToConnectRequest, window,
+                                             parent=parent, group_by=group_by),
+    _WINDOWS, _GROUP_BY, st.sampled_from([f"networks/{NETWORK}", "networks/-"]))
+HINTS["connlog.api.v1.ListClientSessionsRequest.parent"] = st.one_of(
+    st.builds("networks/{}/clients/{}".format, st.sampled_from([NETWORK, "-", "N_1", "", NETWORK + "\n"]),
+              st.one_of(st.sampled_from(MACS + ["k1", "", "a/b", "x" * 2000]), TEXT)),
+    TEXT.map(lambda t: "networks/-/clients/" + t))
+SEEDS["connlog.api.v1.ListClientSessionsRequest"] = st.builds(
+    insights_service_pb2.ListClientSessionsRequest,
+    parent=st.sampled_from([f"networks/{NETWORK}/clients/{m}" for m in MACS[:4]] + ["networks/-/clients/k1"]),
+    page_size=st.sampled_from([0, 1, 2]))
+
+
+def _finish_insights_request(draw, request) -> None:
+    if draw(st.booleans()):
+        digest = page_token.request_digest(request)
+        request.page_token = draw(st.one_of(
+            st.builds(lambda offset: page_token.encode_offset(offset, digest), integers(-(2**63), 2**63 - 1)),
+            crafted_tokens(digest)))
+
+
+for _insight in ("SummarizeConnectionsRequest", "SummarizeTimeToConnectRequest", "ListClientSessionsRequest"):
+    FINISHERS[f"connlog.api.v1.{_insight}"] = _finish_insights_request
 SEEDS["connlog.api.v1.GetConnectionEventRequest"] = st.deferred(lambda: st.builds(
     query_service_pb2.GetConnectionEventRequest, name=st.sampled_from(KNOWN.event_names or ["none"])))
 SEEDS["connlog.api.v1.GetNetworkWirelessClientConnectivityEventsRequest"] = st.builds(

@@ -26,6 +26,7 @@ from google.protobuf import field_mask_pb2, json_format
 
 from connlog.api.v1 import connection_event_pb2 as pb
 from connlog.api.v1 import ingest_service_pb2 as ipb
+from connlog.api.v1 import insights_service_pb2 as inspb
 from connlog.api.v1 import query_service_pb2 as qpb
 from connlog.api.v1 import vendor_sync_service_pb2 as spb
 from connlog.api.v1 import vendor_sync_service_pb2_grpc as spb_grpc
@@ -190,6 +191,77 @@ async def grpc_stream(w: World, role: str, whose: str) -> str:
     return await _grpc(w.clients.ingest.StreamIngestConnectionEvents(messages(), metadata=w.md(role)), check)
 
 
+def _window() -> dict[str, Any]:
+    """A time range around every stored event of the matrix."""
+    start, end = now() - dt.timedelta(days=1), now() + dt.timedelta(days=1)
+    return {"start_time": start, "end_time": end}
+
+
+def _summary_groups(w: World, groups: list[inspb.ConnectionGroup]) -> str:
+    """The own tenant holds one event in its network: one group of one event."""
+    return "ok" if [g.totals.event_count for g in groups] == [1] else f"LEAK or wrong: {groups}"
+
+
+async def grpc_summarize(w: World, role: str, whose: str) -> str:
+    # (the write cells add events of another client to the own network)
+    request = inspb.SummarizeConnectionsRequest(parent=f"networks/{w.networks[whose]}", client_id=CLIENT)
+    for name, when in _window().items():
+        getattr(request, name).FromDatetime(when)
+    return await _grpc(w.clients.insights.SummarizeConnections(request, metadata=w.md(role)),
+                       lambda r: _summary_groups(w, list(r.groups)))
+
+
+async def grpc_time_to_connect(w: World, role: str, whose: str) -> str:
+    # one event per tenant is no connection: an answer is all there is to check (an empty one)
+    request = inspb.SummarizeTimeToConnectRequest(parent=f"networks/{w.networks[whose]}", client_id=CLIENT)
+    for name, when in _window().items():
+        getattr(request, name).FromDatetime(when)
+    return await _grpc(w.clients.insights.SummarizeTimeToConnect(request, metadata=w.md(role)),
+                       lambda r: "ok" if not r.groups else f"LEAK: {r}")
+
+
+def _sessions(w: World, sessions: list[inspb.ClientSession]) -> str:
+    return "ok" if [s.network_id for s in sessions] == [w.networks["own"]] else f"LEAK or wrong: {sessions}"
+
+
+async def grpc_sessions(w: World, role: str, whose: str) -> str:
+    request = inspb.ListClientSessionsRequest(parent=f"networks/{w.networks[whose]}/clients/{CLIENT}")
+    return await _grpc(w.clients.insights.ListClientSessions(request, metadata=w.md(role)),
+                       lambda r: _sessions(w, list(r.client_sessions)))
+
+
+async def grpc_sessions_by_mac(w: World, role: str, whose: str) -> str:
+    """Tenant-wide (``networks/-``) by the other tenant's client MAC: its
+    sessions are not the caller's to see (an empty answer)."""
+    request = inspb.ListClientSessionsRequest(parent=f"networks/-/clients/{w.macs[whose]}")
+    return await _grpc(w.clients.insights.ListClientSessions(request, metadata=w.md(role)),
+                       lambda r: "empty" if not r.client_sessions else _sessions(w, list(r.client_sessions)))
+
+
+def _rfc3339_window() -> dict[str, str]:
+    return {"startTime": _window()["start_time"].strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "endTime": _window()["end_time"].strftime("%Y-%m-%dT%H:%M:%SZ"), "clientId": CLIENT}
+
+
+async def rest_summarize(w: World, role: str, whose: str) -> str:
+    response = await w.http.get(f"/v1/networks/{w.networks[whose]}/connectionEvents:summarize",
+                                params=_rfc3339_window(), headers=w.headers(role))
+    return _http(response, lambda r: "ok" if [g["totals"]["eventCount"] for g in r.json().get("groups", [])] == ["1"]
+                 else f"LEAK or wrong: {r.json()}")
+
+
+async def rest_time_to_connect(w: World, role: str, whose: str) -> str:
+    response = await w.http.get(f"/v1/networks/{w.networks[whose]}/connectionEvents:summarizeTimeToConnect",
+                                params=_rfc3339_window(), headers=w.headers(role))
+    return _http(response, lambda r: "ok" if not r.json().get("groups") else f"LEAK: {r.json()}")
+
+
+async def rest_sessions(w: World, role: str, whose: str) -> str:
+    response = await w.http.get(f"/v1/networks/{w.networks[whose]}/clients/{CLIENT}/sessions", headers=w.headers(role))
+    return _http(response, lambda r: "ok" if [s["networkId"] for s in r.json().get("clientSessions", [])]
+                 == [w.networks["own"]] else f"LEAK or wrong: {r.json()}")
+
+
 async def sync_get(w: World, role: str, whose: str) -> str:
     return await _grpc(w.sync.GetSyncSource(spb.GetSyncSourceRequest(name=w.sources[whose]), metadata=w.md(role)))
 
@@ -319,6 +391,10 @@ async def rest_sync_run(w: World, role: str, whose: str) -> str:
 OPERATIONS = [
     Operation("grpc.Query.GetConnectionEvent", grpc_get, READERS, "hidden"),
     Operation("grpc.Query.ListConnectionEvents", grpc_list, READERS, "hidden"),
+    Operation("grpc.Insights.SummarizeConnections", grpc_summarize, READERS, "hidden"),
+    Operation("grpc.Insights.SummarizeTimeToConnect", grpc_time_to_connect, READERS, "hidden"),
+    Operation("grpc.Insights.ListClientSessions", grpc_sessions, READERS, "hidden"),
+    Operation("grpc.Insights.ListClientSessions.allNetworks", grpc_sessions_by_mac, READERS, "empty"),
     Operation("grpc.Ingest.IngestConnectionEvents", grpc_ingest, WRITERS | {"sync_service"}, "rejected"),
     Operation("grpc.Ingest.StreamIngestConnectionEvents", grpc_stream, WRITERS | {"sync_service"}, "rejected"),
     Operation("grpc.VendorSync.GetSyncSource", sync_get, READERS, "hidden"),
@@ -338,6 +414,9 @@ OPERATIONS = [
     Operation("rest.zequenze.connectionLog", zequenze_post, frozenset({"device"}), None),
     Operation("rest.v1.GetConnectionEvent", rest_get, READERS, "hidden"),
     Operation("rest.v1.ListConnectionEvents", rest_list, READERS, "hidden"),
+    Operation("rest.v1.SummarizeConnections", rest_summarize, READERS, "hidden"),
+    Operation("rest.v1.SummarizeTimeToConnect", rest_time_to_connect, READERS, "hidden"),
+    Operation("rest.v1.ListClientSessions", rest_sessions, READERS, "hidden"),
     Operation("rest.v1.IngestConnectionEvents", rest_ingest, WRITERS | {"sync_service"}, "rejected"),
     Operation("rest.v1.GetSyncSource", rest_sync_get, READERS, "hidden"),
     Operation("rest.v1.UpdateSyncSource", rest_sync_update, MANAGERS, "hidden"),

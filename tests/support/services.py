@@ -12,7 +12,7 @@ from typing import Any
 import asyncpg
 from pydantic import SecretStr
 
-from connlog.api.v1 import ingest_service_pb2_grpc, query_service_pb2_grpc
+from connlog.api.v1 import ingest_service_pb2_grpc, insights_service_pb2_grpc, query_service_pb2_grpc
 from connlog.core.auth import NewKey, Role, create_key, create_service_key
 from connlog.core.server import RunningService, start_service
 from connlog.core.settings import Settings
@@ -40,6 +40,8 @@ class Suite:
 class Clients:
     ingest: ingest_service_pb2_grpc.IngestServiceStub
     query: query_service_pb2_grpc.QueryServiceStub
+    # hosted by the query service (None where a test builds its own Clients without it)
+    insights: insights_service_pb2_grpc.InsightsServiceStub | None = None
 
 
 @dataclass

@@ -59,3 +59,30 @@ def decode(token: str, digest: str) -> tuple[dt.datetime, int]:
     if token_digest != digest:
         raise BadPageToken("page_token: was issued for a request with other parameters")
     return occurred_at, event_id
+
+
+def encode_offset(offset: int, digest: str) -> str:
+    """A token for the page that starts at ``offset`` of a computed result
+    (insight groups), bound to the request's digest."""
+    raw = json.dumps(["offset", offset, digest], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_offset(token: str, digest: str, limit: int) -> int:
+    """The offset in ``token`` (0 to ``limit``); ``BadPageToken`` naming
+    ``page_token`` for anything that is not an offset token this service
+    issued for these parameters."""
+    try:
+        if len(token) > MAX_TOKEN_LENGTH:
+            raise ValueError
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        kind, offset, token_digest = json.loads(raw)
+        if kind != "offset" or type(offset) is not int or not isinstance(token_digest, str):
+            raise ValueError
+        if not 0 <= offset <= limit:
+            raise ValueError
+    except (ValueError, TypeError, OverflowError, RecursionError):
+        raise BadPageToken("page_token: malformed") from None
+    if token_digest != digest:
+        raise BadPageToken("page_token: was issued for a request with other parameters")
+    return offset

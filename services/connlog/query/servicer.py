@@ -120,9 +120,13 @@ class QueryServicer(query_grpc.QueryServiceServicer):
 
 
 async def register(server: grpc.aio.Server, ctx: ServiceContext) -> list[str]:
-    """Add the query service, and the vendor shapes it serves, to a server."""
+    """Add the query service, the insights service and the vendor shapes it
+    serves to a server."""
+    from connlog.query import insights_servicer  # (it imports this module's filter bounds)
+
     query_grpc.add_QueryServiceServicer_to_server(QueryServicer(ctx), server)
     return [
         query_pb.DESCRIPTOR.services_by_name["QueryService"].full_name,
+        *insights_servicer.register(server, ctx),
         *registry.register(server, ctx, registry.QUERY, EventReader(ctx.pool)),
     ]

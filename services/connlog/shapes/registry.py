@@ -31,6 +31,7 @@ from google.protobuf.descriptor import FileDescriptor, ServiceDescriptor
 from connlog.api.v1 import connection_event_pb2 as pb
 from connlog.api.v1 import (
     ingest_service_pb2,
+    insights_service_pb2,
     meraki_service_pb2,
     meraki_service_pb2_grpc,
     mojo_service_pb2,
@@ -131,6 +132,7 @@ def _full_name(file: FileDescriptor, service: str) -> str:
 SERVICES: tuple[Service, ...] = (
     Service(_full_name(ingest_service_pb2.DESCRIPTOR, "IngestService"), INGEST, 300),  # streams of bulk loads
     Service(_full_name(query_service_pb2.DESCRIPTOR, "QueryService"), QUERY, 60),
+    Service(_full_name(insights_service_pb2.DESCRIPTOR, "InsightsService"), QUERY, 60),
     # RunSyncSource waits for the whole sync
     Service(_full_name(vendor_sync_service_pb2.DESCRIPTOR, "VendorSyncService"), VENDOR_SYNC, 300),
     # gRPC reflection and health through the gateway (the query service's),

@@ -1,0 +1,355 @@
+"""The insights, free of any transport: connection summaries, time to
+connect and client sessions of a tenant's stored events (docs/insights.md).
+
+Counts and failure reasons are aggregated by PostgreSQL
+(``connlog.store.insights``); sessions and time to connect are computed here
+from the events in order (``connlog.query.sessions``). Every computation is
+bounded: at most ``MAX_GROUPS`` groups, at most ``MAX_SCANNED_EVENTS``
+events read for one answer; beyond, the caller is told to narrow the
+request (``InvalidArgument`` naming the field to narrow).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from connlog.api.v1 import connection_event_pb2 as pb
+from connlog.api.v1 import insights_service_pb2 as ipb
+from connlog.core.edge import InvalidArgument
+from connlog.query.sessions import (
+    Session,
+    SessionEvent,
+    basis_of,
+    connection_samples,
+    describe,
+    is_boundary,
+    ordered,
+    percentile,
+    split,
+    success_rate,
+)
+from connlog.store.events import EventFilter
+from connlog.store.insights import DIMENSIONS, Grouping, InsightStore
+
+# GroupBy value -> the store's dimension name, in GroupBy order (a key's
+# dimensions are always in this order, however the request lists them).
+DIMENSION_OF: dict[int, str] = {
+    ipb.GROUP_BY_NETWORK: "network",
+    ipb.GROUP_BY_ACCESS_POINT: "access_point",
+    ipb.GROUP_BY_SSID: "ssid",
+    ipb.GROUP_BY_BAND: "band",
+    ipb.GROUP_BY_CLIENT: "client",
+    ipb.GROUP_BY_FAILURE_CATEGORY: "failure_category",
+    ipb.GROUP_BY_STEP: "step",
+}
+# The dimensions a connection's time can be grouped by.
+TIME_TO_CONNECT_DIMENSIONS = frozenset({ipb.GROUP_BY_NETWORK, ipb.GROUP_BY_ACCESS_POINT, ipb.GROUP_BY_SSID,
+                                        ipb.GROUP_BY_BAND, ipb.GROUP_BY_CLIENT})
+MAX_GROUPS = 10_000
+TOP_FAILURE_REASONS = 5
+MAX_SCANNED_EVENTS = 100_000
+CHUNK = 1000  # events read at once for sessions
+PERCENTILES = (50, 90, 99)
+
+Position = tuple[dt.datetime, int]
+KeyValues = tuple[Any, ...]
+
+
+def dimensions_of(group_by: Iterable[int]) -> tuple[str, ...]:
+    """The store dimensions of GroupBy values, in GroupBy order."""
+    chosen = set(group_by)
+    return tuple(name for value, name in DIMENSION_OF.items() if value in chosen)
+
+
+def group_key(dimensions: Sequence[str], values: KeyValues, bucketed: bool = False) -> ipb.ConnectionGroupKey:
+    """The key message of a group: ``values`` are the key columns of
+    ``DIMENSIONS`` of each dimension in turn, then the bucket start."""
+    key = ipb.ConnectionGroupKey()
+    i = 0
+    for dimension in dimensions:
+        width = len(DIMENSIONS[dimension])
+        first, second = values[i], values[i + 1] if width == 2 else None
+        i += width
+        if dimension == "network":
+            key.network_id = first or ""
+        elif dimension == "access_point":
+            key.access_point.SetInParent()
+            key.access_point.serial = first or ""
+            key.access_point.name = second or ""
+        elif dimension == "ssid":
+            key.ssid = first or ""
+        elif dimension == "band":
+            key.band = first or pb.BAND_UNSPECIFIED
+        elif dimension == "client":
+            key.client.SetInParent()
+            key.client.mac_address = first or ""
+            key.client.client_id = second or ""
+        elif dimension == "failure_category":
+            if first is not None:
+                key.failure_code = first
+        elif dimension == "step":
+            key.step = first or pb.CONNECTION_STEP_UNSPECIFIED
+    if bucketed:
+        key.bucket_start_time.FromDatetime(values[i])
+    return key
+
+
+def step_counts(step: pb.ConnectionStep, events: int, successes: int, failures: int) -> ipb.StepCounts:
+    counts = ipb.StepCounts(step=step, event_count=events, attempt_count=successes + failures,
+                            success_count=successes, failure_count=failures)
+    rate = success_rate(successes, successes + failures)
+    if rate is not None:
+        counts.success_rate = rate
+    return counts
+
+
+def top_reasons(reasons: list[ipb.FailureReason], limit: int = TOP_FAILURE_REASONS) -> list[ipb.FailureReason]:
+    """The ``limit`` most frequent reasons; ties by step, then code (none
+    first)."""
+    def order(r: ipb.FailureReason) -> tuple[int, int, int, int]:
+        has_code = r.HasField("failure_code")
+        return -r.count, r.step, int(has_code), r.failure_code if has_code else 0
+
+    return sorted(reasons, key=order)[:limit]
+
+
+def _too_many_groups() -> InvalidArgument:
+    return InvalidArgument("group_by", f"makes more than {MAX_GROUPS} groups: group by fewer dimensions, or narrow "
+                                       "the filters or the time range")
+
+
+def _too_many_events() -> InvalidArgument:
+    return InvalidArgument("start_time", f"the range holds more than {MAX_SCANNED_EVENTS} events to compute from: "
+                                         "narrow it (or filter by client)")
+
+
+def session_event(row: asyncpg.Record | dict[str, Any]) -> SessionEvent:
+    """The ``SessionEvent`` of a timeline row (``connlog.store.insights``)."""
+    event = pb.ConnectionEvent.FromString(row["payload"])
+    timing = event.timing
+    association = network = None
+    if timing.HasField("association_time") and timing.HasField("network_time"):
+        association = timing.association_time.ToDatetime(tzinfo=dt.UTC)
+        network = timing.network_time.ToDatetime(tzinfo=dt.UTC)
+    return SessionEvent(
+        event_id=row["id"], occurred_at=row["occurred_at"], step=row["step"], outcome=row["outcome"],
+        network_id=row["network_id"], ap_serial=row["ap_serial"], ap_name=row["ap_name"], bssid=row["bssid"],
+        ssid=row["ssid"], band=row["band"], vendor=row["vendor"], client_mac=row["client_mac"],
+        client_id=row["client_id"], subtype=event.subtype,
+        failure=event.failure if event.HasField("failure") else None,
+        association_time=association, network_time=network,
+    )
+
+
+def _event_key(dimensions: Sequence[str], event: SessionEvent) -> KeyValues:
+    """An event's key columns, as the store would group them."""
+    values: list[Any] = []
+    for dimension in dimensions:
+        if dimension == "network":
+            values.append(event.network_id)
+        elif dimension == "access_point":
+            values += [event.ap_serial, None if event.ap_serial else event.ap_name]
+        elif dimension == "ssid":
+            values.append(event.ssid)
+        elif dimension == "band":
+            values.append(event.band)
+        elif dimension == "client":
+            values += [event.client_mac, None if event.client_mac else event.client_id]
+    return tuple(values)
+
+
+def _sort_key(values: KeyValues) -> tuple[tuple[int, Any], ...]:
+    """Keys ordered as the store orders them: a missing value first, text by
+    code point."""
+    return tuple((0, 0) if v is None else (1, v) for v in values)
+
+
+@dataclass(frozen=True)
+class SampleFilter:
+    """What a time-to-connect sample's starting event must match (applied
+    after the sessions are built, so that filtering never changes them)."""
+
+    bands: tuple[int, ...] = ()
+    ssid: str | None = None
+    ap_serial: str | None = None
+    vendor: int | None = None
+
+    def matches(self, event: SessionEvent) -> bool:
+        return ((not self.bands or event.band in self.bands) and (self.ssid is None or event.ssid == self.ssid)
+                and (self.ap_serial is None or event.ap_serial == self.ap_serial)
+                and (self.vendor is None or event.vendor == self.vendor))
+
+
+class Insights:
+    """The insights of one store (see the module docstring)."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._store = InsightStore(pool)
+
+    async def summarize(self, tenant_ref: int, flt: EventFilter, grouping: Grouping) -> list[ipb.ConnectionGroup]:
+        """Every group of the events matching ``flt`` (a time range), in key
+        order, with its per-step counts and top failure reasons."""
+        width = grouping.width()
+        max_rows = MAX_GROUPS * len(pb.ConnectionStep.values())
+        rows = await self._store.step_counts(tenant_ref, flt, grouping, max_rows + 1)
+        if len(rows) > max_rows:
+            raise _too_many_groups()
+        groups: dict[KeyValues, ipb.ConnectionGroup] = {}
+        totals: dict[KeyValues, list[int]] = {}
+        for row in rows:
+            values = tuple(row[:width])
+            group = groups.get(values)
+            if group is None:
+                if len(groups) == MAX_GROUPS:
+                    raise _too_many_groups()
+                group = groups[values] = ipb.ConnectionGroup(
+                    key=group_key(grouping.dimensions, values, grouping.bucket is not None))
+                totals[values] = [0, 0, 0]
+            group.steps.append(step_counts(row["step"], row["events"], row["successes"], row["failures"]))
+            total = totals[values]
+            total[0] += row["events"]
+            total[1] += row["successes"]
+            total[2] += row["failures"]
+        for values, group in groups.items():
+            group.totals.CopyFrom(step_counts(pb.CONNECTION_STEP_UNSPECIFIED, *totals[values]))
+        reasons: dict[KeyValues, list[ipb.FailureReason]] = {}
+        for row in await self._store.failure_reasons(tenant_ref, flt, grouping, max_rows + 1):
+            latest = pb.ConnectionEvent.FromString(row["payload"])
+            reason = ipb.FailureReason(step=row["step"], reason=latest.failure.reason or latest.subtype,
+                                       sub_reason=latest.failure.sub_reason, count=row["count"])
+            if row["failure_code"] is not None:
+                reason.failure_code = row["failure_code"]
+            reason.first_time.FromDatetime(row["first_at"])
+            reason.last_time.FromDatetime(row["last_at"])
+            reasons.setdefault(tuple(row[:width]), []).append(reason)
+        for values, found in reasons.items():
+            if values in groups:  # (always: a failure is an event of its group)
+                groups[values].top_failure_reasons.extend(top_reasons(found))
+        return list(groups.values())
+
+    async def time_to_connect(
+        self, tenant_ref: int, flt: EventFilter, samples_of: SampleFilter, group_by: Iterable[int]
+    ) -> list[ipb.TimeToConnectGroup]:
+        """Every group with samples, in key order: the sessions of each
+        client of the events matching ``flt`` (a time range, a network, a
+        client), their samples that match ``samples_of``, grouped by the
+        dimensions of the event that starts each."""
+        dimensions = dimensions_of(group_by)
+        rows = await self._store.timeline(tenant_ref, flt, by_client=True, limit=MAX_SCANNED_EVENTS + 1)
+        if len(rows) > MAX_SCANNED_EVENTS:
+            raise _too_many_events()
+        by_group: dict[KeyValues, list] = {}
+        for client_events in _per_client(session_event(row) for row in rows):
+            for run in split(ordered(client_events)):
+                for sample in connection_samples(run):
+                    if samples_of.matches(sample.event):
+                        by_group.setdefault(_event_key(dimensions, sample.event), []).append(sample)
+        groups = []
+        for values in sorted(by_group, key=_sort_key):
+            samples = by_group[values]
+            durations = sorted(s.duration for s in samples)
+            group = ipb.TimeToConnectGroup(
+                key=group_key(dimensions, values), basis=basis_of(samples), sample_count=len(samples),
+                timing_fact_sample_count=sum(s.basis == ipb.TIME_TO_CONNECT_BASIS_TIMING_FACTS for s in samples),
+                event_sequence_sample_count=sum(s.basis == ipb.TIME_TO_CONNECT_BASIS_EVENT_SEQUENCE for s in samples))
+            for p, target in zip(PERCENTILES, (group.p50, group.p90, group.p99), strict=True):
+                target.FromTimedelta(percentile(durations, p))
+            groups.append(group)
+        return groups
+
+    async def client_sessions(
+        self,
+        tenant_ref: int,
+        flt: EventFilter,
+        *,
+        start: dt.datetime | None,
+        end: dt.datetime | None,
+        size: int,
+        after: Position | None = None,
+    ) -> tuple[list[Session], Position | None]:
+        """Up to ``size`` sessions of the client ``flt`` names (and its
+        network), oldest first: those with events at or after ``start`` and
+        beginning before ``end``, each whole; the first page (``after``
+        None) or the page after the session that ended at ``after``. Also
+        the position to continue after (None: no more sessions)."""
+        base = dataclasses.replace(flt, start=None, end=None)
+        scanned = 0
+        if after is None and start is not None:
+            after, scanned = await self._session_start(tenant_ref, base, start)
+            if after is _NOTHING:
+                return [], None
+        done: list[Session] = []
+        run: list[SessionEvent] = []
+        while True:
+            rows = await self._store.timeline(tenant_ref, base, after=after, limit=CHUNK)
+            scanned += len(rows)
+            if scanned > MAX_SCANNED_EVENTS:
+                raise _too_many_events()
+            for row in rows:
+                event = session_event(row)
+                if run and not is_boundary(run[-1], event):
+                    run.append(event)
+                    continue
+                if run:  # ``event`` starts the next session: ``run`` is whole
+                    done.append(describe(run, followed=True))
+                begins_in_range = end is None or event.occurred_at < end
+                if len(done) == size or not begins_in_range:
+                    return done, (done[-1].events[-1].position if done and begins_in_range else None)
+                run = [event]
+            if len(rows) < CHUNK:
+                break
+            after = (rows[-1]["occurred_at"], rows[-1]["id"])
+        if run:
+            done.append(describe(run, followed=False))
+        return done, None
+
+    async def _session_start(
+        self, tenant_ref: int, base: EventFilter, start: dt.datetime
+    ) -> tuple[Any, int]:
+        """Where to read a client's sessions from for ``start``: after the
+        event before the session that holds the first event at or after
+        ``start`` (None: from the client's first event; ``_NOTHING``: no
+        event at or after ``start``), and how many events that took."""
+        first = await self._store.timeline(tenant_ref, dataclasses.replace(base, start=start), limit=1)
+        if not first:
+            return _NOTHING, 1
+        later = session_event(first[0])
+        before = dataclasses.replace(base, end=start)
+        scanned, position = 1, None
+        while True:
+            rows = await self._store.timeline(tenant_ref, before, after=position, descending=True, limit=CHUNK)
+            scanned += len(rows)
+            if scanned > MAX_SCANNED_EVENTS:
+                raise _too_many_events()
+            for row in rows:
+                earlier = session_event(row)
+                if is_boundary(earlier, later):
+                    return earlier.position, scanned
+                later = earlier
+            if len(rows) < CHUNK:
+                return None, scanned
+            position = (rows[-1]["occurred_at"], rows[-1]["id"])
+
+
+_NOTHING = object()
+
+
+def _per_client(events: Iterable[SessionEvent]) -> Iterable[list[SessionEvent]]:
+    """Consecutive events of the same client (MAC, else id) together."""
+    current: list[SessionEvent] = []
+    identity: object = None
+    for event in events:
+        client = event.client_mac or event.client_id
+        if current and client != identity:
+            yield current
+            current = []
+        identity = client
+        current.append(event)
+    if current:
+        yield current
