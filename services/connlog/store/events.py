@@ -224,7 +224,7 @@ def _columns(events: list[StoredEvent], network_refs: dict[str, int]) -> list[li
     return columns
 
 
-def _where(
+def listing_conditions(
     tenant_ref: int, flt: EventFilter, after: tuple[dt.datetime, int] | None, descending: bool
 ) -> tuple[str, list[object]]:
     """The WHERE conditions of a listing (``flt``, strictly beyond the keyset
@@ -438,7 +438,7 @@ class EventStore:
     ) -> list[ReadEvent]:
         """Up to ``limit`` events matching ``flt`` in (occurred_at, id) order,
         strictly after the keyset position ``after``."""
-        where, args = _where(tenant_ref, flt, after, descending)
+        where, args = listing_conditions(tenant_ref, flt, after, descending)
         direction = "DESC" if descending else "ASC"
         sql = f"""SELECT {READ_COLUMNS}
                   FROM connection_events e JOIN networks n USING (network_ref)
@@ -454,7 +454,7 @@ class EventStore:
     ) -> bool:
         """Whether any event matching ``flt`` lies beyond ``after`` (no row
         is read back)."""
-        where, args = _where(tenant_ref, flt, after, descending)
+        where, args = listing_conditions(tenant_ref, flt, after, descending)
         async with self._pool.acquire() as conn:
             found: bool = await conn.fetchval(
                 f"SELECT EXISTS (SELECT 1 FROM connection_events e WHERE {where})", *args)

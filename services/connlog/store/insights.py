@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from connlog.api.v1 import connection_event_pb2 as pb
-from connlog.store.events import EventFilter, _where
+from connlog.store.events import EventFilter, listing_conditions
 
 # The dimensions a group key can have, each as the SQL expressions of its
 # columns (an access point is its serial, or its name when it has no serial;
@@ -80,7 +80,7 @@ class InsightStore:
         """Per group and step: ``events``, ``successes``, ``failures``, the
         key columns first (``k0``...), ordered by key then step; at most
         ``limit`` rows."""
-        where, args = _where(tenant_ref, flt, None, False)
+        where, args = listing_conditions(tenant_ref, flt, None, False)
         keys = _key_columns(grouping, args)
         order = ", ".join([*_order(keys), "e.step"])
         group = ", ".join([*(str(i) for i in range(1, len(keys) + 1)), "e.step"])
@@ -102,7 +102,7 @@ class InsightStore:
         """Per group, step and failure code of the failures: ``count``,
         ``first_at``, ``last_at`` and the ``payload`` of the most recent one
         (key columns first, as ``step_counts``); at most ``limit`` rows."""
-        where, args = _where(tenant_ref, flt, None, False)
+        where, args = listing_conditions(tenant_ref, flt, None, False)
         keys = _key_columns(grouping, args)
         partition = ", ".join([*keys, "e.step", "e.failure_code"])
         key_names = "".join(f"k{i}, " for i in range(len(keys)))
@@ -136,7 +136,7 @@ class InsightStore:
         in (occurred_at, id) order (``descending``: newest first) strictly
         beyond the keyset position ``after``; ``by_client``: ordered by the
         client (MAC, else id) first. At most ``limit`` rows."""
-        where, args = _where(tenant_ref, flt, after, descending)
+        where, args = listing_conditions(tenant_ref, flt, after, descending)
         direction = "DESC" if descending else "ASC"
         client = "COALESCE(e.client_mac::text, e.client_id) COLLATE \"C\", " if by_client else ""
         args.append(limit)
