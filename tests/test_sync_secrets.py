@@ -307,12 +307,12 @@ async def test_connlog_up_seals_with_a_generated_key_and_revokes_its_sync_key(pg
     from connlog.suite import SYNC_KEY_DESCRIPTION
 
     leftover = await create_service_key(accounts, description=SYNC_KEY_DESCRIPTION)  # of a killed run
-    ports = free_ports(8)
+    ports = free_ports(7)
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONNLOG_")}
     env |= {"DATABASE_URL": url, "CONNLOG_DATA_DIR": str(tmp_path / "data"), "CONNLOG_LOG_FORMAT": "console",
             **{f"CONNLOG_{name}": str(port) for name, port in zip(
                 ("INGEST_PORT", "QUERY_PORT", "INGEST_METRICS_PORT", "QUERY_METRICS_PORT", "GATEWAY_PORT",
-                 "GATEWAY_ADMIN_PORT", "VENDOR_SYNC_PORT", "VENDOR_SYNC_METRICS_PORT"), ports, strict=True)}}
+                 "VENDOR_SYNC_PORT", "VENDOR_SYNC_METRICS_PORT"), ports, strict=True)}}
     proc = subprocess.Popen([sys.executable, "-m", "connlog", "up"], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
 
