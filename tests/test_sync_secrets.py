@@ -307,12 +307,12 @@ async def test_connlog_up_seals_with_a_generated_key_and_revokes_its_sync_key(pg
     from connlog.suite import SYNC_KEY_DESCRIPTION
 
     leftover = await create_service_key(accounts, description=SYNC_KEY_DESCRIPTION)  # of a killed run
-    ports = free_ports(7)
+    names = ("INGEST_PORT", "QUERY_PORT", "INGEST_METRICS_PORT", "QUERY_METRICS_PORT", "GATEWAY_PORT",
+             "VENDOR_SYNC_PORT", "VENDOR_SYNC_METRICS_PORT")
+    ports = dict(zip(names, free_ports(len(names)), strict=True))
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONNLOG_")}
     env |= {"DATABASE_URL": url, "CONNLOG_DATA_DIR": str(tmp_path / "data"), "CONNLOG_LOG_FORMAT": "console",
-            **{f"CONNLOG_{name}": str(port) for name, port in zip(
-                ("INGEST_PORT", "QUERY_PORT", "INGEST_METRICS_PORT", "QUERY_METRICS_PORT", "GATEWAY_PORT",
-                 "VENDOR_SYNC_PORT", "VENDOR_SYNC_METRICS_PORT"), ports, strict=True)}}
+            **{f"CONNLOG_{name}": str(port) for name, port in ports.items()}}
     proc = subprocess.Popen([sys.executable, "-m", "connlog", "up"], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
 
@@ -333,7 +333,7 @@ async def test_connlog_up_seals_with_a_generated_key_and_revokes_its_sync_key(pg
         assert [k.key_id for k in running if k.revoked_at is not None] == [leftover.key_id]
         (current,) = [k for k in running if k.revoked_at is None]
         # vendor-sync seals with the generated key
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{ports[6]}") as channel:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{ports['VENDOR_SYNC_PORT']}") as channel:
             source = spb.SyncSource(vendor=pb.VENDOR_MERAKI, base_url="https://api.meraki.com/api/v1",
                                     credential="up-credential", network_id="N_up", clients=["k1"], enabled=False)
             created = await sgrpc.VendorSyncServiceStub(channel).CreateSyncSource(
