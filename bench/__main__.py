@@ -33,6 +33,9 @@ MODES: dict[str, dict[str, Any]] = {
     "quick": dict(shape=Shape(2, 2, 25, 1000, 7), repeats=2, unary=3000, samples=30, grow_to=300_000),
     "full": dict(shape=Shape(2, 5, 100, 1000, 14), repeats=3, unary=10000, samples=200, grow_to=10_000_000),
 }
+# The single-event loads run with each of these counts of ingest processes
+# (sharing the ingest port: SO_REUSEPORT); everything else with one.
+INGEST_PROCESSES = (1, 2)
 
 
 def machine() -> dict[str, Any]:
@@ -53,7 +56,7 @@ async def main(mode: str) -> dict[str, Any]:
     report: dict[str, Any] = {"mode": mode, "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
               "machine": machine(), "data_shape": shape.describe()}
     began = time.perf_counter()
-    async with running_suite() as suite:
+    async with running_suite(ingest_processes=max(INGEST_PROCESSES)) as suite:
         pool = await create_pool(suite.settings, suite.database_url, min_size=1, max_size=2)
         accounts = AccountStore(pool)
         tokens = [(await create_key(accounts, tenant_id=f"bench-{t}", role=Role.OPERATOR)).token
@@ -68,7 +71,7 @@ async def main(mode: str) -> dict[str, Any]:
         report["bulk_ingest"] = await measure.bulk_ingest(suite, shape, tokens, config["repeats"])
         print("[bench] bulk ingest done", flush=True)
         report["single_event_ingest"] = await measure.single_event_ingest(suite, device, tokens[0], config["unary"],
-                                                                          config["repeats"])
+                                                                          config["repeats"], INGEST_PROCESSES)
         print("[bench] single-event ingest done", flush=True)
         report["storage"] = await measure.stored(suite)
         await measure.analyze(suite)

@@ -62,59 +62,154 @@ def stream_ingest(address: str, token: str, shape: Shape, tenant: int, end_ts: f
     return asyncio.run(run())
 
 
-def unary_load(kind: str, target: str, token: str, bodies: list, concurrency: int) -> dict:
-    """``concurrency`` clients sending one event per request; latencies in s."""
+def unary_load(kind: str, target: str, token: str, bodies: list[bytes], concurrency: int, start_at: float = 0.0,
+               connections: int = 1) -> dict:
+    """``concurrency`` clients sending one event per request, over
+    ``connections`` connections (gRPC: channels of their own; REST: a pool of
+    keep-alive connections), starting at ``start_at`` (epoch seconds: several
+    processes start together). Kinds: ``rest`` (Zequenze POST via Envoy),
+    ``probe`` (the same POSTs to a path Envoy answers 404 itself), ``grpc``
+    (unary IngestConnectionEvents), ``grpc-probe`` (the same calls to a
+    method Envoy answers itself). Latencies in s; ``cpu_seconds``: this
+    process's CPU while it ran."""
     import aiohttp  # httpx's pool does not keep up with 64 concurrent clients
 
     from connlog.api.v1 import connection_event_pb2 as pb
 
-    async def run():
+    async def run() -> dict:
         latencies: list[float] = []
         errors = 0
         queue = list(range(len(bodies)))
-        if kind in ("rest", "probe"):
-            client = aiohttp.ClientSession(target, connector=aiohttp.TCPConnector(limit=concurrency),
+        metadata = (("authorization", f"Bearer {token}"),)
+        rest = kind in ("rest", "probe")
+        if rest:
+            client = aiohttp.ClientSession(target, connector=aiohttp.TCPConnector(limit=connections),
                                            headers={"Authorization": f"Bearer {token}",
                                                     "Content-Type": "application/json"})
+            path = "/api/v1/device_app_connection_log/" if kind == "rest" else "/nowhere"
+            expect = 201 if kind == "rest" else 404
         else:
-            channel = grpc.aio.insecure_channel(target)
-            stub = ingest_service_pb2_grpc.IngestServiceStub(channel)
-            events = [pb.ConnectionEvent.FromString(b) for b in bodies]
+            # a channel of its own per connection (not one shared subchannel)
+            channels = [grpc.aio.insecure_channel(target, options=[("grpc.use_local_subchannel_pool", 1)])
+                        for _ in range(connections)]
+            for channel in channels:
+                await channel.channel_ready()
+            method = ("/connlog.api.v1.IngestService/IngestConnectionEvents" if kind == "grpc"
+                      else "/connlog.bench.v1.Nowhere/IngestConnectionEvents")
+            calls = [channel.unary_unary(method, request_serializer=ipb.IngestConnectionEventsRequest.SerializeToString,
+                                         response_deserializer=ipb.IngestConnectionEventsResponse.FromString)
+                     for channel in channels]
+            requests = [ipb.IngestConnectionEventsRequest(events=[pb.ConnectionEvent.FromString(b)]) for b in bodies]
 
-        async def worker():
+        async def worker(n: int) -> None:
             nonlocal errors
             while queue:
                 i = queue.pop()
                 began = time.perf_counter()
-                if kind == "rest":
-                    async with client.post("/api/v1/device_app_connection_log/", data=bodies[i]) as response:
+                if rest:
+                    async with client.post(path, data=bodies[i]) as response:
                         await response.read()
-                        ok = response.status == 201
-                elif kind == "probe":  # the generator alone: Envoy answers 404 itself
-                    async with client.post("/nowhere", data=bodies[i]) as response:
-                        await response.read()
-                        ok = response.status == 404
+                        ok = response.status == expect
                 else:
                     try:
-                        reply = await stub.IngestConnectionEvents(
-                            ipb.IngestConnectionEventsRequest(events=[events[i]]),
-                            metadata=(("authorization", f"Bearer {token}"),))
+                        reply = await calls[n % connections](requests[i], metadata=metadata)
                         ok = reply.accepted_count == 1
-                    except grpc.aio.AioRpcError:
-                        ok = False
+                    except grpc.aio.AioRpcError as exc:  # the probe's answer: Envoy's own not found
+                        ok = kind == "grpc-probe" and exc.code() is grpc.StatusCode.UNIMPLEMENTED
                 latencies.append(time.perf_counter() - began)
                 errors += not ok
 
-        began = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        elapsed = time.perf_counter() - began
-        if kind in ("rest", "probe"):
+        while time.time() < start_at:  # start together with the other processes
+            await asyncio.sleep(0.002)
+        began, cpu = time.time(), time.process_time()
+        await asyncio.gather(*(worker(n) for n in range(concurrency)))
+        ended, cpu = time.time(), time.process_time() - cpu
+        if rest:
             await client.close()
         else:
-            await channel.close()
-        return {"requests": len(bodies), "seconds": elapsed, "errors": errors, "latencies": latencies}
+            await asyncio.gather(*(channel.close() for channel in channels))
+        return {"requests": len(bodies), "seconds": ended - began, "errors": errors, "latencies": latencies,
+                "began": began, "ended": ended, "cpu_seconds": cpu}
 
     return asyncio.run(run())
+
+
+# wrk's Lua script for the REST load: POSTs of one JSON event each (the
+# template's %d made distinct per request), counting answers other than the
+# expected status; when its quota is answered the (single) thread stops and
+# interrupts wrk's main thread, so the run lasts as long as its requests
+# (``done`` runs in the main script, which reads the threads' counts).
+WRK_SCRIPT = """
+local ffi = require("ffi")
+ffi.cdef[[
+int kill(int pid, int sig);
+int getpid(void);
+]]
+local threads = {}
+function setup(thread)
+  table.insert(threads, thread)
+end
+function init(args)
+  quota = tonumber(args[1]); expect = tonumber(args[2]); template = args[3]; path = args[4]
+  wrk.headers["Authorization"] = args[5]
+  wrk.headers["Content-Type"] = "application/json"
+  sent = 0; answered = 0; bad = 0
+end
+function request()
+  sent = sent + 1
+  return wrk.format("POST", path, nil, string.format(template, sent))
+end
+function response(status, headers, body)
+  answered = answered + 1
+  if status ~= expect then bad = bad + 1 end
+  if answered == quota then
+    wrk.thread:stop()
+    ffi.C.kill(ffi.C.getpid(), 2)
+  end
+end
+function done(summary, latency, requests)
+  local bad = 0
+  for _, thread in ipairs(threads) do bad = bad + thread:get("bad") end
+  local e = summary.errors
+  io.write(string.format('WRK_RESULT {"requests": %d, "seconds": %.6f, "errors": %d, "socket_errors": %d, '
+    .. '"p50_ms": %.3f, "p99_ms": %.3f}\\n', summary.requests, summary.duration / 1e6, bad,
+    e.connect + e.read + e.write + e.timeout, latency:percentile(50) / 1000, latency:percentile(99) / 1000))
+end
+"""
+
+
+def wrk_available() -> bool:
+    import shutil
+
+    return shutil.which("wrk") is not None
+
+
+def wrk_load(kind: str, url: str, token: str, template: str, requests: int, concurrency: int) -> dict:
+    """The REST load (``rest`` or ``probe``, as ``unary_load``) from wrk: one
+    thread, ``concurrency`` keep-alive connections, ``requests`` requests
+    whose bodies are ``template`` with its ``%d`` numbered 1, 2, …;
+    percentiles from wrk's own histogram; ``cpu_seconds``: wrk's CPU."""
+    import json
+    import resource
+    import subprocess
+    import tempfile
+
+    path = "/api/v1/device_app_connection_log/" if kind == "rest" else "/nowhere"
+    expect = 201 if kind == "rest" else 404
+    with tempfile.NamedTemporaryFile("w", suffix=".lua") as script:
+        script.write(WRK_SCRIPT)
+        script.flush()
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        done = subprocess.run(
+            ["wrk", "-t", "1", "-c", str(concurrency), "-d", "600s", "--timeout", "30s", "-s", script.name, url,
+             "--", str(requests), str(expect), template, path, f"Bearer {token}"],
+            capture_output=True, text=True, timeout=660, check=True)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    line = next(line for line in done.stdout.splitlines() if line.startswith("WRK_RESULT "))
+    result = json.loads(line.removeprefix("WRK_RESULT "))
+    result["errors"] += result.pop("socket_errors") + max(0, requests - result["requests"])
+    result["cpu_seconds"] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return result
 
 
 def single_row_load(url: str, sql: str, rows: list[tuple], concurrency: int) -> dict:
@@ -137,10 +232,10 @@ def single_row_load(url: str, sql: str, rows: list[tuple], concurrency: int) -> 
                 await conn.execute(sql, *rows[i])
                 latencies.append(time.perf_counter() - began)
 
-        began = time.perf_counter()
+        began, cpu = time.perf_counter(), time.process_time()
         await asyncio.gather(*(worker(conn) for conn in connections))
-        elapsed = time.perf_counter() - began
+        elapsed, cpu = time.perf_counter() - began, time.process_time() - cpu
         await asyncio.gather(*(conn.close() for conn in connections))
-        return {"requests": len(rows), "seconds": elapsed, "errors": 0, "latencies": latencies}
+        return {"requests": len(rows), "seconds": elapsed, "errors": 0, "latencies": latencies, "cpu_seconds": cpu}
 
     return asyncio.run(run())

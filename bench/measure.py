@@ -17,7 +17,7 @@ import orjson
 
 from bench.data import Shape, all_events, client_mac, network_id
 from bench.harness import Suite
-from bench.load import generate_only, single_row_load, stream_ingest, unary_load
+from bench.load import generate_only, single_row_load, stream_ingest, unary_load, wrk_available, wrk_load
 from connlog.api.v1 import connection_event_pb2 as pb
 from connlog.api.v1 import query_service_pb2 as qpb
 from connlog.api.v1 import query_service_pb2_grpc
@@ -145,51 +145,159 @@ _SINGLE_ROW = (
 )
 
 
+# The single-event loads: gRPC from LOAD_PROCESSES processes (each with its
+# share of the callers, over LOAD_CONNECTIONS channels of its own); REST from
+# wrk when installed (C, one thread: a small fraction of a core), else from
+# LOAD_PROCESSES Python processes.
+LOAD_PROCESSES = 2
+LOAD_CONNECTIONS = 4
+CALLERS = 64
+
+
+def _zequenze_body(run: int) -> str:
+    """A Zequenze POST body whose ``inbytes`` is ``%d`` (numbered per request)."""
+    marker = 987654321987
+    body = json.dumps({"network_name": "Office WiFi 5GHz", "network_type": "wi", "frequency": 5.2,
+                       "bssid": "aa:bb:cc:dd:ee:ff", "inbytes": marker, "outbytes": run,
+                       "quality_metric": "rssi", "quality_value": -45.0})
+    return body.replace(str(marker), "%d")
+
+
+async def spread_load(pool: ProcessPoolExecutor, kind: str, target: str, token: str, bodies: list[bytes],
+                      processes: int = LOAD_PROCESSES, connections: int = LOAD_CONNECTIONS) -> dict:
+    """``load.unary_load`` from ``processes`` processes of ``pool`` at once,
+    each with its share of the callers and the requests; merged: counts,
+    every latency sample, the time from the first start to the last end, the
+    processes' CPU."""
+    loop = asyncio.get_running_loop()
+    start_at = time.time() + 0.5  # every process ready (connected) by then
+    results = await asyncio.gather(*(loop.run_in_executor(
+        pool, unary_load, kind, target, token, bodies[p::processes],
+        CALLERS // processes + (p < CALLERS % processes), start_at, connections) for p in range(processes)))
+    return {"requests": sum(r["requests"] for r in results), "errors": sum(r["errors"] for r in results),
+            "seconds": max(r["ended"] for r in results) - min(r["began"] for r in results),
+            "latencies": [x for r in results for x in r["latencies"]],
+            "cpu_seconds": sum(r["cpu_seconds"] for r in results), "processes": processes}
+
+
+async def rest_load(pool: ProcessPoolExecutor, kind: str, url: str, token: str, run: int, requests: int) -> dict:
+    """The REST load (``rest`` or ``probe``): wrk if installed, else Python."""
+    template = _zequenze_body(run)
+    if wrk_available():
+        result = await asyncio.get_running_loop().run_in_executor(
+            pool, wrk_load, kind, url, token, template, requests, CALLERS)
+        return result | {"generator": "wrk"}
+    bodies = [(template % i).encode() for i in range(1, requests + 1)]
+    return await spread_load(pool, kind, url, token, bodies, connections=CALLERS // LOAD_PROCESSES) | {
+        "generator": f"aiohttp x{LOAD_PROCESSES}"}
+
+
+def _p(result: dict, p: float) -> float:
+    """A load's p-th percentile latency in ms."""
+    if "latencies" in result:
+        return percentile(result["latencies"], p) * 1000
+    return result[f"p{p:g}_ms"]
+
+
+def _warm(seconds: float) -> None:
+    time.sleep(seconds)
+
+
 async def single_event_ingest(suite: Suite, device_token: str, operator_token: str, requests: int,
-                              repeats: int) -> dict:
+                              repeats: int, ingest_processes: tuple[int, ...] = (1,)) -> dict:
     """PostgreSQL's own single-row INSERT … ON CONFLICT DO NOTHING (64
     asyncpg connections, one row per statement, autocommit) against gRPC
     unary ingest and the Zequenze POST through Envoy, 64 concurrent callers
-    each, one event per call, the same number of events. Every load runs in
-    its own process."""
+    each, one event per call, the same number of events, with each count of
+    ingest processes in ``ingest_processes`` (sharing the port; the suite is
+    scaled before each). Every load runs in processes of its own; each load
+    generator is also measured alone (against Envoy's own answers) and by its
+    CPU per request."""
     loop = asyncio.get_running_loop()
-    keys = ("generator_rps", "baseline_rps", "baseline_p50_ms", "baseline_p99_ms", "rest_rps", "grpc_rps", "ratio",
-            "grpc_baseline_ratio", "rest_baseline_ratio", "rest_p50_ms", "rest_p99_ms", "grpc_p50_ms", "grpc_p99_ms")
-    out: dict = {k: [] for k in keys} | {"errors": 0, "callers": 64, "events_per_run": requests}
+    keys = ("generator_rps", "grpc_generator_rps", "baseline_rps", "baseline_p50_ms", "baseline_p99_ms",
+            "baseline_client_cpu_us", "rest_generator_cpu_us", "grpc_generator_cpu_us")
+    per_count = ("rest_rps", "grpc_rps", "ratio", "grpc_baseline_ratio", "rest_baseline_ratio", "rest_p50_ms",
+                 "rest_p99_ms", "grpc_p50_ms", "grpc_p99_ms")
+    out: dict = {k: [] for k in keys} | {"errors": 0, "callers": CALLERS, "events_per_run": requests}
+    by_count: dict[int, dict] = {n: {k: [] for k in per_count} | {"rest_split": [], "grpc_split": []}
+                                 for n in ingest_processes}
     baseline_url = await baseline_database(suite)
-    with ProcessPoolExecutor(max_workers=1) as pool:
+    with ProcessPoolExecutor(max_workers=LOAD_PROCESSES) as pool:
+        # every worker started before the first timed load (a load split over
+        # processes must run in all of them at once)
+        await asyncio.gather(*(loop.run_in_executor(pool, _warm, 0.3) for _ in range(LOAD_PROCESSES)))
         for run in range(repeats):
-            bodies = [json.dumps({"network_name": "Office WiFi 5GHz", "network_type": "wi", "frequency": 5.2,
-                                  "bssid": "aa:bb:cc:dd:ee:ff", "inbytes": i, "outbytes": run,
-                                  "quality_metric": "rssi", "quality_value": -45.0}).encode()
-                      for i in range(requests)]
-            probe = await loop.run_in_executor(pool, unary_load, "probe", suite.gateway_url, device_token, bodies, 64)
-            out["generator_rps"].append(requests / probe["seconds"])
+            # the load generators alone: Envoy answers itself (404 / UNIMPLEMENTED)
+            probe = await rest_load(pool, "probe", suite.gateway_url, device_token, run, requests)
+            out["generator"] = probe["generator"]
+            out["generator_rps"].append(probe["requests"] / probe["seconds"])
             events = []
             for i in range(requests):
                 event = pb.ConnectionEvent(network_id="N_unary", client=pb.Client(client_id=f"u{run}-{i}"),
                                            step=pb.CONNECTION_STEP_CONNECTION)
                 event.occur_time.GetCurrentTime()
                 events.append(event)
+            serialized = [e.SerializeToString() for e in events]
+            probe_grpc = await spread_load(pool, "grpc-probe", suite.gateway_url.removeprefix("http://"),
+                                           operator_token, serialized)
+            if probe["errors"] or probe_grpc["errors"]:
+                raise RuntimeError(f"probes: {probe['errors']} REST and {probe_grpc['errors']} gRPC requests not "
+                                   "answered by Envoy itself")
+            out["grpc_generator_rps"].append(probe_grpc["requests"] / probe_grpc["seconds"])
             # the baseline: the same events as connlog's rows, one INSERT each
-            rows = rows_of(events, 1, {})
-            baseline = await loop.run_in_executor(pool, single_row_load, baseline_url, _SINGLE_ROW, rows, 64)
-            rest = await loop.run_in_executor(pool, unary_load, "rest", suite.gateway_url, device_token, bodies, 64)
-            unary = await loop.run_in_executor(pool, unary_load, "grpc", suite.ingest_address, operator_token,
-                                               [e.SerializeToString() for e in events], 64)
-            out["errors"] += rest["errors"] + unary["errors"]
+            # (normalised copies: normalise works in place)
+            rows = rows_of([pb.ConnectionEvent.FromString(b) for b in serialized], 1, {})
+            baseline = await loop.run_in_executor(pool, single_row_load, baseline_url, _SINGLE_ROW, rows, CALLERS)
             base_rps = requests / baseline["seconds"]
-            rest_rps, grpc_rps = requests / rest["seconds"], requests / unary["seconds"]
             out["baseline_rps"].append(base_rps)
-            out["rest_rps"].append(rest_rps)
-            out["grpc_rps"].append(grpc_rps)
-            out["ratio"].append(rest_rps / grpc_rps)
-            out["grpc_baseline_ratio"].append(grpc_rps / base_rps)
-            out["rest_baseline_ratio"].append(rest_rps / base_rps)
-            for name, result in (("rest", rest), ("grpc", unary), ("baseline", baseline)):
-                out[f"{name}_p50_ms"].append(percentile(result["latencies"], 50) * 1000)
-                out[f"{name}_p99_ms"].append(percentile(result["latencies"], 99) * 1000)
-    return {k: spread(v) if isinstance(v, list) else v for k, v in out.items()}
+            out["baseline_client_cpu_us"].append(baseline["cpu_seconds"] / requests * 1e6)
+            for name, result in (("baseline", baseline),):
+                out[f"{name}_p50_ms"].append(_p(result, 50))
+                out[f"{name}_p99_ms"].append(_p(result, 99))
+            for n in ingest_processes:
+                await suite.scale_ingest(n)
+                this = by_count[n]
+                calls = await suite.ingest_calls()
+                rest = await rest_load(pool, "rest", suite.gateway_url, device_token, 100 * run + n, requests)
+                after = await suite.ingest_calls()
+                this["rest_split"].append([b - a for a, b in zip(calls, after, strict=True)])
+                unary = await spread_load(pool, "grpc", suite.ingest_address, operator_token,
+                                          [e.SerializeToString() for e in _fresh(serialized, f"{run}-{n}")])
+                calls = await suite.ingest_calls()
+                this["grpc_split"].append([b - a for a, b in zip(after, calls, strict=True)])
+                # every event must be stored (an error means the figure measures something else)
+                if rest["errors"] or unary["errors"]:
+                    raise RuntimeError(f"single-event loads with {n} ingest process(es): {rest['errors']} REST and "
+                                       f"{unary['errors']} gRPC requests not answered as stored")
+                out["errors"] += rest["errors"] + unary["errors"]
+                out["rest_generator_cpu_us"].append(rest["cpu_seconds"] / requests * 1e6)
+                out["grpc_generator_cpu_us"].append(unary["cpu_seconds"] / requests * 1e6)
+                rest_rps, grpc_rps = rest["requests"] / rest["seconds"], unary["requests"] / unary["seconds"]
+                this["rest_rps"].append(rest_rps)
+                this["grpc_rps"].append(grpc_rps)
+                this["ratio"].append(rest_rps / grpc_rps)
+                this["grpc_baseline_ratio"].append(grpc_rps / base_rps)
+                this["rest_baseline_ratio"].append(rest_rps / base_rps)
+                for name, result in (("rest", rest), ("grpc", unary)):
+                    this[f"{name}_p50_ms"].append(_p(result, 50))
+                    this[f"{name}_p99_ms"].append(_p(result, 99))
+    await suite.scale_ingest(1)
+    summary = {k: spread(v) if isinstance(v, list) else v for k, v in out.items()}
+    summary["ingest_processes"] = {
+        n: {k: v if k.endswith("split") else spread(v) for k, v in this.items()} for n, this in by_count.items()}
+    first = summary["ingest_processes"][ingest_processes[0]]
+    return summary | {k: first[k] for k in per_count}  # the first count's figures, as before
+
+
+def _fresh(serialized: list[bytes], tag: str) -> list[pb.ConnectionEvent]:
+    """The events with client ids of their own (new events, not duplicates
+    of an earlier load's)."""
+    copies = []
+    for data in serialized:
+        copy = pb.ConnectionEvent.FromString(data)
+        copy.client.client_id = f"{copy.client.client_id}-{tag}"
+        copies.append(copy)
+    return copies
 
 
 # ---------------------------------------------------------------- reads

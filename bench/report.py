@@ -15,6 +15,25 @@ def _verdict(ok: bool) -> str:
     return "met" if ok else "**not met**"
 
 
+def _single_event_generators(single: dict) -> str:
+    if "grpc_generator_rps" not in single:  # a report of an older run
+        return (f"The single-event load generator alone (64 aiohttp clients against Envoy's own 404) made "
+                f"{_s(single['generator_rps'], 0)} requests/s. ")
+    rest = "wrk (one thread, 64 connections)" if single.get("generator") == "wrk" else "2 aiohttp processes"
+    return (
+        f"The single-event load generators alone, against Envoy's own answers: REST from {rest} "
+        f"{_s(single['generator_rps'], 0)} requests/s "
+        f"({single['generator_rps']['median'] / single['rest_rps']['median']:.0f}× the REST rate), gRPC from "
+        f"2 processes of 32 callers (4 channels each) {_s(single['grpc_generator_rps'], 0)} calls/s "
+        f"({single['grpc_generator_rps']['median'] / single['grpc_rps']['median']:.0f}× the unary rate); their CPU "
+        f"per request while connlog was measured: REST {_f(single['rest_generator_cpu_us']['median'], 0)} µs, gRPC "
+        f"{_f(single['grpc_generator_cpu_us']['median'], 0)} µs, the baseline's asyncpg client "
+        f"{_f(single['baseline_client_cpu_us']['median'], 0)} µs (the machine's 2 cores are shared by every "
+        "process). Ingest processes beyond the first share the ingest port (SO_REUSEPORT); the kernel spreads "
+        "connections over them, the calls each served are listed per run. "
+    )
+
+
 def markdown(r: dict) -> str:
     bulk, single = r["bulk_ingest"], r["single_event_ingest"]
     small, large = r["reads_small"], r["reads_large"]
@@ -55,6 +74,21 @@ def markdown(r: dict) -> str:
         f"{_f(single['rest_p99_ms']['median'])} | | | p99 < 50 | {_verdict(single['rest_p99_ms']['median'] < 50)} |",
         f"| single-event REST / gRPC unary | | | {_s(single['ratio'], 2)} | | |",
     ]
+    for count, by in sorted((single.get("ingest_processes") or {}).items(), key=lambda item: int(item[0])):
+        if int(count) == 1:
+            continue
+        rest_split = ", ".join("/".join(str(n) for n in split) for split in by["rest_split"])
+        grpc_split = ", ".join("/".join(str(n) for n in split) for split in by["grpc_split"])
+        lines += [
+            f"| single-event gRPC unary, {count} ingest processes on one port, events/s (p50 / p99 ms) | "
+            f"{_s(by['grpc_rps'], 0)} ({_f(by['grpc_p50_ms']['median'])} / {_f(by['grpc_p99_ms']['median'])}); "
+            f"calls per process {grpc_split} | the same baseline | {_s(by['grpc_baseline_ratio'], 2)} | ≥ 1.0 | "
+            f"{_verdict(by['grpc_baseline_ratio']['median'] >= 1.0)} |",
+            f"| single-event REST, {count} ingest processes on one port, events/s (p50 / p99 ms) | "
+            f"{_s(by['rest_rps'], 0)} ({_f(by['rest_p50_ms']['median'])} / {_f(by['rest_p99_ms']['median'])}); "
+            f"calls per process {rest_split} | the same baseline | {_s(by['rest_baseline_ratio'], 2)} | ≥ 0.8 | "
+            f"{_verdict(by['rest_baseline_ratio']['median'] >= 0.8)} |",
+        ]
     for label, data in ((f"{r['storage']['events']:,}", small), (f"{r['storage_large']['events']:,}", large)):
         lines += [
             f"| Meraki page of {int(data['events_per_page'])} via Envoy at {label} events, p50 / p99 ms | "
@@ -83,10 +117,9 @@ def markdown(r: dict) -> str:
         f"The load generator alone (building and serializing the same requests, one process per tenant) made "
         f"{_s(bulk['generator_events_per_s'], 0)} events/s, "
         f"{bulk['generator_events_per_s']['median'] / bulk['connlog_events_per_s']['median']:.1f}× what connlog "
-        "ingested, so it was not the bottleneck. The single-event load generator alone (64 aiohttp clients against "
-        f"Envoy's own 404) made {_s(single['generator_rps'], 0)} requests/s, "
-        f"{single['generator_rps']['median'] / single['rest_rps']['median']:.1f}× the REST rate. "
-        f"Each single-event load sends {single.get('events_per_run', 0):,} events per run from its own process; "
+        "ingested, so it was not the bottleneck. "
+        + _single_event_generators(single)
+        + f"Each single-event load sends {single.get('events_per_run', 0):,} events per run; "
         "the single-row baseline inserts the same events, normalised as connlog stores them, into a copy of the "
         "schema (same indexes) in a second database of the same server. Read loads run in their own process. "
         "After each load the table is vacuumed and "

@@ -102,13 +102,15 @@ def _unbounded(obj) -> list[str]:
 
 def test_long_lived_state_is_held_in_bounded_caches():
     from connlog.core.auth import KeyAuthenticator
+    from connlog.core.metrics import ServiceMetrics
+    from connlog.core.settings import Settings
     from connlog.ingest.pipeline import IngestPipeline
     from connlog.shapes.meraki.ratelimit import RateLimiter
     from connlog.vendorsync.vendor_http import AsyncRateLimiter
 
     holders = [IngestPipeline.__new__(IngestPipeline), KeyAuthenticator(None, 5.0), RateLimiter(1.0),
                AsyncRateLimiter()]
-    IngestPipeline.__init__(holders[0], None, None, None)
+    IngestPipeline.__init__(holders[0], Settings(), None, ServiceMetrics("ingest"))
     for holder in holders:
         assert not _unbounded(holder), type(holder).__name__
         assert any(isinstance(value, BoundedCache) for value in vars(holder).values()), type(holder).__name__

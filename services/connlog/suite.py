@@ -27,6 +27,10 @@ While it runs it keeps the suite up:
   recover by themselves. With ``DATABASE_URL`` the database is not ours to
   manage. The embedded server is restarted and finally stopped through
   ``connlog db url`` / ``connlog db stop`` in a process of their own.
+* ``ingest_processes`` > 1: that many ingest processes share the ingest
+  port (SO_REUSEPORT; ``connlog.core.server.bind_options``), each supervised
+  on its own (``ingest``, ``ingest-2`` …) and with a metrics port of its own
+  (``connlog.ingest.main.metrics_port``).
 * Secrets: vendor credentials are sealed with ``CONNLOG_SECRET_KEYS`` (or
   ``_FILE``); when neither is set, ``data_dir/secret-keys`` (mode 0600, one
   generated key) is made once and used. vendor-sync ingests with a
@@ -112,16 +116,37 @@ class Backoff:
 
 @dataclass(frozen=True)
 class ServiceProcess:
-    """One service of the suite and where it listens."""
+    """One service process of the suite and where it listens. ``index``: its
+    place among the processes of its service sharing ``port``
+    (``ingest_processes``; SO_REUSEPORT)."""
 
     name: str
     port: int
     metrics_port: int
+    index: int = 0
+
+    @property
+    def label(self) -> str:
+        """How logs name it: the service, then ``-2``, ``-3`` … for the
+        further processes of one."""
+        return self.name if self.index == 0 else f"{self.name}-{self.index + 1}"
+
+    @property
+    def env(self) -> dict[str, str]:
+        """What its environment adds: its place among its service's processes."""
+        return {"CONNLOG_INGEST_PROCESS_INDEX": str(self.index)} if self.name == "ingest" else {}
 
 
 def suite_services(settings: Settings) -> list[ServiceProcess]:
+    from connlog.ingest.main import metrics_port
+
+    ingest = [
+        ServiceProcess("ingest", settings.ingest_port,
+                       metrics_port(settings.model_copy(update={"ingest_process_index": index})), index)
+        for index in range(settings.ingest_processes)
+    ]
     return [
-        ServiceProcess("ingest", settings.ingest_port, settings.ingest_metrics_port),
+        *ingest,
         ServiceProcess("query", settings.query_port, settings.query_metrics_port),
         ServiceProcess("vendor-sync", settings.vendor_sync_port, settings.vendor_sync_metrics_port),
     ]
@@ -207,12 +232,47 @@ async def wait_serving(
             await asyncio.sleep(0.2)
 
 
+async def wait_listening(host: str, port: int, timeout: float = 60.0, *, proc: subprocess.Popen | None = None) -> None:
+    """Wait until something accepts TCP connections on ``host:port``; with
+    ``proc``, fail as soon as that process has exited."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        try:
+            _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 2)
+        except (OSError, TimeoutError):
+            pass
+        else:
+            writer.close()
+            return
+        if proc is not None and gateway.exited(proc):
+            raise RuntimeError(f"the process serving {host}:{port} exited")
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError(f"{host}:{port} did not listen in {timeout:.0f}s")
+        await asyncio.sleep(0.2)
+
+
+async def wait_process_ready(
+    settings: Settings, service: ServiceProcess, proc: subprocess.Popen, timeout: float, *, health_service: str = ""
+) -> None:
+    """Wait until ``proc`` (running ``service``) is ready: its gRPC health
+    reports SERVING for ``health_service``. The processes of a service
+    sharing one port (``ingest_processes`` > 1) cannot be asked apart on it:
+    each is ready when its own metrics port listens, which it opens only once
+    its gRPC server runs (with no fixed metrics port: when the shared port
+    answers)."""
+    shared = service.name == "ingest" and settings.ingest_processes > 1
+    if shared and service.metrics_port:
+        await wait_listening(settings.host, service.metrics_port, timeout, proc=proc)
+        return
+    await wait_serving(f"{settings.host}:{service.port}", timeout, service=health_service, proc=proc)
+
+
 def _spawn(service: ServiceProcess, env: dict[str, str]) -> subprocess.Popen:
     # Own session: a Ctrl-C in the terminal reaches only the supervisor, which
     # then stops each service in order; and its own process group, which the
     # supervisor kills as a whole. SIGTERM if the supervisor dies.
     command = gateway.die_with_parent([sys.executable, "-m", "connlog", "serve", service.name])
-    return subprocess.Popen(command, env=env, start_new_session=True)
+    return subprocess.Popen(command, env={**env, **service.env}, start_new_session=True)
 
 
 class Child:
@@ -463,14 +523,13 @@ async def run_suite(settings: Settings, policy: RestartPolicy | None = None) -> 
     grace = settings.shutdown_grace_seconds + 10
 
     def service_child(service: ServiceProcess) -> Child:
-        address = f"{settings.host}:{service.port}"
         child_env = sync_env if service.name == "vendor-sync" else env
 
         async def ready(proc: subprocess.Popen, timeout: float) -> None:
             # alive and answering; the database may be away (then it says so itself)
-            await wait_serving(address, timeout, service=LIVENESS, proc=proc)
+            await wait_process_ready(settings, service, proc, timeout, health_service=LIVENESS)
 
-        return Child(service.name, lambda: _spawn(service, child_env), ready, grace)
+        return Child(service.label, lambda: _spawn(service, child_env), ready, grace)
 
     envoy = Child(
         "gateway",
@@ -491,7 +550,8 @@ async def run_suite(settings: Settings, policy: RestartPolicy | None = None) -> 
         for child in children:
             child.start()
         await asyncio.gather(*(
-            wait_serving(f"{settings.host}:{s.port}", proc=c.proc) for s, c in zip(services, children, strict=True)
+            wait_process_ready(settings, s, c.proc, 60.0) for s, c in zip(services, children, strict=True)
+            if c.proc is not None
         ))
         children.append(envoy)
         envoy.start()
@@ -551,7 +611,7 @@ def _print_banner(settings: Settings, services: list[ServiceProcess], token: str
     lines = ["", "connlog is up:"]
     for s in services:
         lines.append(
-            f"  {s.name:<11} gRPC {settings.host}:{s.port}   metrics http://{settings.host}:{s.metrics_port}/metrics"
+            f"  {s.label:<11} gRPC {settings.host}:{s.port}   metrics http://{settings.host}:{s.metrics_port}/metrics"
         )
     lines += [
         f"  gateway  http://{settings.host}:{settings.gateway_port}  (Meraki /api/v1, Mojo /V5, Zequenze, /v1, gRPC)"

@@ -19,6 +19,10 @@ from structlog.typing import FilteringBoundLogger
 # Callable[..., Any] of what is wrapped.)
 _Behavior = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
 
+# Methods whose timed handler is remembered (a server has a few dozen; calls
+# to unknown methods never get a handler).
+_HANDLERS_MAX = 1024
+
 
 class _PoolCollector:
     """Reports the database pool's size and use at scrape time."""
@@ -78,6 +82,9 @@ class ServiceMetrics:
             registry=self.registry,
         )
         self.service = service
+        # (method, code) -> its request counter and latency histogram: one
+        # entry per RPC method and status code, a bounded set
+        self._children: dict[tuple[str, grpc.StatusCode], tuple[Any, Any]] = {}
         self.registry.register(_PoolCollector(lambda: self._pool))
         self._http: Any = None
 
@@ -97,8 +104,14 @@ class ServiceMetrics:
             self._http = None
 
     def observe(self, method: str, code: grpc.StatusCode, seconds: float) -> None:
-        self.rpcs.labels(self.service, method, code.name).inc()
-        self.latency.labels(self.service, method).observe(seconds)
+        # the labelled children, looked up once (``labels`` takes a lock and
+        # builds a key on every call)
+        children = self._children.get((method, code))
+        if children is None:
+            children = (self.rpcs.labels(self.service, method, code.name), self.latency.labels(self.service, method))
+            self._children[(method, code)] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
 
 class ObservabilityInterceptor(grpc.aio.ServerInterceptor):
@@ -108,6 +121,9 @@ class ObservabilityInterceptor(grpc.aio.ServerInterceptor):
     def __init__(self, metrics: ServiceMetrics, log: FilteringBoundLogger) -> None:
         self._metrics = metrics
         self._log = log
+        # the timed handler of each method, made once: by the handler it
+        # wraps (the next interceptor's, itself made once per method)
+        self._handlers: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
 
     async def intercept_service(
         self,
@@ -117,7 +133,16 @@ class ObservabilityInterceptor(grpc.aio.ServerInterceptor):
         handler = await continuation(handler_call_details)
         if handler is None:
             return None
-        method = handler_call_details.method.rsplit("/", 1)[-1]
+        cached = self._handlers.get(handler_call_details.method)
+        if cached is not None and cached[0] is handler:
+            return cached[1]
+        timed = self._timed(handler_call_details.method, handler)
+        if len(self._handlers) < _HANDLERS_MAX:
+            self._handlers[handler_call_details.method] = (handler, timed)
+        return timed
+
+    def _timed(self, full_method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        method = full_method.rsplit("/", 1)[-1]
         metrics, log = self._metrics, self._log
 
         def wrap(behavior: Callable[..., Any]) -> _Behavior:

@@ -143,6 +143,24 @@ def tune_garbage_collector() -> None:
     gc.set_threshold(50_000, 20, 20)
 
 
+# Processes sharing a port: the kernel spreads *connections* over them, and an
+# HTTP/2 connection (a gRPC channel, Envoy's upstream pool) carries every call
+# of its client. Each connection is closed gracefully (GOAWAY; calls in flight,
+# streams included, run to their end) after about this long, so that a few
+# long-lived clients are spread again over the processes, including one
+# started later.
+REUSE_PORT_CONNECTION_AGE_MS = 30_000
+
+
+def bind_options(reuse_port: bool) -> list[tuple[str, int]]:
+    """The server's bind options: SO_REUSEPORT only when asked (a second
+    process on a port must otherwise fail to start: a port in use is a
+    configuration error); with it, a maximum connection age."""
+    if not reuse_port:
+        return [("grpc.so_reuseport", 0)]
+    return [("grpc.so_reuseport", 1), ("grpc.max_connection_age_ms", REUSE_PORT_CONNECTION_AGE_MS)]
+
+
 async def start_service(
     name: str,
     settings: Settings,
@@ -151,8 +169,11 @@ async def start_service(
     port: int,
     metrics_port: int | None = None,
     pool: asyncpg.Pool | None = None,
+    reuse_port: bool = False,
 ) -> RunningService:
-    """Start one service on ``settings.host:port``; ``port`` 0 picks a free one."""
+    """Start one service on ``settings.host:port``; ``port`` 0 picks a free one.
+    ``reuse_port``: bind with SO_REUSEPORT, so that several processes of the
+    service listen on one port (``ingest_processes``); see ``bind_options``."""
     log = get_logger(name)
     own_pool = pool is None
     if pool is None:
@@ -183,7 +204,7 @@ async def start_service(
             # plus the path more than once as metadata
             ("grpc.max_metadata_size", 256 * 1024),
             ("grpc.absolute_max_metadata_size", 256 * 1024),
-            ("grpc.so_reuseport", 0),
+            *bind_options(reuse_port),
         ],
     )
     services = await register(server, ctx)

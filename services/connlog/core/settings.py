@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # A list setting is written comma-separated in the environment
@@ -63,13 +63,24 @@ class Settings(BaseSettings):
     # Worker processes that validate stream batches; -1: one per core beyond
     # the first (at most 8), 0: validate in the service process.
     ingest_workers: int = Field(default=-1, ge=-1, le=64)
+    # Ingest processes on one machine (``connlog up``, the benchmark): more
+    # than one share ``ingest_port`` through SO_REUSEPORT (the kernel spreads
+    # connections over them). Each is started with its ``ingest_process_index``
+    # (0 .. n-1): process 0 serves its metrics on ``ingest_metrics_port``,
+    # process i > 0 on ``ingest_replica_metrics_port + i - 1`` (0: any free
+    # port). With ``ingest_workers`` -1 the cores beyond the processes are
+    # shared out as validation workers.
+    ingest_processes: int = Field(default=1, ge=1, le=64)
+    ingest_process_index: int = Field(default=0, ge=0, le=63)
+    ingest_replica_metrics_port: int = Field(default=9111, ge=0, le=65535)
     max_message_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
     # Group commit (connlog.ingest.group_commit): unary calls and REST shapes
     # of at most ``group_commit_call_events`` events are queued and stored
     # together, one set-based INSERT per tenant in one transaction per group,
     # each caller answered after the commit. Up to ``group_commit_lanes``
     # groups are written at once (each on its own pooled connection; 0: no
-    # group commit, every call writes alone); a group holds at most
+    # group commit, every call writes alone; a second lane starts only while
+    # more is queued than one group takes); a group holds at most
     # ``group_commit_max_events`` events; at most ``group_commit_queue_calls``
     # calls wait for a group (more wait to queue: backpressure). A lane may
     # linger ``group_commit_linger_ms`` before taking a group (0: it takes
@@ -164,6 +175,13 @@ class Settings(BaseSettings):
         from connlog.core.origin import checked_base_url
 
         return None if value is None or not value.strip() else checked_base_url(value.strip())
+
+    @model_validator(mode="after")
+    def _ingest_process_index(self) -> Settings:
+        if self.ingest_process_index >= self.ingest_processes:
+            raise ValueError(f"ingest_process_index {self.ingest_process_index} is not below ingest_processes "
+                             f"({self.ingest_processes})")
+        return self
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -9,11 +9,16 @@ stores it as one group: one set-based ``INSERT … ON CONFLICT DO NOTHING``
 per tenant in ONE transaction (``EventStore.insert_group``). Every caller of
 the group is answered when that transaction has committed, never before.
 
-* **Natural batching.** Up to ``group_commit_lanes`` lanes write at once,
-  each on its own connection. A lane starts when a call is queued and a lane
-  is free, and takes whatever is queued as soon as it is free again (after
+* **Natural batching.** A lane starts when a call is queued and no lane
+  runs, and takes whatever is queued as soon as it is free again (after
   ``group_commit_linger_ms``, 0 by default): the busier the database, the
-  larger the groups; a lone call waits for no one.
+  larger the groups; a lone call waits for no one. A further lane (up to
+  ``group_commit_lanes``, each on its own connection) starts only while more
+  events are queued than one group takes (``group_commit_max_events``): a
+  second lane that started whenever one was free would split a moderate load
+  into groups of two or three events, and every group costs the ingest
+  process a transaction's work (at 64 single-event callers: ~2.5 events a
+  group with two eager lanes, ~5 with one; docs/performance.md).
 * **Exact results.** Each caller gets one outcome per event it queued. An
   event queued by two callers of one group is stored once: the first caller
   in queue order gets it as new (ACCEPTED), the others as not new
@@ -87,6 +92,7 @@ class GroupCommit:
         self._max_events = settings.group_commit_max_events
         self._linger = settings.group_commit_linger_ms / 1000
         self._queued: collections.deque[_Call] = collections.deque()
+        self._queued_events = 0  # events of the queued calls
         self._room = asyncio.Semaphore(settings.group_commit_queue_calls)
         self._active = 0  # lanes running (or about to)
         self._running: set[asyncio.Task[None]] = set()  # their tasks (held: a task only weakly referenced may vanish)
@@ -108,11 +114,14 @@ class GroupCommit:
         if self._closed:
             self._room.release()
             raise ShuttingDown("the ingest service is stopping")
-        call = _Call(tenant_ref, events, network_refs, asyncio.get_running_loop().create_future())
+        loop = asyncio.get_running_loop()
+        call = _Call(tenant_ref, events, network_refs, loop.create_future())
         self._queued.append(call)
-        if self._active < self._lanes:
+        self._queued_events += len(events)
+        # a lane when none runs; a further one only while more is queued than a group takes
+        if self._active == 0 or (self._active < self._lanes and self._queued_events > self._max_events):
             self._active += 1
-            lane = asyncio.get_running_loop().create_task(self._lane())
+            lane = loop.create_task(self._lane())
             self._running.add(lane)
             lane.add_done_callback(self._running.discard)
         return await call.answer
@@ -148,6 +157,7 @@ class GroupCommit:
             if group and events + len(call.events) > self._max_events:
                 break
             self._queued.popleft()
+            self._queued_events -= len(call.events)
             self._room.release()
             if not call.answer.done():  # else cancelled while queued: left out
                 group.append(call)
@@ -157,6 +167,7 @@ class GroupCommit:
     def _take_all(self) -> list[_Call]:
         calls = list(self._queued)
         self._queued.clear()
+        self._queued_events = 0
         for _ in calls:
             self._room.release()
         return calls

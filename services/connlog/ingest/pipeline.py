@@ -83,6 +83,8 @@ class IngestPipeline:
         self._events = EventStore(pool) if events is None else events
         self._accounts = AccountStore(pool) if accounts is None else accounts
         self._metrics = metrics
+        # the events counter's children, looked up once (``labels`` locks and builds a key per call)
+        self._counters = tuple(metrics.events.labels(label) for label in ("accepted", "duplicate", "rejected"))
         # bounded, named (connlog.ingest.caches)
         self._network_refs = NETWORK_REFS.create()
         self._access_points = ACCESS_POINTS.create()
@@ -214,10 +216,13 @@ class IngestPipeline:
                     self._access_points[(tenant_ref, serial)] = (network_ref, name, when)
 
     def _count(self, outcome: IngestCounts) -> None:
-        for label, n in (("accepted", outcome.accepted), ("duplicate", outcome.duplicate),
-                         ("rejected", outcome.rejected)):
-            if n:
-                self._metrics.events.labels(label).inc(n)
+        accepted, duplicate, rejected = self._counters
+        if outcome.accepted:
+            accepted.inc(outcome.accepted)
+        if outcome.duplicate:
+            duplicate.inc(outcome.duplicate)
+        if outcome.rejected:
+            rejected.inc(outcome.rejected)
 
     async def _network_refs_for(self, tenant_ref: int, network_ids: set[str]) -> dict[str, int]:
         refs = {}

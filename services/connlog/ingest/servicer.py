@@ -136,7 +136,7 @@ async def register(server: grpc.aio.Server, ctx: ServiceContext) -> list[str]:
     """Add the ingest service to a server (partitions are retention's to
     keep: connlog.store.retention; ingest creates only the days it writes)."""
     workers = None
-    count = worker_count(ctx.settings.ingest_workers)
+    count = worker_count(ctx.settings.ingest_workers, ctx.settings.ingest_processes)
     if count:
         workers = NormaliserPool(count)
         ctx.on_stop.append(workers.close)

@@ -100,12 +100,14 @@ def _die_with_parent(parent_pid: int) -> None:
     threading.Thread(target=_watch_parent, args=(parent_pid,), name="parent-watch", daemon=True).start()
 
 
-def worker_count(setting: int) -> int:
-    """``ingest_workers``: -1 means one per core beyond the first (at most 8)."""
+def worker_count(setting: int, processes: int = 1) -> int:
+    """``ingest_workers``: -1 means the cores beyond the ingest processes
+    (``ingest_processes``) shared out among them: one per core beyond the
+    first for a single process (at most 8)."""
     if setting >= 0:
         return setting
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return min(8, max(0, cores - 1))
+    return min(8, max(0, cores - processes) // processes)
 
 
 class NormaliserPool:

@@ -235,20 +235,42 @@ async def test_a_full_queue_makes_callers_wait_and_drops_nothing():
     await first
 
 
+async def test_a_further_lane_starts_only_while_more_is_queued_than_a_group_takes():
+    store = HeldStore()
+    gc = group_commit(store, group_commit_lanes=2, group_commit_max_events=2)
+    a = _call(gc, "a")
+    await _settle(lambda: len(store.groups) == 1)
+    queued = [_call(gc, "b"), _call(gc, "c")]
+    await _idle()
+    assert len(store.groups) == 1 and gc.queued == 2  # one group's worth queued: the one lane takes it next
+    more = _call(gc, "d")
+    await _settle(lambda: len(store.groups) == 2)  # more than a group queued: a second lane writes at once
+    assert [e.dedup_key for b in store.groups[1] for e in b.events] == [b"b", b"c"]
+    while not more.done():
+        store.release.set()
+        await _idle()
+    answers = await asyncio.gather(a, *queued, more)
+    assert all(answer[0].new for answer in answers)
+    assert sorted(e.dedup_key for g in store.groups for b in g for e in b.events) == [b"a", b"b", b"c", b"d"]
+
+
 async def test_lanes_write_groups_at_once_up_to_their_number():
     store = HeldStore()
-    gc = group_commit(store, group_commit_lanes=2)
+    gc = group_commit(store, group_commit_lanes=2, group_commit_max_events=1)  # every call a full group
     a = _call(gc, "a")
     await _settle(lambda: len(store.groups) == 1)
     b = _call(gc, "b")
-    await _settle(lambda: len(store.groups) == 2)  # two lanes: two writes held at once
-    c = _call(gc, "c")
     await _idle()
-    assert len(store.groups) == 2 and gc.queued == 1
-    while not c.done():
+    assert len(store.groups) == 1  # a group's worth queued: no second lane yet
+    c = _call(gc, "c")
+    await _settle(lambda: len(store.groups) == 2)  # two lanes: two writes held at once
+    d = _call(gc, "d")
+    await _idle()
+    assert len(store.groups) == 2 and gc.queued == 2
+    while not d.done():
         store.release.set()
         await _idle()
-    answers = await asyncio.gather(a, b, c)
+    answers = await asyncio.gather(a, b, c, d)
     assert all(answer[0].new for answer in answers)
 
 
