@@ -104,9 +104,14 @@ async def test_rate_budget_shared_by_an_organisation(sync, tenant, meraki_fake):
     statuses = await asyncio.gather(*(run(sync, tenant, s) for s in sources))
     assert [s.clients[0].ingested_count for s in statuses] == [30, 30]
     times = meraki_fake.request_times
-    assert len(times) == 22  # per client: who it is (the fake does not know them: 404), then 10 pages
-    # 22 requests at 5/s with a burst of 5: at least 3.4 seconds, never more than 5+5 in any second
-    assert times[-1] - times[0] >= 3.3
+    # per client: who it is (the fake does not know them: 404), then 10 pages;
+    # the scheduler may poll a new source on its own as well (more requests,
+    # never new events), and every request draws on the one budget
+    n = len(times)
+    assert n >= 22
+    # n requests at 5/s with a burst of 5: at least (n - 5) / 5 seconds, never
+    # more than 5 + 5 in any second (two budgets of 5/s would allow twice that)
+    assert times[-1] - times[0] >= (n - 5) / 5 - 0.1
     assert max(sum(1 for t in times if s <= t < s + 1.0) for s in times) <= 10
 
 
