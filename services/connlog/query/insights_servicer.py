@@ -25,7 +25,7 @@ from connlog.query.insights import (
     SampleFilter,
     dimensions_of,
 )
-from connlog.query.servicer import MAX_FILTER_TEXT, SSID_NUMBER_RANGE
+from connlog.query.servicer import MAX_FILTER_TEXT, SSID_NUMBER_RANGE, filter_mac, filter_text
 from connlog.query.sessions import Session
 from connlog.store.accounts import AccountStore
 from connlog.store.events import EventFilter
@@ -66,19 +66,6 @@ def _group_by(values: list[int], allowed: frozenset[int] | None = None) -> list[
         if allowed is not None and value not in allowed:
             raise InvalidArgument("group_by", f"{ipb.GroupBy.Name(value)} is not a dimension of this insight")
     return checked
-
-
-def _mac(value: str, field: str) -> str | None:
-    if not value:
-        return None
-    mac = normalise_mac(value)
-    if mac is None:
-        raise InvalidArgument(field, f"{value[:64]!r} is not a MAC address")
-    return mac
-
-
-def _text(value: str, field: str) -> str | None:
-    return validation.text(value, field, max_length=MAX_FILTER_TEXT) or None
 
 
 def _offset(token: str, digest: str) -> int:
@@ -123,16 +110,16 @@ def summary_filter(request: ipb.SummarizeConnectionsRequest) -> tuple[EventFilte
                                                      f"{MAX_BUCKETS}")
     flt = EventFilter(
         start=start, end=end,
-        client_id=_text(request.client_id, "client_id"),
-        client_mac=_mac(request.client_mac_address, "client_mac_address"),
+        client_id=filter_text(request.client_id, "client_id"),
+        client_mac=filter_mac(request.client_mac_address, "client_mac_address"),
         steps=validation.enum_values(request.steps, pb.ConnectionStep, "steps"),
         bands=validation.enum_values(request.bands, pb.Band, "bands"),
-        ssid=_text(request.ssid, "ssid"),
+        ssid=filter_text(request.ssid, "ssid"),
         ssid_number=validation.integer(request.ssid_number, "ssid_number", *SSID_NUMBER_RANGE)
         if request.HasField("ssid_number") else None,
-        ap_serial=_text(request.access_point_serial, "access_point_serial"),
-        ap_name=_text(request.access_point_name, "access_point_name"),
-        bssid=_mac(request.bssid, "bssid"),
+        ap_serial=filter_text(request.access_point_serial, "access_point_serial"),
+        ap_name=filter_text(request.access_point_name, "access_point_name"),
+        bssid=filter_mac(request.bssid, "bssid"),
         vendor=validation.enum_value(request.vendor, pb.Vendor, "vendor") if request.vendor else None,
     )
     return flt, Grouping(dimensions_of(group_by), bucket, start if bucket else None)
@@ -143,12 +130,12 @@ def time_to_connect_filter(request: ipb.SummarizeTimeToConnectRequest) -> tuple[
     dimensions of a time-to-connect request."""
     start, end = _range(request, required=True)
     group_by = _group_by(list(request.group_by), TIME_TO_CONNECT_DIMENSIONS)
-    flt = EventFilter(start=start, end=end, client_id=_text(request.client_id, "client_id"),
-                      client_mac=_mac(request.client_mac_address, "client_mac_address"))
+    flt = EventFilter(start=start, end=end, client_id=filter_text(request.client_id, "client_id"),
+                      client_mac=filter_mac(request.client_mac_address, "client_mac_address"))
     samples = SampleFilter(
         bands=tuple(validation.enum_values(request.bands, pb.Band, "bands")),
-        ssid=_text(request.ssid, "ssid"),
-        ap_serial=_text(request.access_point_serial, "access_point_serial"),
+        ssid=filter_text(request.ssid, "ssid"),
+        ap_serial=filter_text(request.access_point_serial, "access_point_serial"),
         vendor=validation.enum_value(request.vendor, pb.Vendor, "vendor") if request.vendor else None,
     )
     return flt, samples, group_by

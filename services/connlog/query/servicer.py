@@ -25,14 +25,18 @@ MAX_FILTER_TEXT = 1024
 SSID_NUMBER_RANGE = (0, 255)  # as ingest accepts (wlan.ssid_number)
 
 
-def _mac(value: str, field: str) -> str:
+def filter_mac(value: str, field: str) -> str | None:
+    """A MAC address filter field, normalised (None when not given)."""
+    if not value:
+        return None
     mac = normalise_mac(value)
     if mac is None:
         raise InvalidArgument(field, f"{value[:64]!r} is not a MAC address")
     return mac
 
 
-def _text(value: str, field: str) -> str | None:
+def filter_text(value: str, field: str) -> str | None:
+    """A text filter field (None when not given)."""
     return validation.text(value, field, max_length=MAX_FILTER_TEXT) or None
 
 
@@ -40,20 +44,20 @@ def build_filter(request: query_pb.ListConnectionEventsRequest) -> EventFilter:
     """The store filter of a list request (network resolved separately);
     raises ``InvalidArgument`` naming the first field it cannot honour."""
     flt = EventFilter(
-        client_id=_text(request.client_id, "client_id"),
-        client_mac=_mac(request.client_mac_address, "client_mac_address") if request.client_mac_address else None,
+        client_id=filter_text(request.client_id, "client_id"),
+        client_mac=filter_mac(request.client_mac_address, "client_mac_address"),
         start=validation.timestamp(request.start_time, "start_time") if request.HasField("start_time") else None,
         end=validation.timestamp(request.end_time, "end_time") if request.HasField("end_time") else None,
         steps=validation.enum_values(request.steps, pb.ConnectionStep, "steps"),
         outcomes=validation.enum_values(request.outcomes, pb.Outcome, "outcomes"),
         severities=validation.enum_values(request.severities, pb.Severity, "severities"),
         bands=validation.enum_values(request.bands, pb.Band, "bands"),
-        ssid=_text(request.ssid, "ssid"),
+        ssid=filter_text(request.ssid, "ssid"),
         ssid_number=validation.integer(request.ssid_number, "ssid_number", *SSID_NUMBER_RANGE)
         if request.HasField("ssid_number") else None,
-        ap_serial=_text(request.access_point_serial, "access_point_serial"),
-        ap_name=_text(request.access_point_name, "access_point_name"),
-        bssid=_mac(request.bssid, "bssid") if request.bssid else None,
+        ap_serial=filter_text(request.access_point_serial, "access_point_serial"),
+        ap_name=filter_text(request.access_point_name, "access_point_name"),
+        bssid=filter_mac(request.bssid, "bssid"),
         failure_codes=list(request.failure_codes),
         vendor=validation.enum_value(request.vendor, pb.Vendor, "vendor") if request.vendor else None,
     )
