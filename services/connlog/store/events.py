@@ -55,7 +55,7 @@ class TenantBatch(NamedTuple):
     network_refs: dict[str, int]
 
 
-class _Row(asyncpg.Record):
+class EventRow(asyncpg.Record):
     """A row as asyncpg decodes it, columns in the order of ``READ_COLUMNS``
     (turned into a ``ReadEvent`` at once)."""
 
@@ -79,7 +79,7 @@ class ReadEvent:
         occurred_at: dt.datetime,
         received_at: dt.datetime,
         event: pb.ConnectionEvent,
-        row: _Row | None = None,
+        row: EventRow | None = None,
     ) -> None:
         self.event_id = event_id
         self.occurred_at = occurred_at  # the stored time, to the microsecond (the keyset position)
@@ -133,7 +133,7 @@ class ReadEvent:
         return cls(event_id, when, when, event)
 
 
-def _read_event(row: _Row) -> ReadEvent:
+def read_event(row: EventRow) -> ReadEvent:
     """The stored event of a row (hot path: one per row)."""
     event_id, network_id, occurred_at, received_at, payload = row[:5]  # row.READ_KEYS
     event = _parse(payload)
@@ -408,9 +408,9 @@ class EventStore:
                 event_id,
                 tenant_ref,
                 network_id,
-                record_class=_Row,
+                record_class=EventRow,
             )
-        return None if row is None else _read_event(row)
+        return None if row is None else read_event(row)
 
     async def client_exists(
         self, tenant_ref: int, network_ref: int | None, *, client_id: str | None = None, client_mac: str | None = None
@@ -446,8 +446,8 @@ class EventStore:
                   ORDER BY e.occurred_at {direction}, e.id {direction}
                   LIMIT ${len(args) + 1}"""
         async with self._pool.acquire() as conn:
-            rows = await conn.fetch(sql, *args, limit, record_class=_Row)
-        return [_read_event(row) for row in rows]
+            rows = await conn.fetch(sql, *args, limit, record_class=EventRow)
+        return [read_event(row) for row in rows]
 
     async def any(
         self, tenant_ref: int, flt: EventFilter, *, after: tuple[dt.datetime, int] | None, descending: bool

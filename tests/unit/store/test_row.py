@@ -184,7 +184,7 @@ def _path(message, path: str):
 
 
 def _read_back(stored: StoredEvent) -> pb.ConnectionEvent:
-    """What a read makes of the stored row (connlog.store.events._read_event)."""
+    """What a read makes of the stored row (connlog.store.events.read_event)."""
     event = pb.ConnectionEvent.FromString(stored.payload)
     event.network_id = stored.network_id
     row.restore_columns(event, [getattr(stored, name) for name, _ in row.RESTORED])
@@ -267,7 +267,7 @@ def test_a_read_event_gives_each_column_as_the_whole_event_holds_it(field, make)
         def __getitem__(self, key):
             return keyed[key] if isinstance(key, str) else tuple.__getitem__(self, key)
 
-    read = store_events._read_event(Row(record))
+    read = store_events.read_event(Row(record))
     assert read.column(field) == columns[field]
     whole = read.event
     path = dict(RESTORED)[field]
