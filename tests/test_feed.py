@@ -14,6 +14,8 @@ import pytest
 
 from connlog.store.feed import CHANNEL, FeedPosition, horizon, read_after
 from connlog.store.partitions import create_partitions
+from tests.support.factories import now, simple_event
+from tests.support.gateway_calls import ingest
 
 DAY = dt.datetime(2026, 3, 10, 12, tzinfo=dt.UTC)
 
@@ -132,14 +134,28 @@ async def test_concurrent_writers_committing_in_any_order_are_each_read_once(db)
     assert sorted(read) == sorted(written) and len(set(read)) == len(read)
 
 
-async def test_every_insert_notifies_the_channel(db):
-    url, conn = db
-    listener = await asyncpg.connect(url)
+async def test_the_ingest_service_notifies_the_channel_after_storing(clients, tenant, database_url):
+    listener = await asyncpg.connect(database_url)
     woken: asyncio.Queue[str] = asyncio.Queue()
     await listener.add_listener(CHANNEL, lambda *args: woken.put_nowait(args[2]))
     try:
-        await _insert(conn, 1)
+        await ingest(clients, tenant, [simple_event("N_feed", when=now() - dt.timedelta(minutes=1))])
         assert await asyncio.wait_for(woken.get(), 30) == CHANNEL
+    finally:
+        await listener.close()
+
+
+async def test_a_plain_insert_does_not_notify_in_its_transaction(db):
+    """Storing does not NOTIFY inside its transaction (that would serialise
+    every commit of the server): readers are woken by the ingest service."""
+    url, conn = db
+    listener = await asyncpg.connect(url)
+    payloads: asyncio.Queue[str] = asyncio.Queue()
+    await listener.add_listener(CHANNEL, lambda *args: payloads.put_nowait(args[3]))
+    try:
+        await _insert(conn, 1)
+        await conn.execute(f"NOTIFY {CHANNEL}, 'marker'")  # delivered after any notification the insert sent
+        assert await asyncio.wait_for(payloads.get(), 30) == "marker"
     finally:
         await listener.close()
 

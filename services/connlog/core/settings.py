@@ -90,6 +90,12 @@ class Settings(BaseSettings):
     group_commit_max_events: int = Field(default=1000, ge=1)
     group_commit_queue_calls: int = Field(default=4096, ge=1)
     group_commit_linger_ms: float = Field(default=0.0, ge=0, le=100)
+    # The commit feed (connlog.store.feed): after storing events an ingest
+    # process wakes the feed's readers (live tail, rollups) with one NOTIFY,
+    # sent after the commit in a statement of its own and at most once per
+    # ``feed_notify_interval_ms`` (a NOTIFY inside the storing transaction
+    # would serialise every commit of the server behind one lock).
+    feed_notify_interval_ms: float = Field(default=20.0, ge=0, le=1000)
 
     meraki_rate_limit_per_second: float = Field(default=10.0, gt=0)
     mojo_session_max_minutes: int = Field(default=1440, ge=1)

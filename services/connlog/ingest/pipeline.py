@@ -28,6 +28,7 @@ from connlog.ingest.normalise import IngestWindow
 from connlog.ingest.workers import NormaliserPool, normalise_events
 from connlog.store.accounts import AccountStore
 from connlog.store.events import EventStore, StoredEvent
+from connlog.store.feed import FeedNotifier
 
 __all__ = ["BatchResults", "IngestCounts", "IngestPipeline", "StreamBatchOutcome", "new_validation_memo"]
 
@@ -80,7 +81,9 @@ class IngestPipeline:
         *, events: EventStore | None = None, accounts: AccountStore | None = None,
     ) -> None:
         self._settings = settings
-        self._events = EventStore(pool) if events is None else events
+        # wakes the commit feed's readers (live tail, rollups) after writes
+        self._feed_notifier = FeedNotifier(pool, settings.feed_notify_interval_ms / 1000)
+        self._events = EventStore(pool, on_stored=self._feed_notifier.stored) if events is None else events
         self._accounts = AccountStore(pool) if accounts is None else accounts
         self._metrics = metrics
         # the events counter's children, looked up once (``labels`` locks and builds a key per call)
@@ -98,6 +101,7 @@ class IngestPipeline:
         """Stop group commit: calls still queued are answered UNAVAILABLE."""
         if self._group is not None:
             self._group.close()
+        self._feed_notifier.close()
 
     def window(self, now: dt.datetime | None = None) -> IngestWindow:
         now = now or dt.datetime.now(dt.UTC)

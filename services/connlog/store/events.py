@@ -277,9 +277,12 @@ def listing_conditions(
 class EventStore:
     """Data access for connection events."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, *, on_stored: Callable[[], None] | None = None) -> None:
         self._pool = pool
         self._log = get_logger("store")
+        # called after every committed write (the ingest service wakes the
+        # commit feed's readers: connlog.store.feed.FeedNotifier)
+        self._on_stored = on_stored
 
     async def insert(
         self, tenant_ref: int, events: Sequence[StoredEvent], network_refs: dict[str, int]
@@ -294,6 +297,7 @@ class EventStore:
             return await self._insert_returning(conn, tenant_ref, ordered, network_refs)
 
         outcomes = await self._write(events, write)
+        self._stored()
         return [outcomes[_key(e)] for e in events]
 
     async def insert_group(self, batches: Sequence[TenantBatch]) -> list[dict[EventKey, InsertOutcome]]:
@@ -318,12 +322,14 @@ class EventStore:
 
         async with self._pool.acquire() as conn:
             try:
-                return await write(conn)
+                found = await write(conn)
             except NoPartitionError:  # as in _write: the days written are created now, and the group retried
                 created = await create_partitions(conn, {e.occurred_at.astimezone(dt.UTC).date()
                                                          for events in ordered for e in events})
                 self._log.info("partitions created for incoming events", created=created)
-                return await write(conn)
+                found = await write(conn)
+        self._stored()
+        return found
 
     async def insert_counting(
         self, tenant_ref: int, events: Sequence[StoredEvent], network_refs: dict[str, int]
@@ -336,7 +342,14 @@ class EventStore:
         async def write(conn: Connection, ordered: list[StoredEvent]) -> int:
             return await self._insert_counting(conn, tenant_ref, ordered, network_refs)
 
-        return await self._write(events, write)
+        count = await self._write(events, write)
+        if count:
+            self._stored()
+        return count
+
+    def _stored(self) -> None:
+        if self._on_stored is not None:
+            self._on_stored()
 
     async def _write(
         self, events: Sequence[StoredEvent], write: Callable[[Connection, list[StoredEvent]], Awaitable[T]]

@@ -10,12 +10,19 @@ readable once every transaction that began writing before its own has ended
 (normally within milliseconds; a long-running write, such as a large bulk
 load, holds the horizon back until it ends).
 
-Every statement that stores events notifies ``CHANNEL`` after its commit:
-readers ``LISTEN`` there instead of polling.
+Writers wake the readers with a notification on ``CHANNEL`` once their
+events are committed (``FeedNotifier``: the ingest service after each
+write, at most once per interval); readers ``LISTEN`` there, and poll now
+and then for events stored by other paths (a bulk SQL load, a restore).
+The notification is sent after the commit, in a statement of its own:
+PostgreSQL serialises the commits of every transaction that notifies (a
+global lock held through the commit's WAL flush), which would halve the
+concurrent commit rate of ingest if the storing transaction notified.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 from dataclasses import dataclass
@@ -23,6 +30,7 @@ from typing import NamedTuple
 
 import asyncpg
 
+from connlog.core.logging import get_logger
 from connlog.store.events import EventRow, ReadEvent, read_event
 from connlog.store.row import READ_COLUMNS
 
@@ -122,3 +130,50 @@ async def read_after(
         for row in rows
     ]
     return FeedPage(events, head, len(events) < limit)
+
+
+class FeedNotifier:
+    """Wakes the feed's readers after events are stored: ``stored()`` (cheap,
+    never waits) asks for one ``NOTIFY`` on ``CHANNEL``; a task of its own
+    sends it from a pooled connection, then waits ``interval`` seconds
+    before the next one (every write in between is covered by it)."""
+
+    def __init__(self, pool: asyncpg.Pool, interval: float) -> None:
+        self._pool = pool
+        self._interval = interval
+        self._wanted = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._log = get_logger("feed")
+
+    def stored(self) -> None:
+        """Events were committed: readers are to be woken soon."""
+        self._wanted.set()
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="feed-notifier")
+
+    async def _run(self) -> None:
+        while True:
+            await self._wanted.wait()
+            self._wanted.clear()
+            try:
+                async with self._pool.acquire() as conn:
+                    await conn.execute("SELECT pg_notify($1, '')", CHANNEL)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+                # readers poll as well: a lost wake-up delays, never loses
+                self._log.warning("feed notification not sent", error=type(error).__name__)
+            await asyncio.sleep(self._interval)  # a rate limit, not a wait for anything
+
+    def close(self) -> None:
+        """Stop sending (a pending wake-up is dropped: readers poll)."""
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+
+
+async def frontier(conn: asyncpg.Connection) -> int:
+    """The id the next transaction will get: every event stored (or being
+    stored) before this call has a smaller ``stored_xid``, so once the
+    horizon reaches it all of them are readable (the live tail waits for
+    that after a notification)."""
+    value: int = await conn.fetchval("SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint")
+    return value

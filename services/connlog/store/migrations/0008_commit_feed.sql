@@ -17,14 +17,7 @@ ALTER TABLE connection_events ALTER COLUMN stored_xid SET DEFAULT (pg_current_xa
 -- enough to find the feed's recent end (a few pages, not a B-tree per row).
 CREATE INDEX connection_events_stored_xid ON connection_events USING brin (stored_xid) WITH (autosummarize = on);
 
--- Every statement that stores events wakes the feed's readers (one
--- notification per transaction: PostgreSQL folds identical ones).
-CREATE FUNCTION connlog_notify_events_stored() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM pg_notify('connlog_events', '');
-    RETURN NULL;
-END
-$$;
-
-CREATE TRIGGER connection_events_stored AFTER INSERT ON connection_events
-    FOR EACH STATEMENT EXECUTE FUNCTION connlog_notify_events_stored();
+-- Readers are woken by a NOTIFY on connlog_events that the ingest service
+-- sends after its commits (connlog.store.feed.FeedNotifier), not by a
+-- trigger: PostgreSQL serialises the commits of all transactions that
+-- notify, which would halve the concurrent commit rate of ingest.
