@@ -17,7 +17,7 @@ from typing import Any
 
 import asyncpg
 
-from bench import measure
+from bench import insights, measure
 from bench.data import Shape
 from bench.harness import running_suite
 from bench.report import markdown
@@ -30,8 +30,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 MODES: dict[str, dict[str, Any]] = {
     # events per bulk run = tenants × networks × clients × events per client
-    "quick": dict(shape=Shape(2, 2, 25, 1000, 7), repeats=2, unary=3000, samples=30, grow_to=300_000),
-    "full": dict(shape=Shape(2, 5, 100, 1000, 14), repeats=3, unary=10000, samples=200, grow_to=10_000_000),
+    "quick": dict(shape=Shape(2, 2, 25, 1000, 7), repeats=2, unary=3000, samples=30, grow_to=300_000,
+                  summaries=dict(calls=20, raw_calls=3, catch_up_timeout=120)),
+    "full": dict(shape=Shape(2, 5, 100, 1000, 14), repeats=3, unary=10000, samples=200, grow_to=10_000_000,
+                 summaries=dict(calls=200, raw_calls=5, catch_up_timeout=1800)),
 }
 # The single-event loads run with each of these counts of ingest processes
 # (sharing the ingest port: SO_REUSEPORT); everything else with one.
@@ -77,10 +79,15 @@ async def main(mode: str) -> dict[str, Any]:
         await measure.analyze(suite)
         report["reads_small"] = await measure.reads(suite, shape, tokens[0], config["samples"], config["repeats"])
         print(f"[bench] reads at {report['storage']['events']:,} events done", flush=True)
+        report["insights_small"] = await insights.summaries(suite, tokens[0], **config["summaries"])
+        print(f"[bench] summaries at {report['storage']['events']:,} events done", flush=True)
         await measure.grow(suite, config["grow_to"])
         report["storage_large"] = await measure.stored(suite)
         report["reads_large"] = await measure.reads(suite, shape, tokens[0], config["samples"], config["repeats"])
         print(f"[bench] reads at {report['storage_large']['events']:,} events done", flush=True)
+        report["insights_large"] = await insights.summaries(suite, tokens[0], **config["summaries"])
+        report["insights_growth"] = insights.growth(report["insights_small"], report["insights_large"])
+        print(f"[bench] summaries at {report['storage_large']['events']:,} events done", flush=True)
         report["growth_p50"] = {
             path: report["reads_large"][f"{path}_p50_ms"]["median"] / report["reads_small"][f"{path}_p50_ms"]["median"]
             for path in ("meraki", "grpc", "mojo")}

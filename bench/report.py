@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from bench import insights
+
 
 def _f(value: float, digits: int = 1) -> str:
     return f"{value:,.{digits}f}"
@@ -104,6 +106,7 @@ def markdown(r: dict) -> str:
             f"{_f(data['sql_mojo_p50_ms']['median'])} / {_f(data['sql_mojo_p99_ms']['median'])} (same SQL) | "
             f"{_s(data['mojo_ratio'], 2)} | p50 ≤ 5× | {_verdict(data['mojo_ratio']['median'] <= 5)} |",
         ]
+    lines += insights.markdown_rows(r)
     growth = r["growth_p50"]
     lines += [
         f"| read p50 growth, small → large store | Meraki {_f(growth['meraki'], 2)}×, gRPC {_f(growth['grpc'], 2)}×, "

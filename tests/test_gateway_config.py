@@ -96,7 +96,8 @@ def test_nothing_is_routed_that_the_registry_does_not_name(reflection, health):
     settings = SETTINGS.model_copy(update={"gateway_expose_reflection": reflection, "gateway_expose_health": health})
     routes = _routes(yaml.safe_load(config.render(settings)))
     named = ({f"/{shape.service}/" for shape in registry.SHAPES}
-             | {s.route_prefix for s in registry.SERVICES if s.exposed_by is None})
+             | {s.route_prefix for s in registry.SERVICES if s.exposed_by is None}
+             | {path for path, _ in config.server_streams()})  # (each stream's own route: no timeout)
     if reflection:
         named.add("/grpc.reflection.")
     if health:

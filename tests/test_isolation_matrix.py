@@ -175,6 +175,27 @@ async def grpc_list(w: World, role: str, whose: str) -> str:
                        lambda r: _own_events(w, list(r.connection_events)))
 
 
+async def grpc_watch(w: World, role: str, whose: str) -> str:
+    """A streaming read: watched from the feed's start, its first message
+    with events (the network's stored event) is what is classified."""
+    from connlog.store.feed import FeedPosition
+
+    request = qpb.WatchConnectionEventsRequest(parent=f"networks/{w.networks[whose]}",
+                                               resume_token=FeedPosition(0).token())
+    call = w.clients.query.WatchConnectionEvents(request, metadata=w.md(role))
+
+    async def first_events() -> list[pb.ConnectionEvent]:
+        async for message in call:
+            if message.connection_events:
+                return list(message.connection_events)
+        return []
+
+    try:
+        return await _grpc(first_events(), lambda events: _own_events(w, events))
+    finally:
+        call.cancel()
+
+
 async def grpc_ingest(w: World, role: str, whose: str) -> str:
     request = ipb.IngestConnectionEventsRequest(events=[_write_event(w, whose)])
     return await _grpc(w.clients.ingest.IngestConnectionEvents(request, metadata=w.md(role)),
@@ -330,6 +351,37 @@ async def meraki_inventory(w: World, role: str, whose: str) -> str:
     return _http(await meraki_get(w.http, f"/api/v1/organizations/{org}/inventoryDevices", headers=w.headers(role)))
 
 
+def _meraki_aggregate(w: World, whose: str, path: str) -> str:
+    return f"/api/v1/networks/{w.networks[whose]}/wireless/{path}"
+
+
+async def meraki_connection_stats(w: World, role: str, whose: str) -> str:
+    response = await meraki_get(w.http, _meraki_aggregate(w, whose, "connectionStats"), headers=w.headers(role))
+    return _http(response, lambda r: "ok" if set(r.json()) == {"assoc", "auth", "dhcp", "dns", "success"}
+                 else f"stats {r.json()}")
+
+
+async def meraki_devices_connection_stats(w: World, role: str, whose: str) -> str:
+    response = await meraki_get(w.http, _meraki_aggregate(w, whose, "devices/connectionStats"),
+                                headers=w.headers(role))
+    return _http(response, lambda r: "ok" if [d["serial"] for d in r.json()] == ["Q234-ABCD-5678"]
+                 else f"LEAK or wrong: {r.json()}")
+
+
+async def meraki_clients_connection_stats(w: World, role: str, whose: str) -> str:
+    response = await meraki_get(w.http, _meraki_aggregate(w, whose, "clients/connectionStats"),
+                                headers=w.headers(role))
+    # (the own network also holds the events earlier write cells stored)
+    return _http(response, lambda r: "ok" if w.macs["other"] not in [c["mac"] for c in r.json()]
+                 else f"LEAK: {r.json()}")
+
+
+async def meraki_failed_connections(w: World, role: str, whose: str) -> str:
+    response = await meraki_get(w.http, _meraki_aggregate(w, whose, "failedConnections"), headers=w.headers(role))
+    return _http(response, lambda r: "ok" if all(f["clientMac"] == w.macs["own"] for f in r.json())
+                 else f"LEAK: {r.json()}")
+
+
 def _mojo_logs(r: httpx.Response) -> str:
     count = sum(len(v) for v in r.json().values() if isinstance(v, list))
     return "ok" if count == 1 else ("hidden" if count == 0 else f"logs {r.json()}")
@@ -391,6 +443,7 @@ async def rest_sync_run(w: World, role: str, whose: str) -> str:
 OPERATIONS = [
     Operation("grpc.Query.GetConnectionEvent", grpc_get, READERS, "hidden"),
     Operation("grpc.Query.ListConnectionEvents", grpc_list, READERS, "hidden"),
+    Operation("grpc.Query.WatchConnectionEvents", grpc_watch, READERS, "hidden"),
     Operation("grpc.Insights.SummarizeConnections", grpc_summarize, READERS, "hidden"),
     Operation("grpc.Insights.SummarizeTimeToConnect", grpc_time_to_connect, READERS, "hidden"),
     Operation("grpc.Insights.ListClientSessions", grpc_sessions, READERS, "hidden"),
@@ -409,6 +462,10 @@ OPERATIONS = [
     Operation("rest.meraki.organizations", meraki_organizations, READERS, None),
     Operation("rest.meraki.organizationNetworks", meraki_org_networks, READERS, "hidden"),
     Operation("rest.meraki.inventoryDevices", meraki_inventory, READERS, "hidden"),
+    Operation("rest.meraki.connectionStats", meraki_connection_stats, READERS, "hidden"),
+    Operation("rest.meraki.devicesConnectionStats", meraki_devices_connection_stats, READERS, "hidden"),
+    Operation("rest.meraki.clientsConnectionStats", meraki_clients_connection_stats, READERS, "hidden"),
+    Operation("rest.meraki.failedConnections", meraki_failed_connections, READERS, "hidden"),
     Operation("rest.mojo.connectionlogs", mojo_logs, READERS, "hidden"),
     Operation("rest.mojo.session.connectionlogs", mojo_session, READERS, "hidden"),
     Operation("rest.zequenze.connectionLog", zequenze_post, frozenset({"device"}), None),

@@ -403,3 +403,42 @@ async def test_which_roles_may_read_insights(servicer, role: Role, allowed: bool
 ])
 def test_a_client_is_named_by_mac_or_id(parent: str, expected: tuple) -> None:
     assert parse_client_parent(parent) == expected
+
+
+# --- which hours of a summary the rollups answer ----------------------------------------------------------------
+
+_H = dt.datetime(2026, 3, 10, 8, tzinfo=dt.UTC)
+_HOUR = dt.timedelta(hours=1)
+
+
+def _hours(start: float, end: float, dimensions: tuple[str, ...] = (), bucket: dt.timedelta | None = None,
+           **filters: Any) -> tuple[float, float] | None:
+    from connlog.store.events import EventFilter
+    from connlog.store.insights import Grouping, rollup_hours
+
+    flt = EventFilter(start=_H + start * _HOUR, end=_H + end * _HOUR, **filters)
+    found = rollup_hours(flt, Grouping(dimensions, bucket, flt.start if bucket else None))
+    return None if found is None else ((found[0] - _H) / _HOUR, (found[1] - _H) / _HOUR)
+
+
+@pytest.mark.parametrize(("case", "expected"), [
+    (dict(start=0, end=168), (0, 168)),  # a week of whole hours
+    (dict(start=0.5, end=167.25), (1, 167)),  # partial hours at the edges read raw
+    (dict(start=0.25, end=1.75), None),  # no whole hour
+    (dict(start=0.25, end=2), (1, 2)),
+    (dict(start=0, end=24, dimensions=("access_point", "ssid", "band", "failure_category", "step", "network")),
+     (0, 24)),
+    (dict(start=0, end=24, dimensions=("client",)), None),  # the rollups have no client
+    (dict(start=0, end=24, client_mac="02:00:00:00:00:01"), None),
+    (dict(start=0, end=24, client_id="k1"), None),
+    (dict(start=0, end=24, ap_name="AP-1"), None),  # a name is kept only for access points without a serial
+    (dict(start=0, end=24, bssid="00:11:22:33:44:55"), None),
+    (dict(start=0, end=24, ssid_number=1), None),
+    (dict(start=0, end=24, vendor=pb.VENDOR_MERAKI), None),
+    (dict(start=0, end=24, steps=[1], bands=[2], ssid="corp", ap_serial="Q", network_ref=3), (0, 24)),
+    (dict(start=0, end=24, bucket=2 * _HOUR), (0, 24)),
+    (dict(start=0, end=24, bucket=dt.timedelta(minutes=90)), None),  # buckets not of whole hours
+    (dict(start=0.5, end=24, bucket=_HOUR), None),  # buckets not from a whole hour
+])
+def test_the_rollups_answer_the_whole_hours_of_what_they_can_filter(case: dict, expected: Any) -> None:
+    assert _hours(**case) == expected

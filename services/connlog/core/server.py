@@ -37,6 +37,9 @@ class ServiceContext:
     metrics: ServiceMetrics
     background: list[asyncio.Task] = field(default_factory=list)
     on_stop: list[Callable[[], None]] = field(default_factory=list)  # run after the server stops
+    # run when stopping begins, before the server waits for the calls in
+    # flight (ends streams that would otherwise run through the grace period)
+    on_stopping: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
 
 LIVENESS = "liveness"
@@ -120,6 +123,8 @@ class RunningService:
         grace = self.ctx.settings.shutdown_grace_seconds if grace is None else grace
         self._log.info("stopping", grace_seconds=grace)
         await self.health.enter_graceful_shutdown()
+        for stopping in self.ctx.on_stopping:
+            await stopping()
         await self.server.stop(grace)
         for task in self.ctx.background:
             task.cancel()

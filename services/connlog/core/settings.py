@@ -97,6 +97,31 @@ class Settings(BaseSettings):
     # would serialise every commit of the server behind one lock).
     feed_notify_interval_ms: float = Field(default=20.0, ge=0, le=1000)
 
+    # --- The live tail (connlog.query.tail, WatchConnectionEvents) ---
+    # One feed follower per query process fans newly stored events out to at
+    # most ``watch_max_watchers`` open watches (more: RESOURCE_EXHAUSTED).
+    # Each holds up to ``watch_buffer_events`` events its client has not read
+    # yet; one more and it is dropped (RESOURCE_EXHAUSTED, resumable). A quiet
+    # watch gets an empty message every ``watch_heartbeat_seconds``; the
+    # follower reads the feed on every notification and at least every
+    # ``watch_poll_seconds`` (events stored by paths that do not notify).
+    watch_max_watchers: int = Field(default=1000, ge=1, le=100_000)
+    watch_buffer_events: int = Field(default=10_000, ge=1, le=1_000_000)
+    watch_heartbeat_seconds: float = Field(default=15.0, gt=0, le=3600)
+    watch_poll_seconds: float = Field(default=5.0, gt=0, le=3600)
+
+    # --- Connection rollups (connlog.query.rollups, docs/insights.md) ---
+    # Each query process runs a rollup maintainer (``rollup_maintainer``);
+    # one at a time folds (a PostgreSQL advisory lock), on every feed
+    # notification and at least every ``rollup_period_seconds`` (also how
+    # often a standby process tries to take over). A fold covers a span of
+    # transaction ids sized to take about ``rollup_fold_seconds``; a failed
+    # pass is logged and retried after ``rollup_retry_seconds``.
+    rollup_maintainer: bool = True
+    rollup_period_seconds: float = Field(default=2.0, gt=0, le=3600)
+    rollup_fold_seconds: float = Field(default=0.5, gt=0, le=60)
+    rollup_retry_seconds: float = Field(default=5.0, gt=0, le=3600)
+
     meraki_rate_limit_per_second: float = Field(default=10.0, gt=0)
     mojo_session_max_minutes: int = Field(default=1440, ge=1)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import shutil
 import sys
@@ -24,6 +25,8 @@ from pathlib import Path
 from string import Template
 from typing import Any
 from urllib.parse import urlsplit
+
+from google.protobuf import descriptor_pool
 
 from connlog.core.settings import Settings
 from connlog.shapes import registry
@@ -186,6 +189,12 @@ def routes(settings: Settings) -> list[JsonObject]:
     transcoder gives it, so these routes only set the limit: anything that
     reaches one is unknown, a 404); anything else a 404."""
     found: list[JsonObject] = [
+        {"match": {"prefix": path}, "route": {"cluster": host, "timeout": "0s",
+                                            "idle_timeout": f"{stream_idle_seconds(settings)}s"},
+         "typed_per_filter_config": _buffer(None)}
+        for path, host in server_streams()
+    ]
+    found += [
         {"match": {"prefix": route.prefix}, "route": {"cluster": route.host, "timeout": f"{route.timeout_seconds}s"},
          "typed_per_filter_config": _buffer(None)}
         for route in registry.routes(lambda setting: bool(getattr(settings, setting)))
@@ -201,6 +210,31 @@ def routes(settings: Settings) -> list[JsonObject]:
     return [*found, grpc_not_found, *limited,
             {"match": {"prefix": "/"}, "direct_response": NOT_FOUND,
              "typed_per_filter_config": _buffer(max_shape_limit() + BUFFER_HEADROOM_BYTES)}]
+
+
+def server_streams() -> list[tuple[str, str]]:
+    """The gRPC path of every server-streaming method of a transcoded
+    service (``WatchConnectionEvents``) and the cluster that serves it: a
+    stream that runs until its client leaves, so its route has no timeout
+    (only an idle one, ``stream_idle_seconds``)."""
+    hosts = registry.hosts()
+    found = []
+    for name in registry.transcoded_services():
+        service = descriptor_pool.Default().FindServiceByName(name)
+        found += [(f"/{name}/{method.name}", hosts[name]) for method in service.methods if method.server_streaming]
+    return found
+
+
+# A streamed response may be quiet for this many heartbeats before Envoy
+# resets it (the watch sends one every ``watch_heartbeat_seconds``).
+STREAM_IDLE_HEARTBEATS = 4
+STREAM_IDLE_MIN_SECONDS = 60
+
+
+def stream_idle_seconds(settings: Settings) -> int:
+    """How long a server stream may send nothing before the gateway resets
+    it: several of the watch's heartbeats, and at least a minute."""
+    return max(STREAM_IDLE_MIN_SECONDS, math.ceil(STREAM_IDLE_HEARTBEATS * settings.watch_heartbeat_seconds))
 
 
 GRPC_CONTENT_TYPE = {"name": "content-type", "string_match": {"prefix": "application/grpc"}}

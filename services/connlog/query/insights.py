@@ -52,6 +52,8 @@ DIMENSION_OF: dict[int, str] = {
 TIME_TO_CONNECT_DIMENSIONS = frozenset({ipb.GROUP_BY_NETWORK, ipb.GROUP_BY_ACCESS_POINT, ipb.GROUP_BY_SSID,
                                         ipb.GROUP_BY_BAND, ipb.GROUP_BY_CLIENT})
 MAX_GROUPS = 10_000
+# summary rows read at most (per group, step, outcome and failure code)
+MAX_CELLS = 50 * MAX_GROUPS
 TOP_FAILURE_REASONS = 5
 MAX_SCANNED_EVENTS = 100_000
 CHUNK = 1000  # events read at once for sessions
@@ -113,10 +115,14 @@ def top_reasons(reasons: list[ipb.FailureReason], limit: int = TOP_FAILURE_REASO
     """The ``limit`` most frequent reasons; ties by step, then code (none
     first)."""
     def order(r: ipb.FailureReason) -> tuple[int, int, int, int]:
-        has_code = r.HasField("failure_code")
-        return -r.count, r.step, int(has_code), r.failure_code if has_code else 0
+        return reason_order(r.count, r.step, r.failure_code if r.HasField("failure_code") else None)
 
     return sorted(reasons, key=order)[:limit]
+
+
+def reason_order(count: int, step: int, code: int | None) -> tuple[int, int, int, int]:
+    """Most frequent first; ties by step, then no code before codes, then code."""
+    return -count, step, int(code is not None), code or 0
 
 
 def _too_many_groups() -> InvalidArgument:
@@ -186,51 +192,109 @@ class SampleFilter:
                 and (self.vendor is None or event.vendor == self.vendor))
 
 
+@dataclass
+class _Reason:
+    """The failures of a group at one step with one failure code: how many,
+    first and last time, and the most recent one (id, time)."""
+
+    step: pb.ConnectionStep
+    code: int | None
+    count: int
+    first: dt.datetime
+    last: dt.datetime
+    latest_id: int
+
+    @classmethod
+    def of(cls, cell: asyncpg.Record) -> _Reason:
+        return cls(cell["step"], cell["failure_code"], cell["events"], cell["first_at"], cell["last_at"],
+                   cell["last_id"])
+
+    @property
+    def latest(self) -> tuple[int, dt.datetime]:
+        return self.latest_id, self.last
+
+    def order(self) -> tuple[int, int, int, int]:
+        """``top_reasons``' order: most frequent, then step, then no code
+        before codes, then code."""
+        return reason_order(self.count, self.step, self.code)
+
+    def message(self, payload: bytes | None) -> ipb.FailureReason:
+        """The API message, its reason text from the most recent failure's
+        ``payload``."""
+        latest = pb.ConnectionEvent.FromString(payload or b"")
+        reason = ipb.FailureReason(step=self.step, reason=latest.failure.reason or latest.subtype,
+                                   sub_reason=latest.failure.sub_reason, count=self.count)
+        if self.code is not None:
+            reason.failure_code = self.code
+        reason.first_time.FromDatetime(self.first)
+        reason.last_time.FromDatetime(self.last)
+        return reason
+
+
+def _merge(reasons: list[_Reason]) -> list[_Reason]:
+    """One reason per (step, code) of a group's failure cells."""
+    merged: dict[tuple[pb.ConnectionStep, int | None], _Reason] = {}
+    for r in reasons:
+        into = merged.get((r.step, r.code))
+        if into is None:
+            merged[(r.step, r.code)] = dataclasses.replace(r)
+            continue
+        into.count += r.count
+        into.first = min(into.first, r.first)
+        if (r.last, r.latest_id) > (into.last, into.latest_id):
+            into.last, into.latest_id = r.last, r.latest_id
+    return list(merged.values())
+
+
+def _top(reasons: list[_Reason], limit: int = TOP_FAILURE_REASONS) -> list[_Reason]:
+    return sorted(reasons, key=_Reason.order)[:limit]
+
+
 class Insights:
     """The insights of one store (see the module docstring)."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._store = InsightStore(pool)
 
-    async def summarize(self, tenant_ref: int, flt: EventFilter, grouping: Grouping) -> list[ipb.ConnectionGroup]:
+    async def summarize(
+        self, tenant_ref: int, flt: EventFilter, grouping: Grouping, *, use_rollups: bool = True
+    ) -> list[ipb.ConnectionGroup]:
         """Every group of the events matching ``flt`` (a time range), in key
-        order, with its per-step counts and top failure reasons."""
+        order, with its per-step counts and top failure reasons. The same
+        answer whether or not the rollups are used, or caught up
+        (``use_rollups`` False: every event read raw; docs/insights.md)."""
         width = grouping.width()
-        max_rows = MAX_GROUPS * len(pb.ConnectionStep.values())
-        rows = await self._store.step_counts(tenant_ref, flt, grouping, max_rows + 1)
-        if len(rows) > max_rows:
-            raise _too_many_groups()
-        groups: dict[KeyValues, ipb.ConnectionGroup] = {}
-        totals: dict[KeyValues, list[int]] = {}
-        for row in rows:
-            values = tuple(row[:width])
-            group = groups.get(values)
-            if group is None:
-                if len(groups) == MAX_GROUPS:
-                    raise _too_many_groups()
-                group = groups[values] = ipb.ConnectionGroup(
-                    key=group_key(grouping.dimensions, values, grouping.bucket is not None))
-                totals[values] = [0, 0, 0]
-            group.steps.append(step_counts(row["step"], row["events"], row["successes"], row["failures"]))
-            total = totals[values]
-            total[0] += row["events"]
-            total[1] += row["successes"]
-            total[2] += row["failures"]
+        async with self._store.summary() as reader:
+            cells = await reader.cells(tenant_ref, flt, grouping, MAX_CELLS + 1, use_rollups=use_rollups)
+            if len(cells) > MAX_CELLS:
+                raise _too_many_groups()
+            groups: dict[KeyValues, ipb.ConnectionGroup] = {}
+            steps: dict[KeyValues, dict[pb.ConnectionStep, list[int]]] = {}
+            failures: dict[KeyValues, list[_Reason]] = {}
+            for cell in cells:
+                values = tuple(cell[:width])
+                per_step = steps.get(values)
+                if per_step is None:
+                    if len(groups) == MAX_GROUPS:
+                        raise _too_many_groups()
+                    groups[values] = ipb.ConnectionGroup(
+                        key=group_key(grouping.dimensions, values, grouping.bucket is not None))
+                    per_step = steps[values] = {}
+                total = per_step.setdefault(cell["step"], [0, 0, 0])
+                total[0] += cell["events"]
+                if cell["outcome"] == pb.OUTCOME_SUCCESS:
+                    total[1] += cell["events"]
+                elif cell["outcome"] == pb.OUTCOME_FAILURE:
+                    total[2] += cell["events"]
+                    failures.setdefault(values, []).append(_Reason.of(cell))
+            top = {values: _top(_merge(found)) for values, found in failures.items()}
+            payloads = await reader.payloads(tenant_ref, [r.latest for found in top.values() for r in found])
         for values, group in groups.items():
-            group.totals.CopyFrom(step_counts(pb.CONNECTION_STEP_UNSPECIFIED, *totals[values]))
-        reasons: dict[KeyValues, list[ipb.FailureReason]] = {}
-        for row in await self._store.failure_reasons(tenant_ref, flt, grouping, max_rows + 1):
-            latest = pb.ConnectionEvent.FromString(row["payload"])
-            reason = ipb.FailureReason(step=row["step"], reason=latest.failure.reason or latest.subtype,
-                                       sub_reason=latest.failure.sub_reason, count=row["count"])
-            if row["failure_code"] is not None:
-                reason.failure_code = row["failure_code"]
-            reason.first_time.FromDatetime(row["first_at"])
-            reason.last_time.FromDatetime(row["last_at"])
-            reasons.setdefault(tuple(row[:width]), []).append(reason)
-        for values, found in reasons.items():
-            if values in groups:  # (always: a failure is an event of its group)
-                groups[values].top_failure_reasons.extend(top_reasons(found))
+            group.steps.extend(step_counts(step, *total) for step, total in steps[values].items())
+            group.totals.CopyFrom(step_counts(pb.CONNECTION_STEP_UNSPECIFIED,
+                                              *(sum(t[i] for t in steps[values].values()) for i in range(3))))
+            for found in top.get(values, ()):
+                group.top_failure_reasons.append(found.message(payloads.get(found.latest[0])))
         return list(groups.values())
 
     async def time_to_connect(

@@ -4,9 +4,11 @@ field is INVALID_ARGUMENT naming it), resolves the network, and turns what
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import re
 
+import asyncpg
 import grpc
 
 from connlog.api.v1 import connection_event_pb2 as pb
@@ -14,6 +16,7 @@ from connlog.api.v1 import insights_service_pb2 as ipb
 from connlog.api.v1 import insights_service_pb2_grpc as igrpc
 from connlog.core import validation
 from connlog.core.auth import Permission
+from connlog.core.database import resolve_database_url
 from connlog.core.identifiers import NETWORK_ID, normalise_mac, parse_network_parent
 from connlog.core.server import ServiceContext
 from connlog.core.validation import InvalidArgument
@@ -25,6 +28,7 @@ from connlog.query.insights import (
     SampleFilter,
     dimensions_of,
 )
+from connlog.query.rollups import RollupCollector, RollupMaintainer
 from connlog.query.servicer import MAX_FILTER_TEXT, SSID_NUMBER_RANGE, filter_mac, filter_text
 from connlog.query.sessions import Session
 from connlog.store.accounts import AccountStore
@@ -36,6 +40,7 @@ DEFAULT_SESSIONS, MAX_PAGE_SESSIONS = 50, 500
 MIN_BUCKET = dt.timedelta(minutes=1)
 MAX_BUCKETS = 1000
 _CLIENT_PARENT = re.compile(r"^networks/([^/]+)/clients/([^/]+)\Z")
+CONNECT_TIMEOUT_SECONDS = 30.0  # the rollup maintainer's own connection
 CLIENT_PARENT_REASON = "must be networks/{network}/clients/{client} ({network} may be -)"
 
 
@@ -264,6 +269,13 @@ class InsightsServicer(igrpc.InsightsServiceServicer):
 
 
 def register(server: grpc.aio.Server, ctx: ServiceContext) -> list[str]:
-    """Add the insights service to a server; returns its full name."""
+    """Add the insights service to a server, and start its rollup
+    maintainer (``connlog.query.rollups``; unless ``rollup_maintainer`` is
+    off); returns its full name."""
     igrpc.add_InsightsServiceServicer_to_server(InsightsServicer(ctx), server)
+    if ctx.settings.rollup_maintainer:
+        url = resolve_database_url(ctx.settings)
+        maintainer = RollupMaintainer(ctx.settings, lambda: asyncpg.connect(url, timeout=CONNECT_TIMEOUT_SECONDS))
+        ctx.metrics.registry.register(RollupCollector(maintainer))
+        ctx.background.append(asyncio.create_task(maintainer.run(), name="rollup-maintainer"))
     return [ipb.DESCRIPTOR.services_by_name["InsightsService"].full_name]

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from typing import TypeAlias, cast
+
+import asyncpg
 import grpc
 
 from connlog.api.v1 import connection_event_pb2 as pb
@@ -9,14 +13,17 @@ from connlog.api.v1 import query_service_pb2 as query_pb
 from connlog.api.v1 import query_service_pb2_grpc as query_grpc
 from connlog.core import validation
 from connlog.core.auth import Permission
+from connlog.core.database import resolve_database_url
 from connlog.core.identifiers import normalise_mac, parse_event_name, parse_network_parent
 from connlog.core.server import ServiceContext
 from connlog.core.validation import InvalidArgument
 from connlog.query import page_token
 from connlog.query.reader import EventReader
+from connlog.query.tail import Batch, EndReason, TailHub, TailUnavailable, TooManyWatchers, WatchEnded, Watcher
 from connlog.shapes import registry
 from connlog.store.accounts import AccountStore
 from connlog.store.events import EventFilter
+from connlog.store.feed import FeedPosition, frontier
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
@@ -40,9 +47,26 @@ def filter_text(value: str, field: str) -> str | None:
     return validation.text(value, field, max_length=MAX_FILTER_TEXT) or None
 
 
-def build_filter(request: query_pb.ListConnectionEventsRequest) -> EventFilter:
-    """The store filter of a list request (network resolved separately);
-    raises ``InvalidArgument`` naming the first field it cannot honour."""
+# The requests with the event filters of ListConnectionEventsRequest (the
+# same field names, numbers and meaning; tests/unit/test_tail_contract.py).
+FilterRequest: TypeAlias = query_pb.ListConnectionEventsRequest | query_pb.WatchConnectionEventsRequest
+
+# Trailing metadata of a watch that ended resumably: the resume token of the
+# last message the server sent.
+RESUME_TOKEN_TRAILER = "connlog-resume-token"
+
+_WATCH_END_CODES = {
+    EndReason.TOO_SLOW: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    EndReason.UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
+    EndReason.SHUTTING_DOWN: grpc.StatusCode.UNAVAILABLE,
+    EndReason.CLOSED: grpc.StatusCode.CANCELLED,
+}
+
+
+def build_filter(request: FilterRequest) -> EventFilter:
+    """The store filter of a list or watch request (network resolved
+    separately); raises ``InvalidArgument`` naming the first field it cannot
+    honour."""
     flt = EventFilter(
         client_id=filter_text(request.client_id, "client_id"),
         client_mac=filter_mac(request.client_mac_address, "client_mac_address"),
@@ -63,17 +87,37 @@ def build_filter(request: query_pb.ListConnectionEventsRequest) -> EventFilter:
     )
     if flt.start and flt.end and flt.start >= flt.end:
         raise InvalidArgument("end_time", "must be after start_time")
-    validation.enum_value(request.sort_order, query_pb.SortOrder, "sort_order", allow_unspecified=True)
     return flt
+
+
+def parse_resume_token(token: str) -> FeedPosition | None:
+    """The feed position a watch resumes after (None: from now on);
+    ``InvalidArgument`` naming ``resume_token`` if it names none."""
+    if not token:
+        return None
+    try:
+        return FeedPosition.from_token(token)
+    except ValueError:
+        raise InvalidArgument("resume_token", "is not a resume token of WatchConnectionEvents") from None
 
 
 class QueryServicer(query_grpc.QueryServiceServicer):
     """Reads events of the caller's tenant."""
 
-    def __init__(self, ctx: ServiceContext) -> None:
+    def __init__(self, ctx: ServiceContext, tail: TailHub | None = None) -> None:
         self._ctx = ctx
         self._reader = EventReader(ctx.pool)
         self._accounts = AccountStore(ctx.pool)
+        self._tail = tail if tail is not None else tail_hub(ctx)
+
+    async def _resolve_network(self, flt: EventFilter, parent: str, network: str, tenant_ref: int,
+                               context: grpc.aio.ServicerContext) -> None:
+        """Limit ``flt`` to the network ``parent`` names (``network``: its
+        id, "-" for all) in the caller's tenant; aborts with NOT_FOUND."""
+        if network != "-":
+            flt.network_ref = await self._accounts.network_ref(tenant_ref, network)
+            if flt.network_ref is None:
+                await context.abort(grpc.StatusCode.NOT_FOUND, f"{parent} not found")
 
     async def GetConnectionEvent(
         self, request: query_pb.GetConnectionEventRequest, context: grpc.aio.ServicerContext
@@ -100,14 +144,12 @@ class QueryServicer(query_grpc.QueryServiceServicer):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"page_size: must be 0-{MAX_PAGE_SIZE}")
         try:
             flt = build_filter(request)
+            validation.enum_value(request.sort_order, query_pb.SortOrder, "sort_order", allow_unspecified=True)
             digest = page_token.request_digest(request)
             after = page_token.decode(request.page_token, digest) if request.page_token else None
         except (InvalidArgument, page_token.BadPageToken) as err:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(err))
-        if network != "-":
-            flt.network_ref = await self._accounts.network_ref(principal.tenant_ref, network)
-            if flt.network_ref is None:
-                await context.abort(grpc.StatusCode.NOT_FOUND, f"{request.parent} not found")
+        await self._resolve_network(flt, request.parent, network, principal.tenant_ref, context)
         page = await self._reader.page(
             principal.tenant_ref,
             flt,
@@ -122,13 +164,78 @@ class QueryServicer(query_grpc.QueryServiceServicer):
             response.next_page_token = page_token.encode(*page.events[-1].position, digest)
         return response
 
+    async def WatchConnectionEvents(
+        self, request: query_pb.WatchConnectionEventsRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[query_pb.WatchConnectionEventsResponse]:
+        principal = await self._ctx.auth.require(context, Permission.READ_EVENTS)
+        network = parse_network_parent(request.parent)
+        if network is None:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "parent: must be networks/{network} or networks/-")
+        try:
+            flt = build_filter(request)
+            resume = parse_resume_token(request.resume_token)
+        except InvalidArgument as err:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(err))
+        await self._resolve_network(flt, request.parent, network, principal.tenant_ref, context)
+        if resume is not None:
+            async with self._ctx.pool.acquire() as conn:
+                if resume.xid > await frontier(cast(asyncpg.Connection, conn)):
+                    await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                                        "resume_token: is not a position of this server's events")
+        async with self._ctx.auth.live(context, principal) as stream:
+            try:
+                watcher = await self._tail.subscribe(principal.tenant_ref, flt, resume)
+            except TooManyWatchers as err:
+                await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, f"{err}: retry later",
+                                    trailing_metadata=(("retry-after", str(self._ctx.settings.retry_after_seconds)),))
+            except TailUnavailable as err:
+                await context.abort(grpc.StatusCode.UNAVAILABLE, f"{err}: retry later")
+            try:
+                # at once: the response starts (REST headers too), and the client has its start position
+                yield query_pb.WatchConnectionEventsResponse(resume_token=watcher.sent.token())
+                async for batch in stream.messages(_batches(watcher)):
+                    if isinstance(batch, WatchEnded):
+                        await context.abort(
+                            _WATCH_END_CODES[batch.reason],
+                            f"{batch.reason.value}: resume with the resume_token of the last message received",
+                            trailing_metadata=((RESUME_TOKEN_TRAILER, batch.resume.token()),))
+                    yield query_pb.WatchConnectionEventsResponse(
+                        connection_events=[read.api_event(principal.tenant_id) for read in batch.events],
+                        resume_token=batch.resume.token())
+            finally:
+                self._tail.unsubscribe(watcher)
+
+
+def tail_hub(ctx: ServiceContext) -> TailHub:
+    """The live tail's hub of a query process: its follower connects (on the
+    first watch) to the service's database, outside the pool."""
+
+    async def connect() -> asyncpg.Connection:
+        return await asyncpg.connect(resolve_database_url(ctx.settings), timeout=10)
+
+    return TailHub(ctx.settings, connect, ctx.pool)
+
+
+async def _batches(watcher: Watcher) -> AsyncIterator[Batch | WatchEnded]:
+    """A watch's messages, then why it ended (as an item, not raised: a read
+    left pending by a revoked or cancelled call must not fail unseen)."""
+    while True:
+        try:
+            batch = await watcher.next_batch()
+        except WatchEnded as ended:
+            yield ended
+            return
+        yield batch
+
 
 async def register(server: grpc.aio.Server, ctx: ServiceContext) -> list[str]:
     """Add the query service, the insights service and the vendor shapes it
     serves to a server."""
     from connlog.query import insights_servicer  # (it imports this module's filter bounds)
 
-    query_grpc.add_QueryServiceServicer_to_server(QueryServicer(ctx), server)
+    tail = tail_hub(ctx)
+    ctx.on_stopping.append(tail.close)  # watches end (resumably) before the server waits for its calls
+    query_grpc.add_QueryServiceServicer_to_server(QueryServicer(ctx, tail), server)
     return [
         query_pb.DESCRIPTOR.services_by_name["QueryService"].full_name,
         *insights_servicer.register(server, ctx),

@@ -1,6 +1,8 @@
 """The SQL of the insights (``connlog.query.insights``): per-step counts and
-failure reasons aggregated in PostgreSQL, and the light event rows sessions
-and time to connect are computed from.
+failure reasons aggregated in PostgreSQL (from the connection rollups where
+they can answer, ``connlog.store.rollups``, and raw events elsewhere: the
+same answer either way), and the light event rows sessions and time to
+connect are computed from.
 
 Every statement is keyed by the tenant first (``$1``) and narrowed by the
 same filters as a listing (``connlog.store.events``), so it runs on the same
@@ -11,14 +13,17 @@ indexes: ``(network_ref, occurred_at, id)`` for a network,
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 import asyncpg
 
-from connlog.api.v1 import connection_event_pb2 as pb
 from connlog.store.events import EventFilter, listing_conditions
+from connlog.store.partitions import Connection
+from connlog.store.rollups import AGGREGATES, HOUR, ROLLUP_FILTERS, event_units, rollup_units, watermark
 
 # The dimensions a group key can have, each as the SQL expressions of its
 # columns (an access point is its serial, or its name when it has no serial;
@@ -68,59 +73,120 @@ def _select_keys(columns: list[str]) -> str:
     return "".join(f"{c} AS k{i}, " for i, c in enumerate(columns))
 
 
+def _hour_floor(when: dt.datetime) -> dt.datetime:
+    return when.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def rollup_hours(flt: EventFilter, grouping: Grouping) -> tuple[dt.datetime, dt.datetime] | None:
+    """The whole hours ``[lo, hi)`` of a summary the rollups can answer, or
+    None when they can answer none of it: a filter or dimension the rollups
+    lack (client, access point name, BSSID, SSID number, vendor, severity),
+    time buckets not made of whole hours from a whole hour, or a range
+    holding no whole hour."""
+    if flt.start is None or flt.end is None or "client" in grouping.dimensions:
+        return None
+    for f in dataclasses.fields(flt):
+        value = getattr(flt, f.name)
+        if f.name not in ("start", "end") and value is not None and value != [] and f.name not in ROLLUP_FILTERS:
+            return None
+    if grouping.bucket is not None:
+        origin = grouping.origin or flt.start
+        if grouping.bucket % HOUR or _hour_floor(origin) != origin:
+            return None
+    lo, hi = _hour_floor(flt.start), _hour_floor(flt.end)
+    if lo < flt.start:
+        lo += HOUR
+    return (lo, hi) if lo < hi else None
+
+
+class SummaryReader:
+    """The reads of one summary, in one snapshot (``InsightStore.summary``)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    async def cells(
+        self, tenant_ref: int, flt: EventFilter, grouping: Grouping, limit: int, *, use_rollups: bool = True
+    ) -> list[asyncpg.Record]:
+        """Per group, step, outcome and failure code: ``events``,
+        ``first_at``, ``last_at`` and ``last_id`` (the most recent event),
+        the key columns first (``k0``...), ordered by key then step; at most
+        ``limit`` rows.
+
+        The whole hours the rollups can answer (``rollup_hours``) are read
+        from them for the feed below the watermark, and raw for the events
+        from it on; the rest of the range (the partial hours at its edges,
+        or all of it) raw. Rollup rows and events are aggregated as the same
+        units with the same expressions (``connlog.store.rollups``), so
+        either way the answer is the raw events' (``use_rollups`` False:
+        read every event raw)."""
+        where, args = listing_conditions(tenant_ref, dataclasses.replace(flt, start=None, end=None), None, False)
+
+        def param(value: object) -> str:
+            args.append(value)
+            return f"${len(args)}"
+
+        extra = {"client_mac": "e.client_mac", "client_id": "e.client_id"} if "client" in grouping.dimensions else {}
+        raw = f"SELECT {event_units(extra)} FROM connection_events e WHERE {where}"
+        hours = rollup_hours(flt, grouping) if use_rollups else None
+        branches = []
+        edges = [(flt.start, flt.end)] if hours is None else [(flt.start, hours[0]), (hours[1], flt.end)]
+        for start, end in edges:
+            if start is not None and end is not None and start >= end:
+                continue
+            bounds = ([f"e.occurred_at >= {param(start)}"] if start is not None else []) + (
+                [f"e.occurred_at < {param(end)}"] if end is not None else [])
+            branches.append(" AND ".join([raw, *bounds]))
+        if hours is not None:
+            lo, hi = param(hours[0]), param(hours[1])
+            # the feed from the watermark on, found on the BRIN index of stored_xid
+            mark = param(await watermark(self._conn))
+            branches.append(f"{raw} AND e.occurred_at >= {lo} AND e.occurred_at < {hi} AND e.stored_xid >= {mark}")
+            branches.append(f"SELECT {rollup_units()} FROM connection_rollups e WHERE {where} "
+                            f"AND e.hour >= {lo} AND e.hour < {hi}")
+        keys = _key_columns(grouping, args)
+        group = ", ".join([*(str(i) for i in range(1, len(keys) + 1)), "e.step", "e.outcome", "e.failure_code"])
+        order = ", ".join([*_order(keys), "e.step"])
+        measures = ", ".join(f"{expression} AS {name}" for name, expression in AGGREGATES.items())
+        args.append(limit)
+        union = "\n                    UNION ALL ".join(branches)
+        sql = f"""WITH e AS ({union})
+                  SELECT {_select_keys(keys)}e.step AS step, e.outcome AS outcome,
+                         e.failure_code AS failure_code, {measures}
+                  FROM e JOIN networks n USING (network_ref)
+                  GROUP BY {group}
+                  ORDER BY {order}
+                  LIMIT ${len(args)}"""
+        return await self._conn.fetch(sql, *args)
+
+    async def payloads(self, tenant_ref: int, events: Sequence[tuple[int, dt.datetime]]) -> dict[int, bytes]:
+        """The payloads of events by (id, occurred_at), by id."""
+        if not events:
+            return {}
+        rows = await self._conn.fetch(
+            """SELECT e.id, e.payload FROM connection_events e
+               JOIN unnest($2::bigint[], $3::timestamptz[]) AS k(id, occurred_at)
+                 ON e.id = k.id AND e.occurred_at = k.occurred_at
+               WHERE e.tenant_ref = $1""",
+            tenant_ref, [i for i, _ in events], [at for _, at in events])
+        return {row["id"]: row["payload"] for row in rows}
+
+
 class InsightStore:
     """The insights' reads (see the module docstring)."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 
-    async def step_counts(
-        self, tenant_ref: int, flt: EventFilter, grouping: Grouping, limit: int
-    ) -> list[asyncpg.Record]:
-        """Per group and step: ``events``, ``successes``, ``failures``, the
-        key columns first (``k0``...), ordered by key then step; at most
-        ``limit`` rows."""
-        where, args = listing_conditions(tenant_ref, flt, None, False)
-        keys = _key_columns(grouping, args)
-        order = ", ".join([*_order(keys), "e.step"])
-        group = ", ".join([*(str(i) for i in range(1, len(keys) + 1)), "e.step"])
-        args.append(limit)
-        sql = f"""SELECT {_select_keys(keys)}e.step AS step, count(*) AS events,
-                         count(*) FILTER (WHERE e.outcome = {pb.OUTCOME_SUCCESS}) AS successes,
-                         count(*) FILTER (WHERE e.outcome = {pb.OUTCOME_FAILURE}) AS failures
-                  FROM connection_events e JOIN networks n USING (network_ref)
-                  WHERE {where}
-                  GROUP BY {group}
-                  ORDER BY {order}
-                  LIMIT ${len(args)}"""
-        async with self._pool.acquire() as conn:
-            return await conn.fetch(sql, *args)
-
-    async def failure_reasons(
-        self, tenant_ref: int, flt: EventFilter, grouping: Grouping, limit: int
-    ) -> list[asyncpg.Record]:
-        """Per group, step and failure code of the failures: ``count``,
-        ``first_at``, ``last_at`` and the ``payload`` of the most recent one
-        (key columns first, as ``step_counts``); at most ``limit`` rows."""
-        where, args = listing_conditions(tenant_ref, flt, None, False)
-        keys = _key_columns(grouping, args)
-        partition = ", ".join([*keys, "e.step", "e.failure_code"])
-        key_names = "".join(f"k{i}, " for i in range(len(keys)))
-        args.append(limit)
-        sql = f"""SELECT {key_names}step, failure_code, count, first_at, last_at, payload FROM (
-                    SELECT {_select_keys(keys)}e.step AS step, e.failure_code AS failure_code,
-                           count(*) OVER w AS count, min(e.occurred_at) OVER w AS first_at,
-                           max(e.occurred_at) OVER w AS last_at,
-                           row_number() OVER (w ORDER BY e.occurred_at DESC, e.id DESC) AS latest,
-                           e.payload AS payload
-                    FROM connection_events e JOIN networks n USING (network_ref)
-                    WHERE {where} AND e.outcome = {pb.OUTCOME_FAILURE}
-                    WINDOW w AS (PARTITION BY {partition})
-                  ) reasons
-                  WHERE latest = 1
-                  LIMIT ${len(args)}"""
-        async with self._pool.acquire() as conn:
-            return await conn.fetch(sql, *args)
+    @contextlib.asynccontextmanager
+    async def summary(self) -> AsyncIterator[SummaryReader]:
+        """A summary's reads, in one read-only snapshot (the rollups, their
+        watermark and the raw events as of one moment). Plans are made for
+        the actual values (the watermark decides whether the BRIN index of
+        the feed's recent end is the way in)."""
+        async with self._pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+            await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
+            yield SummaryReader(conn)
 
     async def timeline(
         self,

@@ -61,7 +61,10 @@ async def maintain_partitions(
     ahead_days: int,
     now: dt.datetime | None = None,
 ) -> PartitionChanges:
-    """Create the missing partitions of the window and drop expired ones."""
+    """Create the missing partitions of the window and drop expired ones
+    (and the rollup rows of their days: connlog.store.rollups)."""
+    from connlog.store.rollups import forget_hours  # (rollups -> feed -> events -> this module)
+
     now = now or dt.datetime.now(dt.UTC)
     today = now.astimezone(dt.UTC).date()
     cutoff = now - dt.timedelta(days=retention_days)
@@ -79,6 +82,8 @@ async def maintain_partitions(
             day_end = dt.datetime.combine(day, dt.time(), dt.UTC) + dt.timedelta(days=1)
             if day_end <= cutoff:
                 await conn.execute(f'DROP TABLE "{name}"')
+                # the day's rollups go with its events, in the same transaction
+                await forget_hours(conn, day_end - dt.timedelta(days=1), day_end)
                 dropped.append(name)
     return PartitionChanges(created, dropped)
 

@@ -40,6 +40,90 @@ class GetNetworkWirelessClientConnectivityEventsRequest(_message.Message):
     device_serial: str
     def __init__(self, network_id: _Optional[str] = ..., client_id: _Optional[str] = ..., per_page: _Optional[str] = ..., starting_after: _Optional[str] = ..., ending_before: _Optional[str] = ..., sort_order: _Optional[str] = ..., t0: _Optional[str] = ..., t1: _Optional[str] = ..., timespan: _Optional[str] = ..., types: _Optional[_Iterable[str]] = ..., band: _Optional[str] = ..., ssid_number: _Optional[str] = ..., included_severities: _Optional[_Iterable[str]] = ..., device_serial: _Optional[str] = ...) -> None: ...
 
+class GetNetworkWirelessConnectionStatsRequest(_message.Message):
+    __slots__ = ("network_id", "t0", "t1", "timespan", "band", "ssid", "vlan", "ap_tag")
+    NETWORK_ID_FIELD_NUMBER: _ClassVar[int]
+    T0_FIELD_NUMBER: _ClassVar[int]
+    T1_FIELD_NUMBER: _ClassVar[int]
+    TIMESPAN_FIELD_NUMBER: _ClassVar[int]
+    BAND_FIELD_NUMBER: _ClassVar[int]
+    SSID_FIELD_NUMBER: _ClassVar[int]
+    VLAN_FIELD_NUMBER: _ClassVar[int]
+    AP_TAG_FIELD_NUMBER: _ClassVar[int]
+    network_id: str
+    t0: str
+    t1: str
+    timespan: str
+    band: str
+    ssid: str
+    vlan: str
+    ap_tag: str
+    def __init__(self, network_id: _Optional[str] = ..., t0: _Optional[str] = ..., t1: _Optional[str] = ..., timespan: _Optional[str] = ..., band: _Optional[str] = ..., ssid: _Optional[str] = ..., vlan: _Optional[str] = ..., ap_tag: _Optional[str] = ...) -> None: ...
+
+class GetNetworkWirelessDevicesConnectionStatsRequest(_message.Message):
+    __slots__ = ("network_id", "t0", "t1", "timespan", "band", "ssid", "vlan", "ap_tag")
+    NETWORK_ID_FIELD_NUMBER: _ClassVar[int]
+    T0_FIELD_NUMBER: _ClassVar[int]
+    T1_FIELD_NUMBER: _ClassVar[int]
+    TIMESPAN_FIELD_NUMBER: _ClassVar[int]
+    BAND_FIELD_NUMBER: _ClassVar[int]
+    SSID_FIELD_NUMBER: _ClassVar[int]
+    VLAN_FIELD_NUMBER: _ClassVar[int]
+    AP_TAG_FIELD_NUMBER: _ClassVar[int]
+    network_id: str
+    t0: str
+    t1: str
+    timespan: str
+    band: str
+    ssid: str
+    vlan: str
+    ap_tag: str
+    def __init__(self, network_id: _Optional[str] = ..., t0: _Optional[str] = ..., t1: _Optional[str] = ..., timespan: _Optional[str] = ..., band: _Optional[str] = ..., ssid: _Optional[str] = ..., vlan: _Optional[str] = ..., ap_tag: _Optional[str] = ...) -> None: ...
+
+class GetNetworkWirelessClientsConnectionStatsRequest(_message.Message):
+    __slots__ = ("network_id", "t0", "t1", "timespan", "band", "ssid", "vlan", "ap_tag")
+    NETWORK_ID_FIELD_NUMBER: _ClassVar[int]
+    T0_FIELD_NUMBER: _ClassVar[int]
+    T1_FIELD_NUMBER: _ClassVar[int]
+    TIMESPAN_FIELD_NUMBER: _ClassVar[int]
+    BAND_FIELD_NUMBER: _ClassVar[int]
+    SSID_FIELD_NUMBER: _ClassVar[int]
+    VLAN_FIELD_NUMBER: _ClassVar[int]
+    AP_TAG_FIELD_NUMBER: _ClassVar[int]
+    network_id: str
+    t0: str
+    t1: str
+    timespan: str
+    band: str
+    ssid: str
+    vlan: str
+    ap_tag: str
+    def __init__(self, network_id: _Optional[str] = ..., t0: _Optional[str] = ..., t1: _Optional[str] = ..., timespan: _Optional[str] = ..., band: _Optional[str] = ..., ssid: _Optional[str] = ..., vlan: _Optional[str] = ..., ap_tag: _Optional[str] = ...) -> None: ...
+
+class GetNetworkWirelessFailedConnectionsRequest(_message.Message):
+    __slots__ = ("network_id", "t0", "t1", "timespan", "band", "ssid", "vlan", "ap_tag", "serial", "client_id")
+    NETWORK_ID_FIELD_NUMBER: _ClassVar[int]
+    T0_FIELD_NUMBER: _ClassVar[int]
+    T1_FIELD_NUMBER: _ClassVar[int]
+    TIMESPAN_FIELD_NUMBER: _ClassVar[int]
+    BAND_FIELD_NUMBER: _ClassVar[int]
+    SSID_FIELD_NUMBER: _ClassVar[int]
+    VLAN_FIELD_NUMBER: _ClassVar[int]
+    AP_TAG_FIELD_NUMBER: _ClassVar[int]
+    SERIAL_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    network_id: str
+    t0: str
+    t1: str
+    timespan: str
+    band: str
+    ssid: str
+    vlan: str
+    ap_tag: str
+    serial: str
+    client_id: str
+    def __init__(self, network_id: _Optional[str] = ..., t0: _Optional[str] = ..., t1: _Optional[str] = ..., timespan: _Optional[str] = ..., band: _Optional[str] = ..., ssid: _Optional[str] = ..., vlan: _Optional[str] = ..., ap_tag: _Optional[str] = ..., serial: _Optional[str] = ..., client_id: _Optional[str] = ...) -> None: ...
+
 class GetNetworkRequest(_message.Message):
     __slots__ = ("network_id",)
     NETWORK_ID_FIELD_NUMBER: _ClassVar[int]

@@ -44,6 +44,26 @@ class MerakiServiceStub:
                 request_serializer=connlog_dot_api_dot_v1_dot_meraki__service__pb2.GetNetworkWirelessClientConnectivityEventsRequest.SerializeToString,
                 response_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
                 _registered_method=True)
+        self.GetNetworkWirelessConnectionStats = channel.unary_unary(
+                '/connlog.api.v1.MerakiService/GetNetworkWirelessConnectionStats',
+                request_serializer=connlog_dot_api_dot_v1_dot_meraki__service__pb2.GetNetworkWirelessConnectionStatsRequest.SerializeToString,
+                response_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+                _registered_method=True)
+        self.GetNetworkWirelessDevicesConnectionStats = channel.unary_unary(
+                '/connlog.api.v1.MerakiService/GetNetworkWirelessDevicesConnectionStats',
+                request_serializer=connlog_dot_api_dot_v1_dot_meraki__service__pb2.GetNetworkWirelessDevicesConnectionStatsRequest.SerializeToString,
+                response_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+                _registered_method=True)
+        self.GetNetworkWirelessClientsConnectionStats = channel.unary_unary(
+                '/connlog.api.v1.MerakiService/GetNetworkWirelessClientsConnectionStats',
+                request_serializer=connlog_dot_api_dot_v1_dot_meraki__service__pb2.GetNetworkWirelessClientsConnectionStatsRequest.SerializeToString,
+                response_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+                _registered_method=True)
+        self.GetNetworkWirelessFailedConnections = channel.unary_unary(
+                '/connlog.api.v1.MerakiService/GetNetworkWirelessFailedConnections',
+                request_serializer=connlog_dot_api_dot_v1_dot_meraki__service__pb2.GetNetworkWirelessFailedConnectionsRequest.SerializeToString,
+                response_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+                _registered_method=True)
         self.GetNetwork = channel.unary_unary(
                 '/connlog.api.v1.MerakiService/GetNetwork',
                 request_serializer=connlog_dot_api_dot_v1_dot_meraki__service__pb2.GetNetworkRequest.SerializeToString,
@@ -76,6 +96,39 @@ class MerakiServiceServicer:
     def GetNetworkWirelessClientConnectivityEvents(self, request, context):
         """Lists the wireless connectivity events of a client in a network
         (`getNetworkWirelessClientConnectivityEvents`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetNetworkWirelessConnectionStats(self, request, context):
+        """Returns the network's aggregated connection statistics: failed
+        association, authentication, DHCP and DNS attempts and successful
+        connections (`getNetworkWirelessConnectionStats`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetNetworkWirelessDevicesConnectionStats(self, request, context):
+        """Lists the network's connection statistics per access point
+        (`getNetworkWirelessDevicesConnectionStats`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetNetworkWirelessClientsConnectionStats(self, request, context):
+        """Lists the network's connection statistics per client
+        (`getNetworkWirelessClientsConnectionStats`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetNetworkWirelessFailedConnections(self, request, context):
+        """Lists the network's failed client connection events
+        (`getNetworkWirelessFailedConnections`).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -115,6 +168,26 @@ def add_MerakiServiceServicer_to_server(servicer, server):
             'GetNetworkWirelessClientConnectivityEvents': grpc.unary_unary_rpc_method_handler(
                     servicer.GetNetworkWirelessClientConnectivityEvents,
                     request_deserializer=connlog_dot_api_dot_v1_dot_meraki__service__pb2.GetNetworkWirelessClientConnectivityEventsRequest.FromString,
+                    response_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
+            ),
+            'GetNetworkWirelessConnectionStats': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetNetworkWirelessConnectionStats,
+                    request_deserializer=connlog_dot_api_dot_v1_dot_meraki__service__pb2.GetNetworkWirelessConnectionStatsRequest.FromString,
+                    response_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
+            ),
+            'GetNetworkWirelessDevicesConnectionStats': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetNetworkWirelessDevicesConnectionStats,
+                    request_deserializer=connlog_dot_api_dot_v1_dot_meraki__service__pb2.GetNetworkWirelessDevicesConnectionStatsRequest.FromString,
+                    response_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
+            ),
+            'GetNetworkWirelessClientsConnectionStats': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetNetworkWirelessClientsConnectionStats,
+                    request_deserializer=connlog_dot_api_dot_v1_dot_meraki__service__pb2.GetNetworkWirelessClientsConnectionStatsRequest.FromString,
+                    response_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
+            ),
+            'GetNetworkWirelessFailedConnections': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetNetworkWirelessFailedConnections,
+                    request_deserializer=connlog_dot_api_dot_v1_dot_meraki__service__pb2.GetNetworkWirelessFailedConnectionsRequest.FromString,
                     response_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
             ),
             'GetNetwork': grpc.unary_unary_rpc_method_handler(
@@ -168,6 +241,114 @@ class MerakiService:
             target,
             '/connlog.api.v1.MerakiService/GetNetworkWirelessClientConnectivityEvents',
             connlog_dot_api_dot_v1_dot_meraki__service__pb2.GetNetworkWirelessClientConnectivityEventsRequest.SerializeToString,
+            google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetNetworkWirelessConnectionStats(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/connlog.api.v1.MerakiService/GetNetworkWirelessConnectionStats',
+            connlog_dot_api_dot_v1_dot_meraki__service__pb2.GetNetworkWirelessConnectionStatsRequest.SerializeToString,
+            google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetNetworkWirelessDevicesConnectionStats(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/connlog.api.v1.MerakiService/GetNetworkWirelessDevicesConnectionStats',
+            connlog_dot_api_dot_v1_dot_meraki__service__pb2.GetNetworkWirelessDevicesConnectionStatsRequest.SerializeToString,
+            google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetNetworkWirelessClientsConnectionStats(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/connlog.api.v1.MerakiService/GetNetworkWirelessClientsConnectionStats',
+            connlog_dot_api_dot_v1_dot_meraki__service__pb2.GetNetworkWirelessClientsConnectionStatsRequest.SerializeToString,
+            google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetNetworkWirelessFailedConnections(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/connlog.api.v1.MerakiService/GetNetworkWirelessFailedConnections',
+            connlog_dot_api_dot_v1_dot_meraki__service__pb2.GetNetworkWirelessFailedConnectionsRequest.SerializeToString,
             google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
             options,
             channel_credentials,

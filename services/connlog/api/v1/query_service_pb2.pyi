@@ -77,3 +77,49 @@ class ListConnectionEventsResponse(_message.Message):
     connection_events: _containers.RepeatedCompositeFieldContainer[_connection_event_pb2.ConnectionEvent]
     next_page_token: str
     def __init__(self, connection_events: _Optional[_Iterable[_Union[_connection_event_pb2.ConnectionEvent, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class WatchConnectionEventsRequest(_message.Message):
+    __slots__ = ("parent", "resume_token", "client_id", "client_mac_address", "start_time", "end_time", "steps", "outcomes", "severities", "bands", "ssid", "ssid_number", "access_point_serial", "access_point_name", "bssid", "failure_codes", "vendor")
+    PARENT_FIELD_NUMBER: _ClassVar[int]
+    RESUME_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_MAC_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    STEPS_FIELD_NUMBER: _ClassVar[int]
+    OUTCOMES_FIELD_NUMBER: _ClassVar[int]
+    SEVERITIES_FIELD_NUMBER: _ClassVar[int]
+    BANDS_FIELD_NUMBER: _ClassVar[int]
+    SSID_FIELD_NUMBER: _ClassVar[int]
+    SSID_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    ACCESS_POINT_SERIAL_FIELD_NUMBER: _ClassVar[int]
+    ACCESS_POINT_NAME_FIELD_NUMBER: _ClassVar[int]
+    BSSID_FIELD_NUMBER: _ClassVar[int]
+    FAILURE_CODES_FIELD_NUMBER: _ClassVar[int]
+    VENDOR_FIELD_NUMBER: _ClassVar[int]
+    parent: str
+    resume_token: str
+    client_id: str
+    client_mac_address: str
+    start_time: _timestamp_pb2.Timestamp
+    end_time: _timestamp_pb2.Timestamp
+    steps: _containers.RepeatedScalarFieldContainer[_connection_event_pb2.ConnectionStep]
+    outcomes: _containers.RepeatedScalarFieldContainer[_connection_event_pb2.Outcome]
+    severities: _containers.RepeatedScalarFieldContainer[_connection_event_pb2.Severity]
+    bands: _containers.RepeatedScalarFieldContainer[_connection_event_pb2.Band]
+    ssid: str
+    ssid_number: int
+    access_point_serial: str
+    access_point_name: str
+    bssid: str
+    failure_codes: _containers.RepeatedScalarFieldContainer[int]
+    vendor: _connection_event_pb2.Vendor
+    def __init__(self, parent: _Optional[str] = ..., resume_token: _Optional[str] = ..., client_id: _Optional[str] = ..., client_mac_address: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., steps: _Optional[_Iterable[_Union[_connection_event_pb2.ConnectionStep, str]]] = ..., outcomes: _Optional[_Iterable[_Union[_connection_event_pb2.Outcome, str]]] = ..., severities: _Optional[_Iterable[_Union[_connection_event_pb2.Severity, str]]] = ..., bands: _Optional[_Iterable[_Union[_connection_event_pb2.Band, str]]] = ..., ssid: _Optional[str] = ..., ssid_number: _Optional[int] = ..., access_point_serial: _Optional[str] = ..., access_point_name: _Optional[str] = ..., bssid: _Optional[str] = ..., failure_codes: _Optional[_Iterable[int]] = ..., vendor: _Optional[_Union[_connection_event_pb2.Vendor, str]] = ...) -> None: ...
+
+class WatchConnectionEventsResponse(_message.Message):
+    __slots__ = ("connection_events", "resume_token")
+    CONNECTION_EVENTS_FIELD_NUMBER: _ClassVar[int]
+    RESUME_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    connection_events: _containers.RepeatedCompositeFieldContainer[_connection_event_pb2.ConnectionEvent]
+    resume_token: str
+    def __init__(self, connection_events: _Optional[_Iterable[_Union[_connection_event_pb2.ConnectionEvent, _Mapping]]] = ..., resume_token: _Optional[str] = ...) -> None: ...

@@ -50,6 +50,11 @@ class QueryServiceStub:
                 request_serializer=connlog_dot_api_dot_v1_dot_query__service__pb2.ListConnectionEventsRequest.SerializeToString,
                 response_deserializer=connlog_dot_api_dot_v1_dot_query__service__pb2.ListConnectionEventsResponse.FromString,
                 _registered_method=True)
+        self.WatchConnectionEvents = channel.unary_stream(
+                '/connlog.api.v1.QueryService/WatchConnectionEvents',
+                request_serializer=connlog_dot_api_dot_v1_dot_query__service__pb2.WatchConnectionEventsRequest.SerializeToString,
+                response_deserializer=connlog_dot_api_dot_v1_dot_query__service__pb2.WatchConnectionEventsResponse.FromString,
+                _registered_method=True)
 
 
 class QueryServiceServicer:
@@ -76,6 +81,30 @@ class QueryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchConnectionEvents(self, request, context):
+        """Watches newly stored events matching the filters: the live tail. The
+        first message comes at once, without events: its `resume_token` is where
+        the watch starts. Then the stream sends each event once, in feed order (the order in which events
+        became final in the store, not their occurrence time), normally within a
+        second of its acknowledgement; a long-running write (a large bulk load)
+        holds back every event stored after it began until it ends. Each message
+        carries a `resume_token`: a new call with it continues exactly after that
+        message, without a gap or a repeat, across disconnections and server
+        restarts.
+
+        The stream runs until the client cancels it. It ends with an error that
+        the client resumes from (with the `resume_token` of the last message it
+        received, which is also in the `connlog-resume-token` trailing metadata):
+        RESOURCE_EXHAUSTED when the client read too slowly (its buffer of
+        undelivered events filled up), UNAVAILABLE when the server is shutting
+        down or lost its database connection. UNAUTHENTICATED ends it the moment
+        the API key is revoked. Over REST the messages are newline-delimited
+        JSON objects, one per line.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_QueryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -88,6 +117,11 @@ def add_QueryServiceServicer_to_server(servicer, server):
                     servicer.ListConnectionEvents,
                     request_deserializer=connlog_dot_api_dot_v1_dot_query__service__pb2.ListConnectionEventsRequest.FromString,
                     response_serializer=connlog_dot_api_dot_v1_dot_query__service__pb2.ListConnectionEventsResponse.SerializeToString,
+            ),
+            'WatchConnectionEvents': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchConnectionEvents,
+                    request_deserializer=connlog_dot_api_dot_v1_dot_query__service__pb2.WatchConnectionEventsRequest.FromString,
+                    response_serializer=connlog_dot_api_dot_v1_dot_query__service__pb2.WatchConnectionEventsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -149,6 +183,33 @@ class QueryService:
             '/connlog.api.v1.QueryService/ListConnectionEvents',
             connlog_dot_api_dot_v1_dot_query__service__pb2.ListConnectionEventsRequest.SerializeToString,
             connlog_dot_api_dot_v1_dot_query__service__pb2.ListConnectionEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchConnectionEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/connlog.api.v1.QueryService/WatchConnectionEvents',
+            connlog_dot_api_dot_v1_dot_query__service__pb2.WatchConnectionEventsRequest.SerializeToString,
+            connlog_dot_api_dot_v1_dot_query__service__pb2.WatchConnectionEventsResponse.FromString,
             options,
             channel_credentials,
             insecure,

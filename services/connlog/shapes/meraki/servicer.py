@@ -1,5 +1,8 @@
 """Meraki's Dashboard API shape: ``connectivityEvents`` with Link
-pagination, and the organisation/network look-ups Meraki's SDK makes."""
+pagination, the network's aggregates (``connectionStats`` of the network,
+its devices and its clients, through the connection summary of
+``connlog.query.insights``; ``failedConnections``), and the
+organisation/network look-ups Meraki's SDK makes."""
 
 from __future__ import annotations
 
@@ -9,13 +12,17 @@ from urllib.parse import quote
 
 import grpc
 
+from connlog.api.v1 import connection_event_pb2 as pb
+from connlog.api.v1 import insights_service_pb2 as ipb
 from connlog.api.v1 import meraki_service_pb2, meraki_service_pb2_grpc
 from connlog.core.auth import Permission, Principal
+from connlog.core.edge import InvalidArgument
 from connlog.core.identifiers import NETWORK_ID
 from connlog.core.origin import PublicOrigin
 from connlog.core.server import ServiceContext
+from connlog.query.insights import Insights
 from connlog.query.reader import END, EventReader, Page
-from connlog.shapes.meraki import API_KEY_HEADER, params
+from connlog.shapes.meraki import API_KEY_HEADER, aggregates, params, stats_params
 from connlog.shapes.meraki.params import LAST, MerakiQuery, encode_position
 from connlog.shapes.meraki.projection import meraki_array
 from connlog.shapes.meraki.ratelimit import RateLimiter
@@ -32,8 +39,12 @@ from connlog.shapes.rest import (
 )
 from connlog.store.accounts import AccountStore
 from connlog.store.events import EventFilter
+from connlog.store.insights import Grouping
 
 API_PREFIX = "/api/v1"
+# The most failedConnections one answer lists (Meraki's endpoint is not
+# paginated): a window holding more is a 400 asking to narrow it.
+MAX_FAILED_CONNECTIONS = 10_000
 
 
 def error_body(status: int, message: str) -> dict[str, object]:
@@ -56,6 +67,7 @@ class MerakiServicer(meraki_service_pb2_grpc.MerakiServiceServicer):
     def __init__(self, ctx: ServiceContext, reader: EventReader) -> None:
         self._ctx = ctx
         self._reader = reader
+        self._insights = Insights(ctx.pool)
         self._accounts = AccountStore(ctx.pool)
         self._limiter = RateLimiter(ctx.settings.meraki_rate_limit_per_second)
         settings = ctx.settings
@@ -104,6 +116,80 @@ class MerakiServicer(meraki_service_pb2_grpc.MerakiServiceServicer):
             raise RestError(404, "Client not found")
         link = self._links(call, absolute_origin(self._public, context, call), request, query, page)
         return await respond(context, 200, None, raw=meraki_array(page.events), headers=(("link", link),))
+
+    # --- aggregates: connectionStats and failedConnections ------------------
+
+    async def _stats_request(
+        self,
+        request: meraki_service_pb2.GetNetworkWirelessConnectionStatsRequest
+        | meraki_service_pb2.GetNetworkWirelessDevicesConnectionStatsRequest
+        | meraki_service_pb2.GetNetworkWirelessClientsConnectionStatsRequest
+        | meraki_service_pb2.GetNetworkWirelessFailedConnectionsRequest,
+        context: grpc.aio.ServicerContext,
+        known: frozenset[str],
+    ) -> tuple[Principal, EventFilter]:
+        """The caller, and the filter of the request's network, window and
+        filters (401/403/429, then 400, then 404 as connectivityEvents)."""
+        principal = await self._principal(context)
+        call = rest_call(context, request, known)
+        query = stats_params.parse(call, dt.datetime.now(dt.UTC), known)
+        network_ref = await self._network_ref(principal, request.network_id)
+        return principal, EventFilter(
+            network_ref=network_ref,
+            start=query.t0,
+            end=query.t1 + dt.timedelta(microseconds=1),  # t1 inclusive, as connectivityEvents
+            bands=list(query.bands),
+            ssid_number=query.ssid_number,
+            ap_serial=query.serial,
+            client_mac=query.client_mac,
+            client_id=query.client_id,
+        )
+
+    async def _summary(
+        self, principal: Principal, flt: EventFilter, dimensions: tuple[str, ...]
+    ) -> list[ipb.ConnectionGroup]:
+        try:
+            return await self._insights.summarize(principal.tenant_ref, flt, Grouping(dimensions))
+        except InvalidArgument:  # too many groups: Meraki's caller narrows the window
+            raise RestError(400, "The timespan holds too many clients or devices to answer: narrow it with "
+                                 "'t0'/'t1' or 'timespan', or filter by 'band' or 'ssid'") from None
+
+    async def GetNetworkWirelessConnectionStats(
+        self, request: meraki_service_pb2.GetNetworkWirelessConnectionStatsRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> HttpBody:
+        principal, flt = await self._stats_request(request, context, stats_params.STATS_KNOWN)
+        groups = await self._summary(principal, flt, ())
+        return await respond(context, 200, aggregates.network_stats(groups))
+
+    async def GetNetworkWirelessDevicesConnectionStats(
+        self, request: meraki_service_pb2.GetNetworkWirelessDevicesConnectionStatsRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> HttpBody:
+        principal, flt = await self._stats_request(request, context, stats_params.STATS_KNOWN)
+        groups = await self._summary(principal, flt, ("access_point",))
+        return await respond(context, 200, aggregates.device_stats(groups))
+
+    async def GetNetworkWirelessClientsConnectionStats(
+        self, request: meraki_service_pb2.GetNetworkWirelessClientsConnectionStatsRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> HttpBody:
+        principal, flt = await self._stats_request(request, context, stats_params.STATS_KNOWN)
+        groups = await self._summary(principal, flt, ("client",))
+        return await respond(context, 200, aggregates.client_stats(groups))
+
+    async def GetNetworkWirelessFailedConnections(
+        self, request: meraki_service_pb2.GetNetworkWirelessFailedConnectionsRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> HttpBody:
+        principal, flt = await self._stats_request(request, context, stats_params.FAILED_KNOWN)
+        flt.steps = list(aggregates.FAILURE_STEPS)
+        flt.outcomes = [pb.OUTCOME_FAILURE]
+        page = await self._reader.page(principal.tenant_ref, flt, size=MAX_FAILED_CONNECTIONS)
+        if page.has_next:
+            raise RestError(400, f"The timespan holds more than {MAX_FAILED_CONNECTIONS} failed connections: "
+                                 "narrow it with 't0'/'t1' or 'timespan', or filter by 'serial' or 'clientId'")
+        return await respond(context, 200, None, raw=aggregates.failed_connections(page.events))
 
     async def _network_ref(self, principal: Principal, network_id: str) -> int:
         """The stored network of the caller's tenant; 404 when there is none

@@ -1,0 +1,176 @@
+"""``python -m bench.tail [--watchers N]``: the live tail (WatchConnectionEvents).
+
+Measures, on a started suite (``bench.harness.running_suite``: the query and
+ingest services as their own processes, as in a deployment):
+
+* **delivery latency**: with ``watchers`` gRPC watches of one tenant open
+  (each following one client, ``WATCHED_CLIENT``), single-event ingest calls
+  of that client one after another at a modest pace; for every event and every watch, the time from the ingest
+  call's acknowledgement to the watch receiving it. p50, p99 and max over
+  all (event, watch) pairs.
+* **ingest rate with 0 and with ``watchers`` watches**: the same load each
+  time (calls of 100 events, 4 at a time, of the tenant the watches follow,
+  one event in ``WATCHED_EVERY`` of the watched client: the follower reads
+  and matches every event against every watch), in events per second; and
+  how many watches received every watched event of the loaded run, and how
+  many were dropped as too slow.
+
+The watches are read in this process (as clients would be); on a small
+machine they share its cores with the services, which the rate with watches
+includes. ``measure`` is what ``python -m bench`` calls.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import grpc
+
+from bench.harness import Suite, running_suite
+from bench.measure import percentile
+from connlog.api.v1 import connection_event_pb2 as pb
+from connlog.api.v1 import ingest_service_pb2 as ipb
+from connlog.api.v1 import ingest_service_pb2_grpc as igrpc
+from connlog.api.v1 import query_service_pb2 as qpb
+from connlog.api.v1 import query_service_pb2_grpc as qgrpc
+from connlog.core.auth import Role, create_key
+from connlog.core.database import create_pool
+from connlog.store.accounts import AccountStore
+
+LATENCY_EVENTS = 200  # single-event calls of the latency run
+LATENCY_PACE_S = 0.02  # between them (a steady trickle, not a load)
+RATE_EVENTS = 20_000  # events of each rate run
+RATE_CALL_EVENTS = 100
+RATE_CONCURRENCY = 4
+DEADLINE_S = 120.0
+# The client the watches follow: every event of the latency run, one in
+# WATCHED_EVERY of the rate runs (every event is still matched against every
+# watch; the watches' reader, this process, is not what is measured).
+WATCHED_CLIENT = "bench-tail-watched"
+WATCHED_EVERY = 100
+
+
+def _event(i: int, network: str, watched: bool = False) -> pb.ConnectionEvent:
+    event = pb.ConnectionEvent(network_id=network, step=pb.CONNECTION_STEP_ASSOCIATION,
+                               client=pb.Client(mac_address=f"02:be:{(i >> 24) & 255:02x}:{(i >> 16) & 255:02x}:"
+                                                f"{(i >> 8) & 255:02x}:{i & 255:02x}",
+                                                client_id=WATCHED_CLIENT if watched else ""))
+    event.occur_time.FromDatetime(dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5, microseconds=i))
+    return event
+
+
+@dataclass
+class _Watch:
+    call: grpc.aio.UnaryStreamCall
+    received: dict[str, float] = field(default_factory=dict)  # event name -> perf_counter at receipt
+    started: asyncio.Event = field(default_factory=asyncio.Event)
+    ended: grpc.StatusCode | None = None  # how the server ended it (RESOURCE_EXHAUSTED: dropped as too slow)
+
+    async def read(self) -> None:
+        try:
+            async for message in self.call:
+                now = time.perf_counter()
+                self.started.set()
+                for event in message.connection_events:
+                    self.received[event.name] = now
+        except grpc.aio.AioRpcError as err:
+            self.ended = err.code()
+
+
+async def _until(condition: Callable[[], bool], deadline: float = DEADLINE_S) -> bool:
+    end = time.monotonic() + deadline
+    while not condition():
+        if time.monotonic() > end:
+            return False
+        await asyncio.sleep(0.05)
+    return True
+
+
+Metadata = tuple[tuple[str, str], ...]
+
+
+async def _rate(ingest: igrpc.IngestServiceStub, md: Metadata, network: str, offset: int) -> tuple[float, list[str]]:
+    """Ingest RATE_EVENTS events (calls of RATE_CALL_EVENTS, RATE_CONCURRENCY
+    at a time): events per second, and the names of the watched ones."""
+    names: list[str] = []
+    calls = iter(range(0, RATE_EVENTS, RATE_CALL_EVENTS))
+
+    async def worker() -> None:
+        for start in calls:
+            events = [_event(offset + start + i, network, (start + i) % WATCHED_EVERY == 0)
+                      for i in range(RATE_CALL_EVENTS)]
+            reply = await ingest.IngestConnectionEvents(ipb.IngestConnectionEventsRequest(events=events), metadata=md)
+            if reply.accepted_count != len(events):
+                raise RuntimeError(f"ingest refused events: {reply.rejected_count} rejected")
+            names.extend(r.name for r, e in zip(reply.results, events, strict=True) if e.client.client_id)
+
+    began = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(RATE_CONCURRENCY)))
+    return RATE_EVENTS / (time.perf_counter() - began), names
+
+
+async def measure(suite: Suite, watchers: int = 100) -> dict[str, object]:
+    pool = await create_pool(suite.settings, suite.database_url, min_size=1, max_size=2)
+    key = await create_key(AccountStore(pool), tenant_id="bench-tail", role=Role.OPERATOR)
+    await pool.close()
+    md = (("authorization", f"Bearer {key.token}"),)
+    network = "N_bench_tail"
+    async with grpc.aio.insecure_channel(suite.ingest_address) as ingest_channel, \
+            grpc.aio.insecure_channel(suite.query_address) as query_channel:
+        ingest = igrpc.IngestServiceStub(ingest_channel)
+        query = qgrpc.QueryServiceStub(query_channel)
+        rate_without, _ = await _rate(ingest, md, network, 0)
+
+        request = qpb.WatchConnectionEventsRequest(parent="networks/-", client_id=WATCHED_CLIENT)
+        watches = [_Watch(query.WatchConnectionEvents(request, metadata=md)) for _ in range(watchers)]
+        readers = [asyncio.create_task(w.read()) for w in watches]
+        try:
+            # each watch's first message: the server holds it
+            await asyncio.wait_for(asyncio.gather(*(w.started.wait() for w in watches)), DEADLINE_S)
+            acknowledged: dict[str, float] = {}
+            for i in range(LATENCY_EVENTS):
+                reply = await ingest.IngestConnectionEvents(
+                    ipb.IngestConnectionEventsRequest(events=[_event(10_000_000 + i, network, True)]), metadata=md)
+                acknowledged[reply.results[0].name] = time.perf_counter()
+                await asyncio.sleep(LATENCY_PACE_S)  # the pace of the trickle, not a wait for anything
+            complete = await _until(lambda: all(len(w.received) >= LATENCY_EVENTS for w in watches))
+            latencies = [w.received[name] - at for w in watches for name, at in acknowledged.items()
+                         if name in w.received]
+
+            rate_with, names = await _rate(ingest, md, network, 20_000_000)
+            await _until(lambda: all(w.ended is not None or names[-1] in w.received for w in watches))
+            dropped = sum(1 for w in watches if w.ended == grpc.StatusCode.RESOURCE_EXHAUSTED)
+            every = sum(1 for w in watches if w.ended is None and all(n in w.received for n in names))
+        finally:
+            for w in watches:
+                w.call.cancel()
+            await asyncio.gather(*readers, return_exceptions=True)
+    return {
+        "watchers": watchers,
+        "delivery_latency_ms": {"p50": round(percentile(latencies, 50) * 1000, 1),
+                                "p99": round(percentile(latencies, 99) * 1000, 1),
+                                "max": round(max(latencies) * 1000, 1), "pairs": len(latencies),
+                                "every_event_delivered": complete},
+        "ingest_events_per_s": {"without_watchers": round(rate_without), f"with_{watchers}_watchers": round(rate_with),
+                                "ratio": round(rate_with / rate_without, 2),
+                                # watches that got every event of the loaded run, and those
+                                # dropped as too slow (resumable; this process reads them all)
+                                "watchers_with_every_event": every, "watchers_dropped": dropped},
+    }
+
+
+async def main(watchers: int) -> None:
+    async with running_suite() as suite:
+        print(json.dumps(await measure(suite, watchers), indent=2))
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--watchers", type=int, default=100)
+    asyncio.run(main(parser.parse_args().watchers))

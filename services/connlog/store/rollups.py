@@ -1,0 +1,185 @@
+"""Connection rollups (migration 0009): the counts behind the connection
+summary, kept up to date from the commit feed, exactly once.
+
+``connection_rollups`` holds, per network, UTC hour of occurrence and
+bounded dimension (``ROLLUP_DIMENSIONS``), how many events there are, their
+first and last occurrence and the id of the most recent one. The watermark
+row says how far the feed is rolled up: every event with ``stored_xid``
+below its ``xid`` (and every event stored before 0008, rolled up by 0009)
+is counted, no other. ``fold`` counts the next range of final transactions
+and advances the watermark in one transaction: a crash leaves both as they
+were, and the ``FOR UPDATE`` on the watermark row makes two folders take
+turns (so a range is never counted twice). Duplicates are never stored
+(``connection_events``' dedup key), so they are never counted.
+
+A rollup row and a raw event are read alike, as *units* (``UNIT_COLUMNS``:
+an event is a unit of one); the fold and the summary aggregate units with
+the same expressions (``AGGREGATES``), so the rollup and the raw paths of
+the summary cannot drift apart (``connlog.store.insights``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+from connlog.store.feed import HORIZON
+
+# a connection of its own, or one acquired from a pool
+Connection = asyncpg.Connection | PoolConnectionProxy
+
+HOUR = dt.timedelta(hours=1)
+# hours are binned from this origin (UTC hours, whatever the session's zone)
+ORIGIN = "'2000-01-01 00:00:00+00'::timestamptz"
+
+# The dimensions of a rollup row, each as the expression over an event (the
+# access point's name only for an event without a serial: the access point
+# key of connlog.store.insights.DIMENSIONS).
+ROLLUP_DIMENSIONS: dict[str, str] = {
+    "tenant_ref": "e.tenant_ref",
+    "network_ref": "e.network_ref",
+    "hour": f"date_bin('1 hour', e.occurred_at, {ORIGIN})",
+    "ap_serial": "e.ap_serial",
+    "ap_name": "CASE WHEN e.ap_serial IS NULL THEN e.ap_name END",
+    "ssid": "e.ssid",
+    "band": "e.band",
+    "step": "e.step",
+    "outcome": "e.outcome",
+    "failure_code": "e.failure_code",
+}
+# A unit's columns besides its dimensions: how many events it counts, their
+# first and last occurrence, the id of the most recent (by occurrence, then id).
+MEASURES = ("events", "first_at", "last_at", "last_id")
+# The measures of units aggregated (by the fold, and by the summary).
+AGGREGATES: dict[str, str] = {
+    "events": "sum(e.events)::bigint",
+    "first_at": "min(e.first_at)",
+    "last_at": "max(e.last_at)",
+    "last_id": "(array_agg(e.last_id ORDER BY e.last_at DESC, e.last_id DESC))[1]",
+}
+# The filters of connlog.store.events.listing_conditions a rollup row can
+# answer (its columns bear the same names and meaning).
+ROLLUP_FILTERS = frozenset({"network_ref", "steps", "outcomes", "bands", "failure_codes", "ssid", "ap_serial"})
+
+
+def event_units(extra: dict[str, str] | None = None) -> str:
+    """The SELECT list reading events of ``connection_events e`` as units
+    (``occurred_at``: the event's time; ``extra``: more columns by name)."""
+    columns = {name: expression for name, expression in ROLLUP_DIMENSIONS.items() if name != "hour"}
+    columns |= {"occurred_at": "e.occurred_at", "events": "1::bigint", "first_at": "e.occurred_at",
+                "last_at": "e.occurred_at", "last_id": "e.id"} | (extra or {})
+    return ", ".join(f"{expression} AS {name}" for name, expression in columns.items())
+
+
+def rollup_units() -> str:
+    """The SELECT list reading rows of ``connection_rollups e`` as units
+    (``occurred_at``: the hour's start)."""
+    columns = [f"e.{name}" for name in ROLLUP_DIMENSIONS if name != "hour"]
+    return ", ".join([*columns, "e.hour AS occurred_at", *(f"e.{m}" for m in MEASURES)])
+
+
+_DIMENSIONS = ", ".join(ROLLUP_DIMENSIONS)
+_FOLD = f"""
+WITH batch AS (
+    SELECT {event_units({"hour": ROLLUP_DIMENSIONS["hour"]})}
+    FROM connection_events e
+    WHERE e.stored_xid >= $1 AND e.stored_xid < $2
+)
+INSERT INTO connection_rollups AS r ({_DIMENSIONS}, {", ".join(MEASURES)})
+SELECT {", ".join(f"e.{d}" for d in ROLLUP_DIMENSIONS)}, {", ".join(AGGREGATES.values())}
+FROM batch e
+GROUP BY {", ".join(f"e.{d}" for d in ROLLUP_DIMENSIONS)}
+ON CONFLICT ON CONSTRAINT connection_rollups_key DO UPDATE SET
+    events = r.events + EXCLUDED.events,
+    first_at = least(r.first_at, EXCLUDED.first_at),
+    last_at = greatest(r.last_at, EXCLUDED.last_at),
+    last_id = CASE WHEN (EXCLUDED.last_at, EXCLUDED.last_id) > (r.last_at, r.last_id)
+                   THEN EXCLUDED.last_id ELSE r.last_id END
+"""
+
+
+@dataclass(frozen=True)
+class Fold:
+    """What one fold did: the watermark before and after (``upper``), the
+    feed's horizon when it ran, and the rollup rows it wrote."""
+
+    lower: int
+    upper: int
+    horizon: int
+    rows: int
+
+    @property
+    def caught_up(self) -> bool:
+        """Every final event is rolled up (as of this fold)."""
+        return self.upper >= self.horizon
+
+
+async def fold(conn: asyncpg.Connection, span: int) -> Fold:
+    """Fold the events of the next ``span`` transaction ids after the
+    watermark (at most up to the feed's horizon) into the rollups and
+    advance the watermark, in one transaction."""
+    async with conn.transaction():
+        lower: int = await conn.fetchval("SELECT xid FROM connection_rollup_watermark FOR UPDATE")
+        head: int = await conn.fetchval(f"SELECT {HORIZON}")
+        upper = max(lower, min(head, lower + span))
+        rows = 0
+        if upper > lower:
+            status = await conn.execute(_FOLD, lower, upper)
+            rows = int(status.rsplit(" ", 1)[1])
+            await conn.execute(
+                """UPDATE connection_rollup_watermark SET xid = $1, updated_at = now(),
+                       caught_up_at = CASE WHEN $2 THEN now() ELSE caught_up_at END""",
+                upper, upper >= head)
+        return Fold(lower, upper, head, rows)
+
+
+@dataclass(frozen=True)
+class RollupStatus:
+    """How far behind the rollups are: the watermark, the feed's horizon,
+    whether final events wait to be rolled up, and since when the rollups
+    held every final event."""
+
+    watermark: int
+    horizon: int
+    pending: bool
+    caught_up_at: dt.datetime
+
+    def lag_seconds(self, now: dt.datetime) -> float:
+        """0 while nothing final waits; else the time since the rollups
+        last held every final event."""
+        return max(0.0, (now - self.caught_up_at).total_seconds()) if self.pending else 0.0
+
+
+async def status(conn: asyncpg.Connection) -> RollupStatus:
+    """The rollups' status now (one snapshot; the pending events are found
+    on the BRIN index of ``stored_xid``)."""
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        row = await conn.fetchrow(
+            f"""SELECT w.xid, w.caught_up_at, {HORIZON} AS horizon,
+                       EXISTS (SELECT 1 FROM connection_events e
+                               WHERE e.stored_xid >= w.xid AND e.stored_xid < {HORIZON}) AS pending
+                FROM connection_rollup_watermark w""")
+    assert row is not None  # (0009 inserts the one row)
+    return RollupStatus(row["xid"], row["horizon"], row["pending"], row["caught_up_at"])
+
+
+async def watermark(conn: Connection) -> int:
+    """The watermark (in the caller's snapshot)."""
+    value: int = await conn.fetchval("SELECT xid FROM connection_rollup_watermark")
+    return value
+
+
+async def try_lock(conn: asyncpg.Connection, lock_id: int) -> bool:
+    """Take the maintainer's session advisory lock if no other session has
+    it (released when ``conn`` closes)."""
+    taken: bool = await conn.fetchval("SELECT pg_try_advisory_lock($1)", lock_id)
+    return taken
+
+
+async def forget_hours(conn: Connection, start: dt.datetime, end: dt.datetime) -> None:
+    """Delete the rollup rows of the hours in ``[start, end)`` (retention:
+    in the transaction that drops those hours' events)."""
+    await conn.execute("DELETE FROM connection_rollups WHERE hour >= $1 AND hour < $2", start, end)
