@@ -341,13 +341,22 @@ def test_prod_scales_each_stateless_service(service):
     assert term["podAffinityTerm"]["labelSelector"]["matchLabels"].items() <= pod["metadata"]["labels"].items()
 
 
-def test_prod_keeps_one_vendor_sync():
-    """vendor-sync has no leases yet: a second replica would poll every
-    source twice."""
+def test_prod_runs_vendor_sync_replicas_that_share_sources():
+    """vendor-sync replicas share sources by leases: a fixed count of at
+    least two, spread over nodes, one kept through drains, rolled one at a
+    time (a stopping replica releases its leases)."""
     docs = _by_name("prod")
-    deployment = docs[("Deployment", "vendor-sync")]["spec"]
-    assert deployment["replicas"] == 1 and deployment["strategy"] == {"type": "Recreate"}
+    deployment = docs[("Deployment", "vendor-sync")]
+    spec = deployment["spec"]
+    assert spec["replicas"] >= 2
+    assert spec["strategy"]["type"] == "RollingUpdate"
     assert ("HorizontalPodAutoscaler", "vendor-sync") not in docs
+    pod = spec["template"]
+    pdb = docs[("PodDisruptionBudget", "vendor-sync")]["spec"]
+    assert pdb["selector"]["matchLabels"].items() <= pod["metadata"]["labels"].items()
+    assert 1 <= pdb["minAvailable"] < spec["replicas"]
+    [term] = pod["spec"]["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+    assert term["podAffinityTerm"]["labelSelector"]["matchLabels"].items() <= pod["metadata"]["labels"].items()
 
 
 def test_prod_database_is_a_cloudnativepg_cluster_with_backups():

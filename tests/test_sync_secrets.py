@@ -361,7 +361,7 @@ def test_vendor_sync_deployment_takes_its_secrets_by_reference():
 
     import yaml
 
-    deploy = Path(__file__).parent.parent / "deploy" / "kubernetes"
+    deploy = Path(__file__).parent.parent / "deploy" / "kubernetes" / "base"
     docs = [d for path in deploy.glob("*.yaml") if path.name != "kustomization.yaml"
             for d in yaml.safe_load_all(path.read_text()) if d]
     (deployment,) = [d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "vendor-sync"]

@@ -348,30 +348,3 @@ async def test_sources_cli(sync, tenant, meraki_fake, settings):
     assert (await cli("delete", name)).returncode == 0
     missing = await cli("get", name)
     assert missing.returncode == 1 and "NOT_FOUND" in missing.stderr
-
-
-async def test_worker_schedules_every_source_and_forgets_deleted_ones(settings):
-    from connlog.core.sealing import Sealer
-    from connlog.store.sync import SourceRecord
-    from connlog.vendorsync.worker import SyncWorker
-
-    def record(i: int) -> SourceRecord:
-        when = now()
-        return SourceRecord(f"s{i:05d}", "t", 1, "", pb.VENDOR_MERAKI, "http://127.0.0.1:9", b"sealed", "N_1", "",
-                            ["k1"], 3600.0, 0.0, "", "", False, spb.SYNC_SOURCE_STATE_ACTIVE, "", when, when, True)
-
-    class Store:  # pages of at most `limit`, as SyncStore.list
-        records = [record(i) for i in range(2500)]
-
-        async def list(self, tenant_ref, *, after="", limit=1000):
-            return [r for r in self.records if r.source_id > after][:limit]
-
-    worker = SyncWorker(settings, Store(), metrics=None, sealer=Sealer([]))
-    try:
-        await worker.schedule_once()
-        assert len(worker._running) == 2500  # beyond the first page too
-        Store.records = Store.records[:10]  # the rest deleted
-        await worker.schedule_once()
-        assert sorted(worker._running) == [f"s{i:05d}" for i in range(10)]
-    finally:
-        await worker.close()

@@ -99,7 +99,9 @@ async def test_killed_sync_process_resumes_exactly_once(suite, pool, make_tenant
     env.update(DATABASE_URL=suite.settings.database_url, CONNLOG_VENDOR_SYNC_PORT=str(port),
                CONNLOG_VENDOR_SYNC_METRICS_PORT=str(free_port()), CONNLOG_SYNC_INGEST_ADDRESS=suite.ingest_address,
                CONNLOG_SYNC_SCHEDULE_SECONDS="0.2", CONNLOG_SYNC_INITIAL_LOOKBACK_SECONDS="21600",
-               CONNLOG_LOG_FORMAT="console", CONNLOG_DATA_DIR=str(tmp_path))
+               CONNLOG_LOG_FORMAT="console", CONNLOG_DATA_DIR=str(tmp_path),
+               # a killed process's leases lapse soon, so its restart takes its sources back quickly
+               CONNLOG_SYNC_LEASE_SECONDS="3")
     # the fake vendor is a loopback server over http: allowed by name
     env.update(CONNLOG_SYNC_ALLOW_HTTP="true", CONNLOG_SYNC_ALLOWED_DESTINATIONS="127.0.0.1/32,::1/128")
     # its service identity and the session's sealing keys, as a deployment's Secrets give them

@@ -135,6 +135,14 @@ class Settings(BaseSettings):
     sync_http_attempts: int = Field(default=6, ge=1)
     sync_backoff_base_seconds: float = Field(default=0.5, gt=0)
 
+    # --- Vendor-sync replicas: sources shared out by leases (store/sync.py) ---
+    # Each replica holds at most ``sync_claim_batch`` sources at a time, each
+    # on a lease of ``sync_lease_seconds`` in the database, renewed every third
+    # of it while the source is polled; a dead replica's sources are taken
+    # over once its leases lapse (at most ``sync_lease_seconds`` later).
+    sync_lease_seconds: float = Field(default=30.0, ge=1, le=3600)
+    sync_claim_batch: int = Field(default=16, ge=1, le=1000)
+
     # How long a key look-up is remembered; a revoked key is forgotten at
     # once anyway (every process listens for changed keys, and does not use
     # this cache while it cannot listen).

@@ -1,7 +1,15 @@
-"""Vendor sync sources and their per-client checkpoints."""
+"""Vendor sync sources, their leases and their per-client checkpoints.
+
+Replicas of vendor-sync share the sources out by leases (migration 0010): a
+replica claims due sources whose lease is free or lapsed, renews its leases
+while it polls and releases each when done. Checkpoint writes are taken only
+from the source's current lease holder, in the statement that checks the
+lease (the source row locked meanwhile), so a replica that lost a lease can
+never move a cursor under the new holder. Every time is the database's."""
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -70,6 +78,14 @@ class Checkpoint:
     malformed: int = 0
     last_error: str = ""
     extra: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Lease:
+    """Who holds a source's lease (None: nobody) and whether it is still live."""
+
+    holder: str | None
+    live: bool
 
 
 @dataclass(frozen=True)
@@ -172,11 +188,89 @@ class SyncStore:
                 changed += 1
         return changed
 
-    async def set_state(self, source_id: str, state: sync_pb.SyncSourceState, error: str) -> None:
+    async def set_state(
+        self, source_id: str, state: sync_pb.SyncSourceState, error: str, *, holder: str | None = None
+    ) -> None:
+        """Set a source's state; with ``holder``, only while it holds the
+        source's live lease (a poll's finding)."""
         async with self._pool.acquire() as conn:
             await conn.execute(
-                "UPDATE sync_sources SET state = $2, last_error = $3 WHERE source_id = $1", source_id, state, error
+                """UPDATE sync_sources SET state = $2, last_error = $3
+                   WHERE source_id = $1 AND ($4::text IS NULL OR (lease_holder = $4 AND lease_until > now()))""",
+                source_id, state, error, holder,
             )
+
+    async def claim_due(self, holder: str, lease_seconds: float, limit: int) -> builtins.list[SourceRecord]:
+        """Lease to ``holder`` up to ``limit`` due sources (enabled, active,
+        their next poll time reached) whose lease is free or lapsed, most
+        overdue first. Rows another transaction has locked (another replica
+        claiming them this instant) are skipped, never waited for."""
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                f"""WITH due AS MATERIALIZED (
+                        SELECT source_id FROM sync_sources
+                        WHERE enabled AND state = $4 AND next_poll_at <= now()
+                          AND (lease_until IS NULL OR lease_until <= now())
+                        ORDER BY next_poll_at LIMIT $3
+                        FOR UPDATE SKIP LOCKED)
+                    UPDATE sync_sources s
+                       SET lease_holder = $1, lease_until = now() + make_interval(secs => $2),
+                           poll_started_at = now()
+                      FROM due, tenants t
+                     WHERE s.source_id = due.source_id AND t.tenant_ref = s.tenant_ref
+                    RETURNING {_COLUMNS}""",
+                holder, lease_seconds, limit, sync_pb.SYNC_SOURCE_STATE_ACTIVE,
+            )
+        return [SourceRecord(**dict(r)) for r in rows]
+
+    async def claim(self, source_id: str, holder: str, lease_seconds: float) -> SourceRecord | None:
+        """Lease one source to ``holder`` now, due or not (a poll asked for),
+        if it is enabled, active and its lease free or lapsed; else None."""
+        async with self._pool.acquire() as conn:
+            row = await conn.fetchrow(
+                f"""UPDATE sync_sources s
+                       SET lease_holder = $2, lease_until = now() + make_interval(secs => $3),
+                           poll_started_at = now()
+                      FROM tenants t
+                     WHERE s.source_id = $1 AND t.tenant_ref = s.tenant_ref AND s.enabled AND s.state = $4
+                       AND (s.lease_until IS NULL OR s.lease_until <= now())
+                    RETURNING {_COLUMNS}""",
+                source_id, holder, lease_seconds, sync_pb.SYNC_SOURCE_STATE_ACTIVE,
+            )
+        return SourceRecord(**dict(row)) if row else None
+
+    async def renew(self, source_id: str, holder: str, lease_seconds: float) -> bool:
+        """Extend ``holder``'s live lease; False if it is not (or no longer)
+        the holder, or its lease lapsed: the lease is lost."""
+        async with self._pool.acquire() as conn:
+            return await conn.fetchval(
+                """UPDATE sync_sources SET lease_until = now() + make_interval(secs => $3)
+                   WHERE source_id = $1 AND lease_holder = $2 AND lease_until > now() RETURNING true""",
+                source_id, holder, lease_seconds,
+            ) is not None
+
+    async def release(self, source_id: str, holder: str, *, polled: bool) -> bool:
+        """Give up ``holder``'s lease (nothing if it is not the holder).
+        ``polled``: the poll ran, the source is next due one interval after
+        it started; else (a poll abandoned at shutdown) it stays due."""
+        async with self._pool.acquire() as conn:
+            return await conn.fetchval(
+                """UPDATE sync_sources
+                      SET lease_holder = NULL, lease_until = NULL,
+                          next_poll_at = CASE WHEN $3 THEN greatest(now(), coalesce(poll_started_at, now())
+                                                   + make_interval(secs => greatest(poll_interval_s, 1)))
+                                         ELSE next_poll_at END
+                    WHERE source_id = $1 AND lease_holder = $2 RETURNING true""",
+                source_id, holder, polled,
+            ) is not None
+
+    async def lease(self, source_id: str) -> Lease | None:
+        """The lease of a source now (None: no such source)."""
+        async with self._pool.acquire() as conn:
+            row = await conn.fetchrow(
+                """SELECT lease_holder, coalesce(lease_until > now(), false) AS live
+                   FROM sync_sources WHERE source_id = $1""", source_id)
+        return Lease(row["lease_holder"], row["live"]) if row else None
 
     async def checkpoints(self, source_id: str) -> dict[str, Checkpoint]:
         async with self._pool.acquire() as conn:
@@ -192,6 +286,7 @@ class SyncStore:
         source_id: str,
         client: str,
         *,
+        holder: str,
         checkpoint_at: dt.datetime | None,
         fetched: int = 0,
         ingested: int = 0,
@@ -199,19 +294,25 @@ class SyncStore:
         rejected: int = 0,
         malformed: int = 0,
         success: bool = False,
-    ) -> None:
-        """Move a client's checkpoint forward (never back) and add counts."""
+    ) -> bool:
+        """Move a client's checkpoint forward (never back) and add counts, if
+        ``holder`` holds the source's live lease (the row locked until the
+        write commits, so no claim passes in between); False, nothing
+        written, if not: the lease is lost."""
         async with self._pool.acquire() as conn:
-            await conn.execute(
-                """INSERT INTO sync_checkpoints AS c (source_id, client, checkpoint_at, last_success_at, fetched,
+            return await conn.fetchval(
+                """WITH held AS (SELECT source_id FROM sync_sources
+                                 WHERE source_id = $1 AND lease_holder = $10 AND lease_until > now() FOR SHARE)
+                   INSERT INTO sync_checkpoints AS c (source_id, client, checkpoint_at, last_success_at, fetched,
                                                       ingested, duplicate, rejected, malformed)
-                   VALUES ($1, $2, $3, CASE WHEN $9 THEN now() END, $4, $5, $6, $7, $8)
+                   SELECT $1, $2, $3, CASE WHEN $9 THEN now() END, $4, $5, $6, $7, $8 FROM held
                    ON CONFLICT (source_id, client) DO UPDATE SET
                        checkpoint_at = GREATEST(c.checkpoint_at, EXCLUDED.checkpoint_at),
                        last_success_at = CASE WHEN $9 THEN now() ELSE c.last_success_at END,
                        last_error = CASE WHEN $9 THEN '' ELSE c.last_error END,
                        fetched = c.fetched + $4, ingested = c.ingested + $5, duplicate = c.duplicate + $6,
-                       rejected = c.rejected + $7, malformed = c.malformed + $8""",
+                       rejected = c.rejected + $7, malformed = c.malformed + $8
+                   RETURNING true""",
                 source_id,
                 client,
                 checkpoint_at,
@@ -221,17 +322,24 @@ class SyncStore:
                 rejected,
                 malformed,
                 success,
-            )
+                holder,
+            ) is not None
 
-    async def client_error(self, source_id: str, client: str, error: str) -> None:
+    async def client_error(self, source_id: str, client: str, error: str, *, holder: str) -> bool:
+        """Record why a client's poll failed, if ``holder`` holds the source's
+        live lease (as ``advance``); False if not."""
         async with self._pool.acquire() as conn:
-            await conn.execute(
-                """INSERT INTO sync_checkpoints AS c (source_id, client, last_error) VALUES ($1, $2, $3)
-                   ON CONFLICT (source_id, client) DO UPDATE SET last_error = EXCLUDED.last_error""",
+            return await conn.fetchval(
+                """WITH held AS (SELECT source_id FROM sync_sources
+                                 WHERE source_id = $1 AND lease_holder = $4 AND lease_until > now() FOR SHARE)
+                   INSERT INTO sync_checkpoints AS c (source_id, client, last_error) SELECT $1, $2, $3 FROM held
+                   ON CONFLICT (source_id, client) DO UPDATE SET last_error = EXCLUDED.last_error
+                   RETURNING true""",
                 source_id,
                 client,
                 error,
-            )
+                holder,
+            ) is not None
 
     async def identities(self, source_id: str) -> dict[str, ClientIdentity]:
         """The kept identities of a source's client names."""

@@ -4,14 +4,23 @@ For each followed client: fetch from the checkpoint (minus an overlap, to
 catch late events) to now, convert, ingest over gRPC, and only then advance
 the checkpoint. De-duplication in the store makes overlaps and re-polls after
 a crash harmless, so nothing is lost and nothing is stored twice.
+
+Any number of replicas may run: each claims due sources on a lease in the
+database (``SyncStore.claim_due``), at most ``sync_claim_batch`` at a time,
+renews each lease every third of ``sync_lease_seconds`` while it polls, and
+releases it when done. A renewal or a checkpoint write that finds the lease
+lost stops that source's poll at once; a replica that dies leaves its leases
+to lapse, and another resumes its sources from their last checkpoints.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import time
-from dataclasses import dataclass, field
+import os
+import secrets
+import socket
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -35,7 +44,6 @@ from connlog.vendorsync.identity import FollowedClient, follow
 from connlog.vendorsync.vendor_http import AsyncRateLimiter, CredentialRejected, VendorHttp, VendorUnavailable
 
 INGEST_BATCH = 1000
-_SOURCES_PAGE = 1000
 
 
 @dataclass
@@ -47,18 +55,22 @@ class PollCounts:
     malformed: int = 0
 
 
-@dataclass
-class _Running:
-    task: asyncio.Task | None = None
-    wake: asyncio.Event = field(default_factory=asyncio.Event)
-    next_run: float = 0.0
+class LeaseLost(Exception):
+    """This replica no longer holds the lease of the source it was polling."""
+
+
+def replica_id() -> str:
+    """This process's name as a lease holder: host, pid and a random part
+    (a restarted process with a reused pid is another holder)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
 class SyncWorker:
-    """Runs every enabled source of the deployment. It ingests with the
-    service's own key (``Settings.sync_service_key``), naming the source of
-    each call; the ingest service writes a call's events only into that
-    source's tenant, vendor and network."""
+    """Polls the enabled sources of the deployment that this replica holds
+    the lease of. It ingests with the service's own key
+    (``Settings.sync_service_key``), naming the source of each call; the
+    ingest service writes a call's events only into that source's tenant,
+    vendor and network."""
 
     def __init__(self, settings: Settings, store: SyncStore, metrics: ServiceMetrics, sealer: Sealer) -> None:
         self._settings = settings
@@ -68,7 +80,9 @@ class SyncWorker:
         key = settings.sync_service_key.get_secret_value() if settings.sync_service_key else ""
         self._authorization = ("authorization", f"Bearer {key}")
         self._limiter = AsyncRateLimiter()
-        self._running: dict[str, _Running] = {}
+        self._holder = replica_id()
+        self._lease = settings.sync_lease_seconds
+        self._running: dict[str, asyncio.Task[None]] = {}  # source id -> its poll, under this replica's lease
         self._channel = grpc.aio.insecure_channel(
             settings.sync_ingest_address or f"{_loopback(settings.host)}:{settings.ingest_port}",
             options=[("grpc.max_send_message_length", settings.max_message_bytes)],
@@ -76,15 +90,21 @@ class SyncWorker:
         self._ingest = ingest_service_pb2_grpc.IngestServiceStub(self._channel)
         self._log = get_logger("vendor-sync")
 
+    @property
+    def holder(self) -> str:
+        """This replica's name as a lease holder."""
+        return self._holder
+
     async def close(self) -> None:
-        for running in self._running.values():
-            if running.task:
-                running.task.cancel()
-        await asyncio.gather(*(r.task for r in self._running.values() if r.task), return_exceptions=True)
+        """Stop every poll (each releases its lease: its source stays due)."""
+        polls = list(self._running.values())
+        for poll in polls:
+            poll.cancel()
+        await asyncio.gather(*polls, return_exceptions=True)
         await self._channel.close()
 
     async def run_forever(self) -> None:
-        """Schedule polls until cancelled; then stop every poll."""
+        """Claim and poll due sources until cancelled; then stop every poll."""
         try:
             while True:
                 try:
@@ -96,42 +116,99 @@ class SyncWorker:
             await self.close()
 
     async def schedule_once(self) -> None:
-        sources: dict[str, SourceRecord] = {}
-        while True:  # every source, a page at a time
-            page = await self._store.list(None, after=max(sources, default=""), limit=_SOURCES_PAGE)
-            sources.update((s.source_id, s) for s in page)
-            if len(page) < _SOURCES_PAGE:
-                break
-        gone = [i for i, r in self._running.items() if i not in sources and not (r.task and not r.task.done())]
-        for source_id in gone:
-            del self._running[source_id]  # deleted sources: nothing to keep
-        now = time.monotonic()
-        for source in sources.values():
-            running = self._running.setdefault(source.source_id, _Running())
-            if running.task and not running.task.done():
+        """Claim due sources, as many as this replica has room for, and start
+        polling each."""
+        room = self._settings.sync_claim_batch - sum(1 for poll in self._running.values() if not poll.done())
+        if room <= 0:
+            return
+        for source in await self._store.claim_due(self._holder, self._lease, room):
+            running = self._running.get(source.source_id)
+            if running is not None and not running.done():
+                # its poll here outlived a lapsed lease, now claimed again: it goes on
                 continue
-            due = running.wake.is_set() or now >= running.next_run
-            if due and source.enabled and source.state == sync_pb.SYNC_SOURCE_STATE_ACTIVE:
-                running.wake.clear()
-                running.next_run = now + max(1.0, source.poll_interval_s)
-                running.task = asyncio.create_task(self.poll_source(source))
-            elif due:
-                running.wake.clear()
+            self._start(source)
 
     async def run_now(self, source_id: str, wait: bool) -> None:
-        """Poll a source now (``wait``: until the poll is done)."""
-        running = self._running.setdefault(source_id, _Running())
-        if running.task and not running.task.done():
-            if wait:
-                await asyncio.shield(running.task)
-            return
-        source = await self._store.get(source_id)
-        if source is None:
-            return
-        running.next_run = time.monotonic() + max(1.0, source.poll_interval_s)
-        running.task = asyncio.create_task(self.poll_source(source))
-        if wait:
-            await asyncio.shield(running.task)
+        """Poll a source now (``wait``: until the poll is done). Polled here
+        already: that poll. Its lease free or lapsed: claimed and polled here.
+        Held by another replica: that replica's poll is the one; ``wait``
+        waits until it ends (its lease released) or its lease lapses (then
+        polled here)."""
+        running = self._running.get(source_id)
+        if running is None or running.done():
+            source = await self._store.claim(source_id, self._holder, self._lease)
+            if source is None:
+                if wait:
+                    await self._await_other(source_id)
+                return
+            running = self._start(source)
+        if wait:  # (its end, whatever it was: a poll stopped by a lost lease is no error of the caller's)
+            await asyncio.wait({running})
+
+    async def _await_other(self, source_id: str) -> None:
+        """Wait until the poll of whoever holds ``source_id``'s lease ends; if
+        its lease lapses first (that replica died), poll it here."""
+        first = await self._store.lease(source_id)
+        if first is None or first.holder is None or first.holder == self._holder:
+            return  # gone, paused, not active, or just released
+        while True:
+            await asyncio.sleep(min(1.0, self._lease / 10))
+            lease = await self._store.lease(source_id)
+            if lease is None or lease.holder != first.holder:
+                return  # that poll ended
+            if not lease.live:
+                source = await self._store.claim(source_id, self._holder, self._lease)
+                if source is not None:
+                    await asyncio.wait({self._start(source)})
+                return
+
+    def _start(self, source: SourceRecord) -> asyncio.Task[None]:
+        poll = asyncio.create_task(self._leased_poll(source), name=f"poll {source.source_id}")
+        self._running[source.source_id] = poll
+        poll.add_done_callback(lambda done: self._forget(source.source_id, done))
+        return poll
+
+    def _forget(self, source_id: str, poll: asyncio.Task[None]) -> None:
+        if self._running.get(source_id) is poll:
+            del self._running[source_id]
+
+    async def _leased_poll(self, source: SourceRecord) -> None:
+        """Poll a source this replica holds the lease of, renewing the lease
+        meanwhile; release it after (at shutdown: the source stays due)."""
+        poll = asyncio.current_task()
+        assert poll is not None
+        keeper = asyncio.create_task(self._keep_lease(source.source_id, poll))
+        polled = False
+        try:
+            await self.poll_source(source)
+            polled = True
+        except LeaseLost:
+            self._log.warning("lease lost: poll stopped", source=source.source_id)
+        except Exception as exc:  # (the database may be away: the next poll after the interval)
+            polled = True
+            self._log.error("poll failed", source=source.source_id, error=str(exc))
+        finally:
+            keeper.cancel()
+            try:
+                await self._store.release(source.source_id, self._holder, polled=polled)
+            except Exception as exc:  # it lapses by itself
+                self._log.warning("lease release failed", source=source.source_id, error=str(exc))
+
+    async def _keep_lease(self, source_id: str, poll: asyncio.Task[None]) -> None:
+        """Renew a lease every third of its time while ``poll`` runs; a
+        renewal that finds it lost (another holder, or lapsed) cancels the
+        poll at once."""
+        while True:
+            await asyncio.sleep(self._lease / 3)
+            try:
+                held = await self._store.renew(source_id, self._holder, self._lease)
+            except Exception as exc:  # database away: try again (the poll's writes are refused once it lapses)
+                self._log.warning("lease renewal failed", source=source_id, error=str(exc))
+                continue
+            if not held:
+                self._log.warning("lease lost: poll stopped", source=source_id)
+                poll.cancel()
+                return
 
     async def poll_source(self, source: SourceRecord) -> None:
         try:
@@ -141,7 +218,7 @@ class SyncWorker:
             # configured and a restart, or a new credential, resumes it).
             self._log.error("credential unavailable", source=source.source_id, error=str(exc))
             for name in source.clients:
-                await self._store.client_error(source.source_id, name, str(exc))
+                await self._client_error(source, name, str(exc))
             self._metrics.polls.labels(_vendor(source), "failed").inc()
             return
         fetcher_type = fetcher_of(source.vendor)
@@ -158,7 +235,7 @@ class SyncWorker:
             for client in follow(source.vendor, source.clients, await self._store.identities(source.source_id)):
                 if all(name in unanswered for name in client.names):
                     # Not followed this time: it may be a client followed under another name.
-                    await self._store.client_error(source.source_id, client.name, unanswered[client.name])
+                    await self._client_error(source, client.name, unanswered[client.name])
                     self._metrics.polls.labels(_vendor(source), "failed").inc()
                     continue
                 # where the client stands: the furthest of its names' checkpoints
@@ -169,7 +246,7 @@ class SyncWorker:
         except CredentialRejected as exc:
             self._log.warning("credential rejected", source=source.source_id, error=str(exc))
             await self._store.set_state(source.source_id, sync_pb.SYNC_SOURCE_STATE_CREDENTIAL_REJECTED,
-                                        f"the vendor rejected the credential: {exc}")
+                                        f"the vendor rejected the credential: {exc}", holder=self._holder)
             self._metrics.polls.labels(_vendor(source), "credential_rejected").inc()
         finally:
             await http.close()
@@ -208,8 +285,7 @@ class SyncWorker:
                 events = self._convert(source, fetcher, client, page.records, counts)
                 await self._ingest_events(source, events, counts)
                 covered = fetcher.covered(page, events)
-                await self._store.advance(source.source_id, client.name, checkpoint_at=covered, success=page.last,
-                                          **counts.__dict__)
+                await self._advance(source, client.name, checkpoint_at=covered, success=page.last, counts=counts)
                 self._count(source, counts)
                 counts = PollCounts()
             self._metrics.polls.labels(_vendor(source), "ok").inc()
@@ -219,9 +295,21 @@ class SyncWorker:
             # (an RPC error may carry no details: its code then, never None for a NOT NULL column)
             message = (exc.details() or exc.code().name) if isinstance(exc, grpc.aio.AioRpcError) else str(exc)
             self._log.warning("poll failed", source=source.source_id, client=client.name, error=message)
-            await self._store.advance(source.source_id, client.name, checkpoint_at=None, **counts.__dict__)
-            await self._store.client_error(source.source_id, client.name, message)
+            await self._advance(source, client.name, checkpoint_at=None, counts=counts)
+            await self._client_error(source, client.name, message)
             self._metrics.polls.labels(_vendor(source), "failed").inc()
+
+    async def _advance(self, source: SourceRecord, client: str, *, checkpoint_at: dt.datetime | None,
+                       counts: PollCounts, success: bool = False) -> None:
+        """Write a client's checkpoint and counts under this replica's lease;
+        ``LeaseLost`` (nothing written) if it no longer holds it."""
+        if not await self._store.advance(source.source_id, client, holder=self._holder, checkpoint_at=checkpoint_at,
+                                         success=success, **counts.__dict__):
+            raise LeaseLost(source.source_id)
+
+    async def _client_error(self, source: SourceRecord, client: str, error: str) -> None:
+        if not await self._store.client_error(source.source_id, client, error, holder=self._holder):
+            raise LeaseLost(source.source_id)
 
     def _convert(
         self,
