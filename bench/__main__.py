@@ -17,7 +17,7 @@ from typing import Any
 
 import asyncpg
 
-from bench import insights, measure
+from bench import insights, measure, tail
 from bench.data import Shape
 from bench.harness import running_suite
 from bench.report import markdown
@@ -75,6 +75,8 @@ async def main(mode: str) -> dict[str, Any]:
         report["single_event_ingest"] = await measure.single_event_ingest(suite, device, tokens[0], config["unary"],
                                                                           config["repeats"], INGEST_PROCESSES)
         print("[bench] single-event ingest done", flush=True)
+        report["live_tail"] = await tail.measure(suite, watchers=100)
+        print("[bench] live tail done", flush=True)
         report["storage"] = await measure.stored(suite)
         await measure.analyze(suite)
         report["reads_small"] = await measure.reads(suite, shape, tokens[0], config["samples"], config["repeats"])

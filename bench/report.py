@@ -107,6 +107,20 @@ def markdown(r: dict) -> str:
             f"{_s(data['mojo_ratio'], 2)} | p50 ≤ 5× | {_verdict(data['mojo_ratio']['median'] <= 5)} |",
         ]
     lines += insights.markdown_rows(r)
+    live = r.get("live_tail")
+    if live:
+        latency, rates = live["delivery_latency_ms"], live["ingest_events_per_s"]
+        watchers = live["watchers"]
+        lines += [
+            f"| live tail: acknowledgement to receipt, {watchers} watchers, p50 / p99 / max ms | "
+            f"{_f(latency['p50'])} / {_f(latency['p99'])} / {_f(latency['max'])} ({latency['pairs']:,} event-watcher "
+            f"pairs; every event delivered: {latency['every_event_delivered']}) | | | within 1 s | "
+            f"{_verdict(latency['max'] < 1000 and latency['every_event_delivered'])} |",
+            f"| ingest events/s with {watchers} watchers / without (unary calls of several events) | "
+            f"{rates[f'with_{watchers}_watchers']:,} / {rates['without_watchers']:,}; watchers with every event "
+            f"{rates['watchers_with_every_event']}, dropped {rates['watchers_dropped']} | | "
+            f"{_f(rates['ratio'], 2)} | unchanged by watchers | {_verdict(rates['ratio'] >= 0.9)} |",
+        ]
     growth = r["growth_p50"]
     lines += [
         f"| read p50 growth, small → large store | Meraki {_f(growth['meraki'], 2)}×, gRPC {_f(growth['grpc'], 2)}×, "
