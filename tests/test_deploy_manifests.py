@@ -51,10 +51,9 @@ CRD_SCHEMAS = {
     ("barmancloud.cnpg.io/v1", "ObjectStore"): "barmancloud.cnpg.io_v1_objectstore.json",
 }
 # Environment names the manifests set for a setting the code does not have
-# yet. DATABASE_READ_URL: the query service's read URL (the CloudNativePG
-# -ro service), to be added to Settings as ``database_read_url``;
-# test_pending_settings_are_not_settings_yet says when to drop it from here.
-PENDING_SETTINGS = {"DATABASE_READ_URL"}
+# yet (none now: DATABASE_READ_URL is Settings.database_read_url);
+# test_pending_settings_are_not_settings_yet says when to drop one from here.
+PENDING_SETTINGS: set[str] = set()
 # The Secrets prod references and never defines (docs/operations.md lists them).
 PROD_SECRETS = {"connlog-db-app", "connlog-sealing-keys", "connlog-sync-service", "connlog-backup-s3"}
 DATABASE_CLIENTS = ("ingest", "query", "vendor-sync", "connlog-migrate", "connlog-retention")

@@ -269,13 +269,13 @@ async def test_source_api(sync, tenant, make_tenant, meraki_fake):
         (dict(base_url="ftp://x"), "base_url"),
         (dict(credential=""), "credential"),
         (dict(network_id="bad id!"), "network_id"),
-        (dict(clients=[]), "clients"),
+        (dict(clients=[""]), "clients"),  # (none at all: the network's clients, discovered)
     ]
     for change, field in bad:
         source = meraki_source(meraki_fake)
         for key, value in change.items():
             if key == "clients":
-                del source.clients[:]
+                source.clients[:] = value
             else:
                 setattr(source, key, value)
         with pytest.raises(grpc.aio.AioRpcError) as err:

@@ -54,13 +54,16 @@ def _parser() -> argparse.ArgumentParser:
     sources.add_argument("--address", help="vendor-sync service address (default: from settings)")
     sources.add_argument("--key", help="API key (default: $CONNLOG_API_KEY, else the key of 'connlog up')")
     src_sub = sources.add_subparsers(dest="sources_command", required=True)
-    src_create = src_sub.add_parser("create", help="create a source")
+    src_create = src_sub.add_parser("create", aliases=["add"], help="create a source")
     src_create.add_argument("--vendor", required=True, choices=[shape.name for shape in SYNCED.values()])
     src_create.add_argument("--base-url", required=True)
     src_create.add_argument("--credential", required=True, help="Meraki API key, or Mojo keyId:keyValue")
     src_create.add_argument("--network", required=True, help="connlog network the events go to")
     src_create.add_argument("--vendor-network", default="", help="Meraki network to read (default: --network)")
-    src_create.add_argument("--client", action="append", required=True, help="client id or MAC (repeatable)")
+    src_create.add_argument("--client", action="append", default=[],
+                            help="client id or MAC (repeatable); Meraki without any: every client of the network")
+    src_create.add_argument("--discover", action="store_true",
+                            help="Meraki: also follow every client of the network, discovered")
     src_create.add_argument("--interval", type=float, default=60.0, help="poll interval, seconds")
     src_create.add_argument("--rate", type=float, default=0.0, help="requests/s towards the vendor (0: default)")
     src_create.add_argument("--organization", default="", help="Meraki organisation (shares its rate budget)")

@@ -87,10 +87,14 @@ def _mac(text: str) -> str | None:
 
 
 class FakeMeraki(FakeServer):
-    """``/api/v1/networks/{net}/wireless/clients/{client}/connectivityEvents``
-    and ``/api/v1/networks/{net}/clients/{client}`` (a client by id or MAC:
+    """``/api/v1/networks/{net}/wireless/clients/{client}/connectivityEvents``,
+    ``/api/v1/networks/{net}/clients/{client}`` (a client by id or MAC:
     its ``id`` and ``mac``; only clients registered with ``add_client``, the
-    others are 404, as from an API without that call)."""
+    others are 404, as from an API without that call) and the network
+    clients listing ``/api/v1/networks/{net}/clients`` (the clients
+    registered with ``add_client``, ``lastSeen`` within the timespan, oldest
+    registered first, ``perPage`` capped at ``listing_page_cap``, paged with
+    ``Link: rel=next``)."""
 
     def __init__(self, api_key: str, per_page_cap: int = 1000) -> None:
         super().__init__()
@@ -102,16 +106,22 @@ class FakeMeraki(FakeServer):
         self.event_requests: list[str] = []  # the client names connectivityEvents was asked for
         self.unanswerable: set[str] = set()  # client names whose lookup answers garbage
         self.link_base: str | None = None  # where Link rel=next points (default: here)
+        self.listing_page_cap = 5000
+        self.listings: list[dict[str, str]] = []  # the query of each network clients listing request
         self._last_page: bytes | None = None
 
     def add(self, network: str, client: str, records: list[dict]) -> None:
         self.events.setdefault((network, client), []).extend(records)
         self.events[(network, client)].sort(key=lambda r: r["occurredAt"])
 
-    def add_client(self, network: str, client_id: str, mac: str) -> None:
-        """A client known by id and MAC: both name it in either call."""
-        self.clients.setdefault(network, []).append({"id": client_id, "mac": mac.lower(), "description": None,
-                                                     "ip": "10.0.0.17", "ssid": "Office", "status": "Online"})
+    def add_client(self, network: str, client_id: str, mac: str, last_seen: dt.datetime | None = None) -> None:
+        """A client known by id and MAC: both name it in either call (and
+        the listing reports it, last seen at ``last_seen``, default now)."""
+        seen = int((last_seen or dt.datetime.now(dt.UTC)).timestamp())
+        self.clients.setdefault(network, []).append({
+            "id": client_id, "mac": mac.lower(), "description": None, "ip": "10.0.0.17", "ssid": "Office",
+            "status": "Online", "firstSeen": seen - 86400, "lastSeen": seen, "recentDeviceConnection": "Wireless",
+            "recentDeviceSerial": "Q234-ABCD-5678", "manufacturer": "Apple", "os": "iOS", "vlan": "100"})
 
     def _client(self, network: str, name: str) -> dict | None:
         mac = _mac(name)
@@ -121,7 +131,42 @@ class FakeMeraki(FakeServer):
         app = web.Application()
         app.router.add_get("/api/v1/networks/{net}/wireless/clients/{client}/connectivityEvents", self.handle)
         app.router.add_get("/api/v1/networks/{net}/clients/{client}", self.lookup)
+        app.router.add_get("/api/v1/networks/{net}/clients", self.listing)
         await super().start(app)
+
+    async def listing(self, request: web.Request) -> web.Response:
+        """``GET /networks/{net}/clients``: t0 or timespan (default 1 day, at
+        most 31), perPage 3-5000, startingAfter from the Link header."""
+        if (moved := self.redirect(request)) is not None:
+            return moved
+        if request.headers.get("Authorization") != f"Bearer {self.api_key}":
+            return web.json_response({"errors": ["Invalid API key"]}, status=401)
+        injected = await self.fault()
+        if injected is not None and injected.status != 299:
+            return injected
+        q = request.query
+        self.listings.append(dict(q))
+        network = request.match_info["net"]
+        if network not in self.clients:
+            return web.json_response({"errors": ["Network not found"]}, status=404)
+        try:
+            per_page = int(q.get("perPage", 10))
+            timespan = float(q.get("timespan", 86400))
+        except ValueError:
+            return web.json_response({"errors": ["Invalid parameter"]}, status=400)
+        if not 3 <= per_page <= 5000 or not 0 < timespan <= 31 * 86400:
+            return web.json_response({"errors": ["perPage or timespan out of range"]}, status=400)
+        per_page = min(per_page, self.listing_page_cap)
+        since = _parse_time(q["t0"]).timestamp() if "t0" in q else time.time() - timespan
+        after = int(base64.urlsafe_b64decode(q["startingAfter"]).decode()) if "startingAfter" in q else -1
+        window = [(i, c) for i, c in enumerate(self.clients[network]) if c["lastSeen"] >= since and i > after]
+        page = window[:per_page]
+        links = [f"<{self.url}{request.path}?{request.query_string}>; rel=first"]
+        if len(window) > per_page:
+            token = base64.urlsafe_b64encode(str(page[-1][0]).encode()).decode()
+            query = "&".join(f"{k}={v}" for k, v in q.items() if k != "startingAfter")
+            links.append(f"<{self.link_base or self.url}{request.path}?{query}&startingAfter={token}>; rel=next")
+        return web.json_response([c for _, c in page], headers={"Link": ", ".join(links)})
 
     async def lookup(self, request: web.Request) -> web.Response:
         """A client's details; faults are left for the events (they count as requests)."""

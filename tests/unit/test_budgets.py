@@ -1,10 +1,11 @@
-"""The token buckets of connlog.core.budgets, on a clock the test moves."""
+"""The write budgets of connlog.core.budgets, on a clock the test moves (their
+buckets in memory by the database's arithmetic; no leases at these rates)."""
 
 from __future__ import annotations
 
 import pytest
 
-from connlog.core.budgets import WriteBudgets
+from connlog.core.budgets import MemoryBuckets, WriteBudgets
 from connlog.core.settings import Settings
 
 
@@ -19,7 +20,7 @@ class Clock:
 def budgets(clock: Clock) -> WriteBudgets:
     settings = Settings(key_write_events_per_second=2, key_write_burst=10,
                         device_write_events_per_second=1, device_write_burst=3)
-    return WriteBudgets(settings, clock)
+    return WriteBudgets(settings, MemoryBuckets(clock), clock)
 
 
 # (what is charged, in order: (cost, seconds passed before), device?) -> the answers
@@ -38,19 +39,19 @@ CASES = [
 
 
 @pytest.mark.parametrize(("charges", "device", "answers"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
-def test_buckets(charges: list[tuple[int, float]], device: bool, answers: list[int | None]) -> None:
+async def test_buckets(charges: list[tuple[int, float]], device: bool, answers: list[int | None]) -> None:
     clock = Clock()
     buckets = budgets(clock)
     got = []
     for cost, passed in charges:
         clock.now += passed
-        got.append(buckets.charge("k1", 1, cost, device=device))
+        got.append(await buckets.charge("k1", 1, cost, device=device))
     assert got == answers
 
 
-def test_a_bucket_per_key_and_tenant() -> None:
+async def test_a_bucket_per_key_and_tenant() -> None:
     buckets = budgets(Clock())
-    assert buckets.charge("k1", 1, 10) is None
-    assert buckets.charge("k1", 1, 1) == 1
-    assert buckets.charge("k2", 1, 10) is None  # another key
-    assert buckets.charge("k1", 2, 10) is None  # the same (sync service's) key for another tenant
+    assert await buckets.charge("k1", 1, 10) is None
+    assert await buckets.charge("k1", 1, 1) == 1
+    assert await buckets.charge("k2", 1, 10) is None  # another key
+    assert await buckets.charge("k1", 2, 10) is None  # the same (sync service's) key for another tenant

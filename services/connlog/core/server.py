@@ -22,8 +22,10 @@ from connlog.core.database import create_pool, resolve_database_url
 from connlog.core.edge import EdgeInterceptor
 from connlog.core.logging import get_logger
 from connlog.core.metrics import ObservabilityInterceptor, ServiceMetrics
+from connlog.core.replica import ReadReplica, ReplicaCollector
 from connlog.core.settings import Settings
 from connlog.store.accounts import AccountStore, KeyChangeListener
+from connlog.store.budgets import SharedBuckets
 from connlog.store.migrate import migrate
 
 
@@ -40,18 +42,34 @@ class ServiceContext:
     # run when stopping begins, before the server waits for the calls in
     # flight (ends streams that would otherwise run through the grace period)
     on_stopping: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    # the query service's read replica (``database_read_url``), if it has one
+    replica: ReadReplica | None = None
+
+    @property
+    def read_pool(self) -> asyncpg.Pool:
+        """Where reads that may be stale go: the replica's pool, else the primary's."""
+        return self.replica.pool if self.replica is not None else self.pool
+
+    @property
+    def read_gate(self) -> Callable[[], None] | None:
+        """Run before each read on ``read_pool``: refuses (a transient error)
+        while the replica is further behind than its bound."""
+        return self.replica.ensure_current if self.replica is not None else None
 
 
 LIVENESS = "liveness"
 
 
 class DatabaseWatch:
-    """Keeps a service's health true to whether it reaches the database:
+    """Keeps a service's health true to whether it reaches the database
+    (and its read replica, if it has one, is fit: connlog.core.replica):
     checks every ``every`` seconds, and at once when an RPC has just failed
     for want of it (``poke``)."""
 
-    def __init__(self, pool: asyncpg.Pool, every: float, log: FilteringBoundLogger) -> None:
+    def __init__(self, pool: asyncpg.Pool, every: float, log: FilteringBoundLogger,
+                 replica: ReadReplica | None = None) -> None:
         self._pool = pool
+        self._replica = replica
         self._every = every
         self._log = log
         self._poked = asyncio.Event()
@@ -64,9 +82,9 @@ class DatabaseWatch:
         try:
             async with self._pool.acquire(timeout=max(self._every, 2.0)) as conn:
                 await conn.fetchval("SELECT 1", timeout=max(self._every, 2.0))
-            return True
         except Exception:  # any failure to reach it counts as unreachable
             return False
+        return self._replica is None or await self._replica.check(asyncio.get_running_loop().time())
 
     async def run(self, health_servicer: health.aio.HealthServicer, services: list[str]) -> None:
         while True:
@@ -75,14 +93,17 @@ class DatabaseWatch:
                 self.reachable = reachable
                 # connections opened before the change may be broken mid-protocol
                 await self._pool.expire_connections()
+                if self._replica is not None:
+                    await self._replica.pool.expire_connections()
                 status = (health_pb2.HealthCheckResponse.SERVING if reachable
                           else health_pb2.HealthCheckResponse.NOT_SERVING)
                 for service in services:
                     await health_servicer.set(service, status)
+                replica = {} if self._replica is None else {"replica": self._replica.describe()}
                 if reachable:
-                    self._log.info("database reachable again: serving")
+                    self._log.info("database reachable again: serving", **replica)
                 else:
-                    self._log.warning("database unreachable: not serving")
+                    self._log.warning("database unreachable: not serving", **replica)
             self._poked.clear()
             await asyncio.sleep(self._every / 5)  # at most five checks per period, however many RPCs poke
             try:
@@ -134,6 +155,8 @@ class RunningService:
         self.ctx.metrics.stop()
         if self._own_pool:
             await self.ctx.pool.close()
+        if self.ctx.replica is not None:
+            await self.ctx.replica.close()
         self._log.info("stopped")
 
 
@@ -175,10 +198,13 @@ async def start_service(
     metrics_port: int | None = None,
     pool: asyncpg.Pool | None = None,
     reuse_port: bool = False,
+    read_url: str | None = None,
 ) -> RunningService:
     """Start one service on ``settings.host:port``; ``port`` 0 picks a free one.
     ``reuse_port``: bind with SO_REUSEPORT, so that several processes of the
-    service listen on one port (``ingest_processes``); see ``bind_options``."""
+    service listen on one port (``ingest_processes``); see ``bind_options``.
+    ``read_url``: a read replica (``ctx.replica``, connlog.core.replica) for
+    the reads that may be stale; its fitness is part of the service's health."""
     log = get_logger(name)
     own_pool = pool is None
     if pool is None:
@@ -190,13 +216,19 @@ async def start_service(
             log.info("migrations applied", versions=[m.version for m in applied])
     metrics = ServiceMetrics(name)
     metrics.watch_pool(pool)
-    auth = KeyAuthenticator(AccountStore(pool), settings.auth_cache_seconds, WriteBudgets(settings))
+    # write budgets (and Meraki's limit) are buckets in the database, shared by every replica
+    buckets = SharedBuckets(pool)
+    auth = KeyAuthenticator(AccountStore(pool), settings.auth_cache_seconds, WriteBudgets(settings, buckets))
     ctx = ServiceContext(settings, pool, auth, metrics)
+    if read_url is not None:
+        ctx.replica = await ReadReplica.open(settings, read_url)
+        metrics.registry.register(ReplicaCollector(ctx.replica))
     # every process forgets a revoked key at once (and trusts its key cache
     # only while it listens): a connection of its own, outside the pool
+    ctx.background.append(asyncio.create_task(buckets.sweep_forever(settings.rate_bucket_sweep_seconds, log)))
     ctx.background.append(asyncio.create_task(
         auth.watch_key_changes(functools.partial(KeyChangeListener.open, resolve_database_url(settings)))))
-    database_watch = DatabaseWatch(pool, settings.database_check_seconds, log)
+    database_watch = DatabaseWatch(pool, settings.database_check_seconds, log, ctx.replica)
     server = grpc.aio.server(
         interceptors=[
             ObservabilityInterceptor(metrics, log),

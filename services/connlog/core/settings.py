@@ -1,7 +1,7 @@
 """All settings of connlog, in one typed object read from the environment.
 
 Every variable is ``CONNLOG_<FIELD>`` (e.g. ``CONNLOG_INGEST_PORT``), except the
-database, which is ``DATABASE_URL``.
+database, which is ``DATABASE_URL`` (and its read replica ``DATABASE_READ_URL``).
 """
 
 from __future__ import annotations
@@ -35,7 +35,10 @@ class Settings(BaseSettings):
     query_metrics_port: int = Field(default=9102, ge=0, le=65535)
     gateway_port: int = Field(default=8080, ge=0, le=65535)
     envoy_binary: str | None = None
-    # Where Envoy reaches the services; default: this machine's ports.
+    # Where Envoy reaches the services ("host:port"); default: this machine's
+    # ports. The ingest and query upstreams may list several endpoints,
+    # comma-separated ("10.0.0.5:50052,10.0.0.6:50052"): Envoy balances
+    # requests over them round robin (each health-checked on its own).
     gateway_ingest_upstream: str | None = None
     gateway_query_upstream: str | None = None
     gateway_vendor_sync_upstream: str | None = None
@@ -44,6 +47,21 @@ class Settings(BaseSettings):
 
     db_pool_min_size: int = Field(default=1, ge=0)
     db_pool_max_size: int = Field(default=10, ge=1)
+
+    # --- Reads off the primary (connlog.core.replica, docs/operations.md) ---
+    # With ``database_read_url`` set (``DATABASE_READ_URL``: a hot standby,
+    # e.g. CloudNativePG's ``-ro`` service) the query service reads events,
+    # vendor shapes and insights from it through a pool of its own (sized
+    # like the primary's); keys, revocation, network names, the live tail and
+    # the rollup maintainer stay on the primary. Unset: everything on the
+    # primary. The replica is checked every ``database_check_seconds``; while
+    # it is unreachable, or more than ``database_read_max_lag_seconds``
+    # behind in replay (0: no bound), the query service is NOT_SERVING and
+    # its reads answer UNAVAILABLE (never a fallback onto the primary).
+    database_read_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_READ_URL", "CONNLOG_DATABASE_READ_URL")
+    )
+    database_read_max_lag_seconds: float = Field(default=30.0, ge=0, le=86400)
 
     # Retention (connlog.store.retention): daily partitions kept from
     # ``retention_days`` back to ``partitions_ahead_days`` ahead; older
@@ -123,6 +141,18 @@ class Settings(BaseSettings):
     rollup_retry_seconds: float = Field(default=5.0, gt=0, le=3600)
 
     meraki_rate_limit_per_second: float = Field(default=10.0, gt=0)
+    # --- Shared rate budgets (connlog.store.budgets, docs/security.md) ---
+    # Every rate limit per organisation or per key is a token bucket in the
+    # database, shared by every replica. Meraki's per-organisation limit:
+    # ``meraki_rate_limit_per_second`` with bursts of ``meraki_rate_limit_burst``
+    # (unset: the rate, at least 1); one take (a round trip) per request.
+    # Write budgets (``key_write_*``, ``device_write_*`` below): a process
+    # takes up to rate × ``write_budget_lease_seconds`` whole tokens at once
+    # and spends them locally for up to a second (0: a round trip per write).
+    # Buckets full again are deleted every ``rate_bucket_sweep_seconds``.
+    meraki_rate_limit_burst: float | None = Field(default=None, ge=1)
+    write_budget_lease_seconds: float = Field(default=0.1, ge=0, le=1)
+    rate_bucket_sweep_seconds: float = Field(default=60.0, gt=0, le=86400)
     mojo_session_max_minutes: int = Field(default=1440, ge=1)
 
     vendor_sync_port: int = Field(default=50053, ge=0, le=65535)
@@ -142,6 +172,16 @@ class Settings(BaseSettings):
     # over once its leases lapse (at most ``sync_lease_seconds`` later).
     sync_lease_seconds: float = Field(default=30.0, ge=1, le=3600)
     sync_claim_batch: int = Field(default=16, ge=1, le=1000)
+
+    # --- Vendor-sync network discovery (connlog.vendorsync.schedule) ---
+    # connlog's share of Meraki's 10 requests/s per organisation (other
+    # applications use the same budget): a Meraki source that sets no
+    # ``rate_limit_per_second`` paces its organisation at 10 x this share,
+    # shared by every source of the organisation in this replica. A
+    # discovering source lists its network's clients again once its last
+    # listing is ``sync_discovery_interval_seconds`` old.
+    sync_meraki_budget_share: float = Field(default=0.5, gt=0, le=1)
+    sync_discovery_interval_seconds: float = Field(default=3600.0, ge=0, le=31 * 86400)
 
     # How long a key look-up is remembered; a revoked key is forgotten at
     # once anyway (every process listens for changed keys, and does not use
@@ -182,9 +222,11 @@ class Settings(BaseSettings):
     # (CIDRs of the hops in front of the gateway).
     public_base_url: str | None = None
     trusted_proxies: CommaList = ()
-    # Per-key write budgets, shared by every write path of a key: events per
-    # second (a request costs its event count, at least 1) with a burst of
-    # ``*_burst``; device keys have their own, smaller budget.
+    # Per-key write budgets, shared by every write path of a key and every
+    # replica (buckets in the database, taken in leases: see
+    # ``write_budget_lease_seconds``): events per second (a request costs its
+    # event count, at least 1) with a burst of ``*_burst``; device keys have
+    # their own, smaller budget.
     key_write_events_per_second: float = Field(default=100_000.0, gt=0)
     key_write_burst: float = Field(default=200_000.0, ge=1)
     device_write_events_per_second: float = Field(default=20.0, gt=0)

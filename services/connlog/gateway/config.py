@@ -127,6 +127,20 @@ def _split(address: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+def lb_endpoints(addresses: str) -> list[dict[str, object]]:
+    """Envoy's ``lb_endpoints`` for "host:port" or several of them,
+    comma-separated (``gateway_ingest_upstream``, ``gateway_query_upstream``:
+    replicas on several ports or machines, balanced round robin)."""
+    endpoints: list[dict[str, object]] = []
+    for address in (part.strip() for part in addresses.split(",")):
+        if address:
+            host, port = _split(address)
+            endpoints.append({"endpoint": {"address": {"socket_address": {"address": host, "port_value": port}}}})
+    if not endpoints:
+        raise ValueError(f"no upstream address in {addresses!r}")
+    return endpoints
+
+
 # google.rpc.Code for the HTTP status of one of Envoy's own replies (the
 # canonical /v1 paths and anything outside a vendor shape answer
 # google.rpc.Status JSON, as the transcoder does for the backend's errors).
@@ -341,8 +355,8 @@ def render(settings: Settings, *, gateway_port: int | None = None) -> str:
     port = settings.gateway_port if gateway_port is None else gateway_port
     base_path = urlsplit(settings.public_base_url).path if settings.public_base_url else ""
     upstream_host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
-    ingest_host, ingest_port = _split(settings.gateway_ingest_upstream or f"{upstream_host}:{settings.ingest_port}")
-    query_host, query_port = _split(settings.gateway_query_upstream or f"{upstream_host}:{settings.query_port}")
+    ingest_endpoints = lb_endpoints(settings.gateway_ingest_upstream or f"{upstream_host}:{settings.ingest_port}")
+    query_endpoints = lb_endpoints(settings.gateway_query_upstream or f"{upstream_host}:{settings.query_port}")
     sync_host, sync_port = _split(
         settings.gateway_vendor_sync_upstream or f"{upstream_host}:{settings.vendor_sync_port}"
     )
@@ -359,10 +373,8 @@ def render(settings: Settings, *, gateway_port: int | None = None) -> str:
         lua_source=json.dumps(lua_source(settings.retry_after_seconds, gateway_origin(settings, port), base_path,
                                          body_limits(settings))),
         descriptor_file=asset("connlog.pb"),
-        ingest_host=ingest_host,
-        ingest_port=ingest_port,
-        query_host=query_host,
-        query_port=query_port,
+        ingest_endpoints=json.dumps(ingest_endpoints),
+        query_endpoints=json.dumps(query_endpoints),
         vendor_sync_host=sync_host,
         vendor_sync_port=sync_port,
         local_reply_config=json.dumps(local_reply_config(settings)),

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -253,8 +253,10 @@ def _top(reasons: list[_Reason], limit: int = TOP_FAILURE_REASONS) -> list[_Reas
 class Insights:
     """The insights of one store (see the module docstring)."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, before_read: Callable[[], None] | None = None) -> None:
+        # the query service's read pool and staleness gate (as EventReader's)
         self._store = InsightStore(pool)
+        self._before_read = before_read or (lambda: None)
 
     async def summarize(
         self, tenant_ref: int, flt: EventFilter, grouping: Grouping, *, use_rollups: bool = True
@@ -263,6 +265,7 @@ class Insights:
         order, with its per-step counts and top failure reasons. The same
         answer whether or not the rollups are used, or caught up
         (``use_rollups`` False: every event read raw; docs/insights.md)."""
+        self._before_read()
         width = grouping.width()
         async with self._store.summary() as reader:
             cells = await reader.cells(tenant_ref, flt, grouping, MAX_CELLS + 1, use_rollups=use_rollups)
@@ -304,6 +307,7 @@ class Insights:
         client of the events matching ``flt`` (a time range, a network, a
         client), their samples that match ``samples_of``, grouped by the
         dimensions of the event that starts each."""
+        self._before_read()
         dimensions = dimensions_of(group_by)
         rows = await self._store.timeline(tenant_ref, flt, by_client=True, limit=MAX_SCANNED_EVENTS + 1)
         if len(rows) > MAX_SCANNED_EVENTS:
@@ -342,6 +346,7 @@ class Insights:
         beginning before ``end``, each whole; the first page (``after``
         None) or the page after the session that ended at ``after``. Also
         the position to continue after (None: no more sessions)."""
+        self._before_read()
         base = dataclasses.replace(flt, start=None, end=None)
         scanned = 0
         if after is None and start is not None:

@@ -194,8 +194,8 @@ class InsightsServicer(igrpc.InsightsServiceServicer):
 
     def __init__(self, ctx: ServiceContext) -> None:
         self._ctx = ctx
-        self._insights = Insights(ctx.pool)
-        self._accounts = AccountStore(ctx.pool)
+        self._insights = Insights(ctx.read_pool, ctx.read_gate)  # the read replica's (query.servicer.event_reader)
+        self._accounts = AccountStore(ctx.pool)  # network names: on the primary (as QueryServicer's)
 
     async def _network_ref(self, tenant_ref: int, network: str, context: grpc.aio.ServicerContext) -> int | None:
         """The network's ref (None for ``-``); NOT_FOUND when the tenant has

@@ -9,6 +9,7 @@ from connlog.query.servicer import register
 
 async def run(settings: Settings) -> None:
     service = await start_service(
-        "query", settings, register, port=settings.query_port, metrics_port=settings.query_metrics_port
+        "query", settings, register, port=settings.query_port, metrics_port=settings.query_metrics_port,
+        read_url=settings.database_read_url,
     )
     await serve_until_signalled(service)

@@ -5,11 +5,20 @@ one ``EventReader``: get one event, or one keyset page of a filter, forward
 from a position or backward from one (or from the end), with whether events
 lie before and after the page. The callers turn positions into their own
 tokens and the events into their own shapes.
+
+The pool is the query service's read pool (``ServiceContext.read_pool``: a
+read replica when ``database_read_url`` is set) and ``before_read`` its
+staleness gate (``ReadReplica.ensure_current``), run before every read. A
+keyset position names a place in the order, not a server's state: a page
+token issued by a read on one server and used on another that is behind
+gives the events that server has after that position (fewer, never earlier
+ones, never an error).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import asyncpg
@@ -17,6 +26,10 @@ import asyncpg
 from connlog.store.events import EventFilter, EventStore, ReadEvent
 
 Position = tuple[dt.datetime, int]  # (occurred_at, event id): a keyset position
+
+
+def _no_gate() -> None:
+    """Reads on the primary: always current."""
 
 
 class _End:
@@ -43,11 +56,13 @@ class Page:
 class EventReader:
     """Reads events of one store (see the module docstring)."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, before_read: Callable[[], None] | None = None) -> None:
         self._store = EventStore(pool)
+        self._before_read = before_read or _no_gate
 
     async def get(self, tenant_ref: int, network_id: str, event_id: int) -> ReadEvent | None:
         """One event, or None when the tenant has no such event in that network."""
+        self._before_read()
         return await self._store.get(tenant_ref, network_id, event_id)
 
     async def page(
@@ -68,6 +83,7 @@ class EventReader:
         the page (one more query), as Link headers need."""
         if after is not None and before is not None:
             raise ValueError("a page is after a position or before one, not both")
+        self._before_read()
         if before is not None:
             return await self._page_before(tenant_ref, flt, size, descending, before)
         events = await self._store.list(tenant_ref, flt, after=after, descending=descending, limit=size + 1)
@@ -96,4 +112,5 @@ class EventReader:
         self, tenant_ref: int, network_ref: int | None, *, client_id: str | None = None, client_mac: str | None = None
     ) -> bool:
         """Whether any stored event is about this client (in this network)."""
+        self._before_read()
         return await self._store.client_exists(tenant_ref, network_ref, client_id=client_id, client_mac=client_mac)

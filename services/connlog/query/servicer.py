@@ -106,8 +106,9 @@ class QueryServicer(query_grpc.QueryServiceServicer):
 
     def __init__(self, ctx: ServiceContext, tail: TailHub | None = None) -> None:
         self._ctx = ctx
-        self._reader = EventReader(ctx.pool)
-        self._accounts = AccountStore(ctx.pool)
+        self._reader = event_reader(ctx)
+        self._accounts = AccountStore(ctx.pool)  # network names: on the primary (never "not found" for a
+        # network an acknowledged ingest created, whatever the replica's lag)
         self._tail = tail if tail is not None else tail_hub(ctx)
 
     async def _resolve_network(self, flt: EventFilter, parent: str, network: str, tenant_ref: int,
@@ -206,6 +207,16 @@ class QueryServicer(query_grpc.QueryServiceServicer):
                 self._tail.unsubscribe(watcher)
 
 
+def event_reader(ctx: ServiceContext) -> EventReader:
+    """The query service's event reader: on its read replica, gated by its
+    lag bound, when it has one (``database_read_url``), else on the primary.
+    What stays on the primary: keys and revocation (ctx.auth), network
+    names, the live tail (LISTEN and the feed: a hot standby cannot LISTEN,
+    and resume tokens are the primary's positions) and the rollup
+    maintainer (it writes). docs/operations.md, "Reads off the primary"."""
+    return EventReader(ctx.read_pool, ctx.read_gate)
+
+
 def tail_hub(ctx: ServiceContext) -> TailHub:
     """The live tail's hub of a query process: its follower connects (on the
     first watch) to the service's database, outside the pool."""
@@ -239,5 +250,5 @@ async def register(server: grpc.aio.Server, ctx: ServiceContext) -> list[str]:
     return [
         query_pb.DESCRIPTOR.services_by_name["QueryService"].full_name,
         *insights_servicer.register(server, ctx),
-        *registry.register(server, ctx, registry.QUERY, EventReader(ctx.pool)),
+        *registry.register(server, ctx, registry.QUERY, event_reader(ctx)),
     ]

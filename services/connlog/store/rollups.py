@@ -82,7 +82,8 @@ def rollup_units() -> str:
 
 
 _DIMENSIONS = ", ".join(ROLLUP_DIMENSIONS)
-_FOLD = f"""
+# Deliberately multi-tenant: one fold counts every tenant's events of a feed range.
+FOLD = f"""
 WITH batch AS (
     SELECT {event_units({"hour": ROLLUP_DIMENSIONS["hour"]})}
     FROM connection_events e
@@ -127,7 +128,7 @@ async def fold(conn: asyncpg.Connection, span: int) -> Fold:
         upper = max(lower, min(head, lower + span))
         rows = 0
         if upper > lower:
-            status = await conn.execute(_FOLD, lower, upper)
+            status = await conn.execute(FOLD, lower, upper)
             rows = int(status.rsplit(" ", 1)[1])
             await conn.execute(
                 """UPDATE connection_rollup_watermark SET xid = $1, updated_at = now(),
@@ -153,15 +154,19 @@ class RollupStatus:
         return max(0.0, (now - self.caught_up_at).total_seconds()) if self.pending else 0.0
 
 
+# Whether any final event of any tenant waits to be rolled up (deliberately
+# multi-tenant: the watermark is one for all tenants).
+STATUS = f"""SELECT w.xid, w.caught_up_at, {HORIZON} AS horizon,
+                    EXISTS (SELECT 1 FROM connection_events e
+                            WHERE e.stored_xid >= w.xid AND e.stored_xid < {HORIZON}) AS pending
+             FROM connection_rollup_watermark w"""
+
+
 async def status(conn: asyncpg.Connection) -> RollupStatus:
     """The rollups' status now (one snapshot; the pending events are found
     on the BRIN index of ``stored_xid``)."""
     async with conn.transaction(isolation="repeatable_read", readonly=True):
-        row = await conn.fetchrow(
-            f"""SELECT w.xid, w.caught_up_at, {HORIZON} AS horizon,
-                       EXISTS (SELECT 1 FROM connection_events e
-                               WHERE e.stored_xid >= w.xid AND e.stored_xid < {HORIZON}) AS pending
-                FROM connection_rollup_watermark w""")
+        row = await conn.fetchrow(STATUS)
     assert row is not None  # (0009 inserts the one row)
     return RollupStatus(row["xid"], row["horizon"], row["pending"], row["caught_up_at"])
 
@@ -182,4 +187,9 @@ async def try_lock(conn: asyncpg.Connection, lock_id: int) -> bool:
 async def forget_hours(conn: Connection, start: dt.datetime, end: dt.datetime) -> None:
     """Delete the rollup rows of the hours in ``[start, end)`` (retention:
     in the transaction that drops those hours' events)."""
-    await conn.execute("DELETE FROM connection_rollups WHERE hour >= $1 AND hour < $2", start, end)
+    await conn.execute(FORGET_HOURS, start, end)
+
+
+# Every tenant's rollups of the hours [$1, $2): deliberately multi-tenant
+# (retention drops a whole day of every tenant).
+FORGET_HOURS = "DELETE FROM connection_rollups WHERE hour >= $1 AND hour < $2"

@@ -23,12 +23,14 @@ from connlog.store.accounts import SourceScope
 _COLUMNS = """s.source_id, t.tenant_id, s.tenant_ref, s.display_name, s.vendor, s.base_url, s.credential_sealed,
               s.network_id, s.vendor_network_id, s.clients, s.poll_interval_s, s.rate_limit_per_s,
               s.organization_id, s.client_identifier, s.enabled, s.state, s.last_error, s.created_at, s.updated_at,
-              (s.credential_sealed IS NOT NULL OR s.credential_plaintext <> '') AS has_credential"""
+              (s.credential_sealed IS NOT NULL OR s.credential_plaintext <> '') AS has_credential,
+              s.discover_clients"""
 
 # The credential is written sealed only (connlog.vendorsync.credentials); the
 # plaintext column of before migration 0006 is only ever cleared.
 SETTABLE = ("display_name", "vendor", "base_url", "credential_sealed", "network_id", "vendor_network_id", "clients",
-            "poll_interval_s", "rate_limit_per_s", "organization_id", "client_identifier", "enabled")
+            "poll_interval_s", "rate_limit_per_s", "organization_id", "client_identifier", "enabled",
+            "discover_clients")
 
 # (source id, sealed credential or None, plaintext of before 0006 or '') ->
 # the new sealed credential, or None to leave the row as it is.
@@ -62,6 +64,13 @@ class SourceRecord:
     updated_at: dt.datetime
     has_credential: bool
     credential: str = ""
+    # follow the network's clients as discovered (Meraki; implied without listed clients)
+    discover_clients: bool = False
+
+    @property
+    def discovers(self) -> bool:
+        """Whether the source follows its network's clients as discovered."""
+        return self.discover_clients or not self.clients
 
 
 @dataclass
@@ -95,6 +104,33 @@ class ClientIdentity:
     client_id: str
     mac_address: str
 
+
+@dataclass(frozen=True)
+class DiscoveredClient:
+    """A client of a source's network as the vendor's listing reported it;
+    ``client`` is its name here: its MAC, else its id."""
+
+    client: str
+    client_id: str
+    mac_address: str
+    last_seen: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """A source's last full sweep (a poll of all its due clients) and its
+    last discovery."""
+
+    discovered_at: dt.datetime | None = None
+    ended_at: dt.datetime | None = None
+    seconds: float | None = None
+    clients: int = 0
+    requests: int = 0
+    next_poll_at: dt.datetime | None = None
+
+
+# Meraki keeps 31 days of events: a discovered client not reported for longer is dropped.
+DISCOVERED_RETENTION = dt.timedelta(days=31)
 
 # Changing these may make a kept identity wrong (another vendor, network or API).
 _IDENTITY_SCOPE = ("vendor", "base_url", "network_id", "vendor_network_id")
@@ -157,6 +193,8 @@ class SyncStore:
             )
             if any(name in values for name in _IDENTITY_SCOPE):
                 await conn.execute("DELETE FROM sync_client_identities WHERE source_id = $1", source_id)
+                await conn.execute("DELETE FROM sync_discovered_clients WHERE source_id = $1", source_id)
+                await conn.execute("UPDATE sync_sources SET discovered_at = NULL WHERE source_id = $1", source_id)
             elif "clients" in values:  # names no longer listed
                 await conn.execute("DELETE FROM sync_client_identities WHERE source_id = $1 AND client <> ALL($2)",
                                    source_id, values["clients"])
@@ -373,3 +411,64 @@ class SyncStore:
                 source_id,
             )
         return SourceScope(**dict(row)) if row else None
+
+    async def discovered(self, source_id: str) -> dict[str, DiscoveredClient]:
+        """The clients of a source's network as last discovered, by name (in
+        the order of their names)."""
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                """SELECT client, vendor_client_id, mac_address, last_seen FROM sync_discovered_clients
+                   WHERE source_id = $1 ORDER BY client""", source_id)
+        return {r["client"]: DiscoveredClient(r["client"], r["vendor_client_id"], r["mac_address"], r["last_seen"])
+                for r in rows}
+
+    async def keep_discovered(
+        self, source_id: str, tenant_ref: int, clients: builtins.list[DiscoveredClient], *, holder: str
+    ) -> bool:
+        """Keep a listing of a source's network: each client reported (its
+        identifiers and lastSeen), ``discovered_at`` now, and drop clients not
+        reported for ``DISCOVERED_RETENTION``; only while ``holder`` holds
+        the source's live lease (False, nothing written, if not)."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            held = await conn.fetchval(
+                """UPDATE sync_sources SET discovered_at = now()
+                   WHERE source_id = $1 AND lease_holder = $2 AND lease_until > now() RETURNING true""",
+                source_id, holder)
+            if not held:
+                return False
+            await conn.execute(
+                """INSERT INTO sync_discovered_clients AS d
+                       (tenant_ref, source_id, client, vendor_client_id, mac_address, last_seen)
+                   SELECT $1, $2, c.client, c.vendor_client_id, c.mac_address, c.last_seen
+                   FROM unnest($3::text[], $4::text[], $5::text[], $6::timestamptz[])
+                        AS c (client, vendor_client_id, mac_address, last_seen)
+                   ON CONFLICT (source_id, client) DO UPDATE SET
+                       vendor_client_id = EXCLUDED.vendor_client_id, mac_address = EXCLUDED.mac_address,
+                       last_seen = GREATEST(d.last_seen, EXCLUDED.last_seen), reported_at = now()""",
+                tenant_ref, source_id, [c.client for c in clients], [c.client_id for c in clients],
+                [c.mac_address for c in clients], [c.last_seen for c in clients])
+            await conn.execute(
+                """DELETE FROM sync_discovered_clients
+                   WHERE source_id = $1 AND reported_at < now() - make_interval(secs => $2)""",
+                source_id, DISCOVERED_RETENTION.total_seconds())
+        return True
+
+    async def sweep_done(self, source_id: str, *, holder: str, seconds: float, clients: int, requests: int) -> bool:
+        """Record a full sweep that just ended, if ``holder`` still holds the
+        source's live lease."""
+        async with self._pool.acquire() as conn:
+            return await conn.fetchval(
+                """UPDATE sync_sources SET last_sweep_at = now(), last_sweep_seconds = $3,
+                          last_sweep_clients = $4, last_sweep_requests = $5
+                   WHERE source_id = $1 AND lease_holder = $2 AND lease_until > now() RETURNING true""",
+                source_id, holder, seconds, clients, requests,
+            ) is not None
+
+    async def sweep(self, source_id: str) -> Sweep:
+        """A source's last sweep and discovery (empty if none yet)."""
+        async with self._pool.acquire() as conn:
+            row = await conn.fetchrow(
+                """SELECT discovered_at, last_sweep_at AS ended_at, last_sweep_seconds AS seconds,
+                          last_sweep_clients AS clients, last_sweep_requests AS requests, next_poll_at
+                   FROM sync_sources WHERE source_id = $1""", source_id)
+        return Sweep(**dict(row)) if row else Sweep()

@@ -59,7 +59,7 @@ async def _run(
     stub: sync_grpc.VendorSyncServiceStub, args: argparse.Namespace, metadata: tuple[tuple[str, str], ...]
 ) -> int:
     command = args.sources_command
-    if command == "create":
+    if command in ("create", "add"):
         source = sync_pb.SyncSource(
             display_name=args.name,
             vendor=SHAPES_BY_NAME[args.vendor].vendor,
@@ -71,6 +71,7 @@ async def _run(
             rate_limit_per_second=args.rate,
             organization_id=args.organization,
             client_identifier=args.client_identifier,
+            discover_clients=args.discover,
         )
         source.poll_interval.FromMilliseconds(int(args.interval * 1000))
         _print(await stub.CreateSyncSource(sync_pb.CreateSyncSourceRequest(sync_source=source), metadata=metadata))
@@ -80,7 +81,8 @@ async def _run(
             page = await stub.ListSyncSources(sync_pb.ListSyncSourcesRequest(page_token=token), metadata=metadata)
             for source in page.sync_sources:
                 print(f"{source.name}  {pb.Vendor.Name(source.vendor):<15} {source.base_url}  "
-                      f"network {source.network_id}  clients {len(source.clients)}  "
+                      f"network {source.network_id}  clients {len(source.clients)}"
+                      f"{' + discovered' if source.discover_clients or not source.clients else ''}  "
                       f"{'enabled' if source.enabled else 'paused'}")
             token = page.next_page_token
             if not token:

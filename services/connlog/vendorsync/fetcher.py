@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from connlog.api.v1 import connection_event_pb2 as pb
-from connlog.store.sync import ClientIdentity, SourceRecord
+from connlog.core.settings import Settings
+from connlog.store.sync import ClientIdentity, DiscoveredClient, SourceRecord
 from connlog.vendorsync.identity import FollowedClient
 from connlog.vendorsync.vendor_http import VendorHttp
 
@@ -35,6 +36,13 @@ class Fetcher:
     DEFAULT_RATE = 10.0
     # whether ``identify`` asks the vendor who a client name is
     IDENTIFIES = False
+    # whether ``discover`` lists the clients of the source's network
+    DISCOVERS = False
+
+    @classmethod
+    def default_rate(cls, settings: Settings) -> float:
+        """Requests per second to the vendor when the source sets no budget."""
+        return cls.DEFAULT_RATE
 
     @classmethod
     def for_source(cls, http: VendorHttp, source: SourceRecord) -> Fetcher:
@@ -49,6 +57,10 @@ class Fetcher:
     async def identify(self, client: str) -> ClientIdentity | None:
         """Who ``client`` (a name the source lists) is, if the vendor says."""
         return None
+
+    def discover(self) -> AsyncIterator[list[DiscoveredClient]]:
+        """The clients of the source's network, a page at a time."""
+        raise NotImplementedError
 
     def pages(self, client: str, since: dt.datetime, until: dt.datetime) -> AsyncIterator[Page]:
         """The client's records from ``since`` to ``until``, a page at a time."""

@@ -23,15 +23,16 @@ from connlog.core.server import ServiceContext
 from connlog.core.settings import Settings
 from connlog.core.validation import InvalidArgument
 from connlog.shapes.registry import SYNCED, fetcher_of
-from connlog.store.sync import SourceRecord, SyncStore
-from connlog.vendorsync import credentials
+from connlog.store.budgets import SharedBuckets
+from connlog.store.sync import SourceRecord, Sweep, SyncStore
+from connlog.vendorsync import credentials, schedule
 from connlog.vendorsync.egress import EgressPolicy
-from connlog.vendorsync.identity import follow
-from connlog.vendorsync.worker import SyncWorker
+from connlog.vendorsync.pacing import SharedPacer
+from connlog.vendorsync.worker import SyncWorker, follow_source, sweep_candidates
 
 _PREFIX = "syncSources/"
 _MUTABLE = {"display_name", "base_url", "credential", "network_id", "vendor_network_id", "clients", "poll_interval",
-            "rate_limit_per_second", "organization_id", "client_identifier", "enabled"}
+            "rate_limit_per_second", "organization_id", "client_identifier", "enabled", "discover_clients"}
 
 
 def to_proto(record: SourceRecord) -> sync_pb.SyncSource:
@@ -50,6 +51,7 @@ def to_proto(record: SourceRecord) -> sync_pb.SyncSource:
         client_identifier=record.client_identifier,
         enabled=record.enabled,
         tenant_id=record.tenant_id,
+        discover_clients=record.discover_clients,
     )
     source.poll_interval.FromTimedelta(dt.timedelta(seconds=record.poll_interval_s))
     source.create_time.FromDatetime(record.created_at)
@@ -61,6 +63,9 @@ def to_proto(record: SourceRecord) -> sync_pb.SyncSource:
 # else names no source and is refused before it reaches the store.
 _SOURCE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 MAX_CLIENTS = 1000
+# Per-client entries a status shows at most (the listed names first); its
+# ``clients_known`` counts them all.
+MAX_STATUS_CLIENTS = 10_000
 MAX_CLIENT = 128
 MAX_TEXT = 256
 MAX_CREDENTIAL = 4096
@@ -102,8 +107,8 @@ def columns(source: sync_pb.SyncSource, paths: set[str], egress: EgressPolicy) -
         out["vendor_network_id"] = _text(source, "vendor_network_id")
     if "clients" in paths:
         clients = [c.strip() for c in source.clients]
-        if not clients or any(not c or len(c) > MAX_CLIENT for c in clients):
-            raise InvalidArgument("sync_source.clients", "needs at least one client id or MAC")
+        if any(not c or len(c) > MAX_CLIENT for c in clients):
+            raise InvalidArgument("sync_source.clients", "each must be a client id or MAC of 1-128 characters")
         if len(clients) > MAX_CLIENTS:
             raise InvalidArgument("sync_source.clients", f"at most {MAX_CLIENTS} clients per source")
         for client in clients:
@@ -125,12 +130,22 @@ def columns(source: sync_pb.SyncSource, paths: set[str], egress: EgressPolicy) -
             out[name] = _text(source, name)
     if "enabled" in paths:
         out["enabled"] = source.enabled
+    if "discover_clients" in paths:
+        out["discover_clients"] = source.discover_clients
     return out
 
 
 def _check_vendor_rules(values: dict[str, Any]) -> None:
     if values.get("vendor") in SYNCED:
-        fetcher_of(values["vendor"]).check_source(values)
+        fetcher = fetcher_of(values["vendor"])
+        if not fetcher.DISCOVERS:  # only clients it lists
+            vendor = pb.Vendor.Name(values["vendor"])
+            if values.get("discover_clients"):
+                raise InvalidArgument("sync_source.discover_clients", f"{vendor} sources cannot discover clients")
+            if not values.get("clients", [""]):
+                raise InvalidArgument("sync_source.clients",
+                                      f"needs at least one client id or MAC ({vendor} sources cannot discover clients)")
+        fetcher.check_source(values)
 
 
 class VendorSyncServicer(sync_grpc.VendorSyncServiceServicer):
@@ -178,7 +193,7 @@ class VendorSyncServicer(sync_grpc.VendorSyncServiceServicer):
         source = request.sync_source
         required = {"vendor", "base_url", "credential", "network_id", "clients", "poll_interval",
                     "rate_limit_per_second", "organization_id", "client_identifier", "display_name",
-                    "vendor_network_id"}
+                    "vendor_network_id", "discover_clients"}
         try:
             values = columns(source, required, self._egress)
             _check_vendor_rules(values)
@@ -225,7 +240,8 @@ class VendorSyncServicer(sync_grpc.VendorSyncServiceServicer):
         try:
             values = columns(request.sync_source, paths, self._egress)
             # (the stored credential passed these rules when it was set)
-            _check_vendor_rules({"vendor": record.vendor, "clients": record.clients} | values)
+            _check_vendor_rules({"vendor": record.vendor, "clients": record.clients,
+                                 "discover_clients": record.discover_clients} | values)
         except InvalidArgument as err:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(err))
         await self._sealed(context, record.source_id, values)
@@ -263,13 +279,18 @@ class VendorSyncServicer(sync_grpc.VendorSyncServiceServicer):
         status = sync_pb.SyncSourceStatus(name=f"{_PREFIX}{source_id}/status", state=state,
                                           last_error=record.last_error)
         now = dt.datetime.now(dt.UTC)
-        # a client listed under several names (its id and its MAC) is followed
-        # once, under its first name: each name shows that one client's state
-        followed = {name: client.name for client in follow(record.vendor, record.clients,
-                                                           await self._store.identities(source_id))
-                    for name in client.names}
-        for client in record.clients:
-            cp = checkpoints.get(followed.get(client, client))
+        fetcher = fetcher_of(record.vendor)
+        discovering = fetcher.DISCOVERS and record.discovers
+        found = await self._store.discovered(source_id) if discovering else {}
+        # a client listed under several names (its id and its MAC), or listed
+        # and discovered, is followed once, under its first name: each name
+        # shows that one client's state
+        followed = follow_source(record, await self._store.identities(source_id), found)
+        first = {name: client.name for client in followed for name in client.names}
+        listed = set(record.clients)
+        shown = [*record.clients, *(c.name for c in followed if not listed.intersection(c.names))][:MAX_STATUS_CLIENTS]
+        for client in shown:
+            cp = checkpoints.get(first.get(client, client))
             entry = status.clients.add(client=client)
             if cp is None:
                 continue
@@ -280,7 +301,34 @@ class VendorSyncServicer(sync_grpc.VendorSyncServiceServicer):
                 entry.lag.FromTimedelta(max(now - cp.checkpoint_at, dt.timedelta(0)))
             if cp.last_success_at:
                 entry.last_success_time.FromDatetime(cp.last_success_at)
+        self._sweep_status(status, record, await self._store.sweep(source_id), discovering,
+                           sweep_candidates(record, followed, found, checkpoints), now)
         return status
+
+    def _sweep_status(self, status: sync_pb.SyncSourceStatus, record: SourceRecord, sweep: Sweep, discovering: bool,
+                      candidates: list[schedule.Candidate], now: dt.datetime) -> None:
+        """How long the source's sweeps take: the last one's figures, and the
+        next one's estimate (its due clients at the last sweep's requests per
+        client, plus the clients listing if due then, over the budget)."""
+        budget = record.rate_limit_per_s or fetcher_of(record.vendor).default_rate(self._ctx.settings)
+        status.clients_known = len(candidates)
+        status.budget_per_second = budget
+        status.clients_polled_last_sweep = sweep.clients
+        status.requests_last_sweep = sweep.requests
+        if sweep.ended_at is not None and sweep.seconds is not None:
+            status.last_sweep_time.FromDatetime(sweep.ended_at)
+            status.last_sweep_duration.FromTimedelta(dt.timedelta(seconds=sweep.seconds))
+        if sweep.discovered_at is not None:
+            status.last_discovery_time.FromDatetime(sweep.discovered_at)
+        when = max(now, sweep.next_poll_at or now)
+        due = schedule.due_count(candidates, now, when)
+        interval = dt.timedelta(seconds=self._ctx.settings.sync_discovery_interval_seconds)
+        listing = discovering and (sweep.discovered_at is None or when - sweep.discovered_at >= interval)
+        pages = schedule.listing_pages(len(candidates)) if listing else 0
+        per_client = schedule.requests_per_client(sweep.requests, sweep.clients)
+        status.clients_due_next_sweep = due
+        status.next_sweep_estimate.FromTimedelta(dt.timedelta(
+            seconds=schedule.estimate_seconds(due, per_client, budget, discovery_pages=pages)))
 
 
 class SyncServiceKeyMissing(RuntimeError):
@@ -316,7 +364,8 @@ async def register(server: grpc.aio.Server, ctx: ServiceContext) -> list[str]:
     else:
         if report.sealed_plaintext:
             log.info("credentials stored in clear sealed", count=report.sealed_plaintext)
-    worker = SyncWorker(ctx.settings, store, ctx.metrics, sealer)
+    # each organisation's request budget is shared by every vendor-sync replica
+    worker = SyncWorker(ctx.settings, store, ctx.metrics, sealer, pacer=SharedPacer(SharedBuckets(ctx.pool)))
     ctx.background.append(asyncio.create_task(worker.run_forever()))
     sync_grpc.add_VendorSyncServiceServicer_to_server(VendorSyncServicer(ctx, worker, sealer), server)
     return [sync_pb.DESCRIPTOR.services_by_name["VendorSyncService"].full_name]

@@ -13,12 +13,15 @@ import asyncio
 import random
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from connlog.core.caches import BoundedCache
 from connlog.vendorsync.egress import EgressPolicy, EgressRefused, VettedTransport
+
+if TYPE_CHECKING:
+    from connlog.vendorsync.pacing import Pacer
 
 # Redirects followed (within the origin) before a request is given up.
 MAX_REDIRECTS = 5
@@ -75,7 +78,7 @@ class VendorHttp:
 
     def __init__(
         self,
-        limiter: AsyncRateLimiter,
+        limiter: Pacer,
         budget_key: str,
         rate: float,
         *,

@@ -11,6 +11,14 @@ renews each lease every third of ``sync_lease_seconds`` while it polls, and
 releases it when done. A renewal or a checkpoint write that finds the lease
 lost stops that source's poll at once; a replica that dies leaves its leases
 to lapse, and another resumes its sources from their last checkpoints.
+
+A poll of a source is a sweep over its clients: those it lists and, for a
+source that discovers (Meraki: ``discover_clients``, or no clients listed),
+those its network's clients listing reports, listed again once
+``sync_discovery_interval_seconds`` old. Each client is followed once
+however it is named (``follow``); which are polled, and in which order, is
+``connlog.vendorsync.schedule``'s; every request waits on the organisation's
+budget (``connlog.vendorsync.pacing``).
 """
 
 from __future__ import annotations
@@ -20,6 +28,8 @@ import datetime as dt
 import os
 import secrets
 import socket
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,18 +40,21 @@ from connlog.api.v1 import ingest_service_pb2 as ingest_pb
 from connlog.api.v1 import ingest_service_pb2_grpc
 from connlog.api.v1 import vendor_sync_service_pb2 as sync_pb
 from connlog.core.auth import SYNC_SOURCE_HEADER
+from connlog.core.identifiers import normalise_mac
 from connlog.core.logging import get_logger
 from connlog.core.metrics import ServiceMetrics
 from connlog.core.sealing import Sealer
 from connlog.core.settings import Settings
 from connlog.shapes.records import VendorRecordError
 from connlog.shapes.registry import fetcher_of
-from connlog.store.sync import SourceRecord, SyncStore
+from connlog.store.sync import Checkpoint, ClientIdentity, DiscoveredClient, SourceRecord, SyncStore
+from connlog.vendorsync import schedule
 from connlog.vendorsync.credentials import CredentialUnavailable, opened
 from connlog.vendorsync.egress import EgressPolicy
 from connlog.vendorsync.fetcher import Fetcher
 from connlog.vendorsync.identity import FollowedClient, follow
-from connlog.vendorsync.vendor_http import AsyncRateLimiter, CredentialRejected, VendorHttp, VendorUnavailable
+from connlog.vendorsync.pacing import LocalPacer, Pacer, budget_key
+from connlog.vendorsync.vendor_http import CredentialRejected, VendorHttp, VendorUnavailable
 
 INGEST_BATCH = 1000
 
@@ -72,14 +85,17 @@ class SyncWorker:
     ingest service writes a call's events only into that source's tenant,
     vendor and network."""
 
-    def __init__(self, settings: Settings, store: SyncStore, metrics: ServiceMetrics, sealer: Sealer) -> None:
+    def __init__(self, settings: Settings, store: SyncStore, metrics: ServiceMetrics, sealer: Sealer,
+                 pacer: Pacer | None = None) -> None:
         self._settings = settings
         self._store = store
         self._metrics = metrics
         self._sealer = sealer
         key = settings.sync_service_key.get_secret_value() if settings.sync_service_key else ""
         self._authorization = ("authorization", f"Bearer {key}")
-        self._limiter = AsyncRateLimiter()
+        # every vendor request waits on its organisation's budget here (local
+        # to this replica for now: see connlog.vendorsync.pacing)
+        self._pacer: Pacer = pacer or LocalPacer()
         self._holder = replica_id()
         self._lease = settings.sync_lease_seconds
         self._running: dict[str, asyncio.Task[None]] = {}  # source id -> its poll, under this replica's lease
@@ -211,6 +227,8 @@ class SyncWorker:
                 return
 
     async def poll_source(self, source: SourceRecord) -> None:
+        """One sweep of a source: discover its network's clients if due, then
+        poll each due client, most recently active first; record the sweep."""
         try:
             source = opened(self._sealer, source)
         except CredentialUnavailable as exc:
@@ -219,20 +237,32 @@ class SyncWorker:
             self._log.error("credential unavailable", source=source.source_id, error=str(exc))
             for name in source.clients:
                 await self._client_error(source, name, str(exc))
+            if not source.clients:
+                await self._store.set_state(source.source_id, sync_pb.SYNC_SOURCE_STATE_ACTIVE, str(exc),
+                                            holder=self._holder)
             self._metrics.polls.labels(_vendor(source), "failed").inc()
             return
         fetcher_type = fetcher_of(source.vendor)
-        rate = source.rate_limit_per_s or fetcher_type.DEFAULT_RATE
-        budget = f"{source.vendor}|{source.base_url}|{source.organization_id or source.source_id}"
-        http = VendorHttp(self._limiter, budget, rate, timeout=self._settings.sync_http_timeout_seconds,
+        rate = source.rate_limit_per_s or fetcher_type.default_rate(self._settings)
+        http = VendorHttp(self._pacer, budget_key(source), rate, timeout=self._settings.sync_http_timeout_seconds,
                           attempts=self._settings.sync_http_attempts,
                           backoff_base=self._settings.sync_backoff_base_seconds,
                           egress=EgressPolicy.from_settings(self._settings), base_url=source.base_url)
+        started = time.monotonic()
         try:
             fetcher = fetcher_type.for_source(http, source)
             checkpoints = await self._store.checkpoints(source.source_id)
+            found: dict[str, DiscoveredClient] = {}
+            if fetcher.DISCOVERS and source.discovers:
+                await self._discover(source, fetcher)
+                found = await self._store.discovered(source.source_id)
+                await self._adopt(source, found)
             unanswered = await self._identify(source, fetcher)
-            for client in follow(source.vendor, source.clients, await self._store.identities(source.source_id)):
+            clients = follow_source(source, await self._store.identities(source.source_id), found)
+            by_name = {client.name: client for client in clients}
+            polled = 0
+            for due in schedule.plan(sweep_candidates(source, clients, found, checkpoints), dt.datetime.now(dt.UTC)):
+                client = by_name[due.name]
                 if all(name in unanswered for name in client.names):
                     # Not followed this time: it may be a client followed under another name.
                     await self._client_error(source, client.name, unanswered[client.name])
@@ -243,6 +273,9 @@ class SyncWorker:
                 marks = [cp.checkpoint_at for n in client.names
                          if (cp := checkpoints.get(n)) is not None and cp.checkpoint_at]
                 await self._poll_client(source, fetcher, client, max(marks, default=None))
+                polled += 1
+            await self._store.sweep_done(source.source_id, holder=self._holder, seconds=time.monotonic() - started,
+                                         clients=polled, requests=http.requests)
         except CredentialRejected as exc:
             self._log.warning("credential rejected", source=source.source_id, error=str(exc))
             await self._store.set_state(source.source_id, sync_pb.SYNC_SOURCE_STATE_CREDENTIAL_REJECTED,
@@ -250,6 +283,49 @@ class SyncWorker:
             self._metrics.polls.labels(_vendor(source), "credential_rejected").inc()
         finally:
             await http.close()
+
+    async def _discover(self, source: SourceRecord, fetcher: Fetcher) -> None:
+        """List the network's clients if the last listing is
+        ``sync_discovery_interval_seconds`` old (or there is none) and keep
+        them. A listing that fails is a source-wide error (the clients known
+        from before are polled meanwhile); one that succeeds clears it."""
+        last = (await self._store.sweep(source.source_id)).discovered_at
+        interval = dt.timedelta(seconds=self._settings.sync_discovery_interval_seconds)
+        if last is not None and dt.datetime.now(dt.UTC) - last < interval:
+            return
+        listed: dict[str, DiscoveredClient] = {}
+        try:
+            async for page in fetcher.discover():
+                for client in page:  # (a client reported twice: its latest report)
+                    listed[client.client] = client
+        except VendorUnavailable as exc:
+            self._log.warning("client discovery failed", source=source.source_id, error=str(exc))
+            await self._store.set_state(source.source_id, sync_pb.SYNC_SOURCE_STATE_ACTIVE,
+                                        f"discovering the network's clients: {exc}", holder=self._holder)
+            return
+        if not await self._store.keep_discovered(source.source_id, source.tenant_ref, list(listed.values()),
+                                                 holder=self._holder):
+            raise LeaseLost(source.source_id)
+        self._log.info("clients discovered", source=source.source_id, clients=len(listed))
+        if source.last_error:
+            await self._store.set_state(source.source_id, sync_pb.SYNC_SOURCE_STATE_ACTIVE, "", holder=self._holder)
+
+    async def _adopt(self, source: SourceRecord, found: Mapping[str, DiscoveredClient]) -> None:
+        """Keep, as who a listed name is, the discovered client it names (by
+        its id or its MAC): no need to ask the vendor."""
+        if not found:
+            return
+        known = await self._store.identities(source.source_id)
+        owners: dict[str, DiscoveredClient] = {}
+        for reported in found.values():
+            for key in (reported.client_id, reported.mac_address):
+                if key:
+                    owners[key] = reported
+        for name in source.clients:
+            owner = owners.get(name) or owners.get(normalise_mac(name) or "")
+            if name not in known and owner is not None:
+                await self._store.keep_identity(source.source_id, name,
+                                                ClientIdentity(owner.client_id, owner.mac_address))
 
     async def _identify(self, source: SourceRecord, fetcher: Fetcher) -> dict[str, str]:
         """Ask the vendor who each client name not asked about yet is, and keep
@@ -355,3 +431,34 @@ def _vendor(source: SourceRecord) -> str:
 
 def _loopback(host: str) -> str:
     return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+
+
+def follow_source(
+    source: SourceRecord, identities: Mapping[str, ClientIdentity], found: Mapping[str, DiscoveredClient]
+) -> list[FollowedClient]:
+    """The distinct clients a source follows: those it lists, then those
+    discovered (``found``, by name), one client however many names it has
+    (a discovered client brings its id and MAC: a name listed as either is
+    the same client)."""
+    names = list(dict.fromkeys([*source.clients, *found]))
+    known = dict(identities)
+    for name, client in found.items():
+        known.setdefault(name, ClientIdentity(client.client_id, client.mac_address))
+    return follow(source.vendor, names, known)
+
+
+def sweep_candidates(
+    source: SourceRecord, clients: list[FollowedClient], found: Mapping[str, DiscoveredClient],
+    checkpoints: Mapping[str, Checkpoint],
+) -> list[schedule.Candidate]:
+    """Each followed client as the schedule sees it: listed or only
+    discovered, when Meraki last saw it, when its last poll completed."""
+    listed = set(source.clients)
+    out = []
+    for client in clients:
+        seen = [d.last_seen for n in client.names if (d := found.get(n)) is not None and d.last_seen is not None]
+        polled = [cp.last_success_at for n in client.names
+                  if (cp := checkpoints.get(n)) is not None and cp.last_success_at is not None]
+        out.append(schedule.Candidate(client.name, any(n in listed for n in client.names), max(seen, default=None),
+                                      max(polled, default=None)))
+    return out

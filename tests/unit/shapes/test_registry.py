@@ -67,7 +67,7 @@ class Server:
 @pytest.mark.parametrize("host", [registry.QUERY, registry.INGEST])
 def test_a_process_registers_the_shapes_it_hosts(host):
     server = Server()
-    ctx = SimpleNamespace(settings=Settings(), pool=None, auth=None)
+    ctx = SimpleNamespace(settings=Settings(), pool=None, read_pool=None, read_gate=None, auth=None)
     names = registry.register(server, ctx, host, object())
     expected = [shape.service for shape in registry.SHAPES if shape.host == host]
     assert names == expected and server.services == expected

@@ -31,7 +31,7 @@ from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mas
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(connlog/api/v1/vendor_sync_service.proto\x12\x0e\x63onnlog.api.v1\x1a%connlog/api/v1/connection_event.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9d\x04\n\nSyncSource\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12,\n\x06vendor\x18\x03 \x01(\x0e\x32\x16.connlog.api.v1.VendorB\x04\xe2\x41\x01\x02\x12\x16\n\x08\x62\x61se_url\x18\x04 \x01(\tB\x04\xe2\x41\x01\x02\x12\x18\n\ncredential\x18\x05 \x01(\tB\x04\xe2\x41\x01\x04\x12\x1c\n\x0ehas_credential\x18\x06 \x01(\x08\x42\x04\xe2\x41\x01\x03\x12\x18\n\nnetwork_id\x18\x07 \x01(\tB\x04\xe2\x41\x01\x02\x12\x19\n\x11vendor_network_id\x18\x08 \x01(\t\x12\x15\n\x07\x63lients\x18\t \x03(\tB\x04\xe2\x41\x01\x02\x12\x30\n\rpoll_interval\x18\n \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x1d\n\x15rate_limit_per_second\x18\x0b \x01(\x01\x12\x17\n\x0forganization_id\x18\x0c \x01(\t\x12\x19\n\x11\x63lient_identifier\x18\r \x01(\t\x12\x0f\n\x07\x65nabled\x18\x0e \x01(\x08\x12\x17\n\ttenant_id\x18\x0f \x01(\tB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x11 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"P\n\x17\x43reateSyncSourceRequest\x12\x35\n\x0bsync_source\x18\x01 \x01(\x0b\x32\x1a.connlog.api.v1.SyncSourceB\x04\xe2\x41\x01\x02\"*\n\x14GetSyncSourceRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"?\n\x16ListSyncSourcesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"d\n\x17ListSyncSourcesResponse\x12\x30\n\x0csync_sources\x18\x01 \x03(\x0b\x32\x1a.connlog.api.v1.SyncSource\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x81\x01\n\x17UpdateSyncSourceRequest\x12\x35\n\x0bsync_source\x18\x01 \x01(\x0b\x32\x1a.connlog.api.v1.SyncSourceB\x04\xe2\x41\x01\x02\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"-\n\x17\x44\x65leteSyncSourceRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"8\n\x14RunSyncSourceRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0c\n\x04wait\x18\x02 \x01(\x08\"I\n\x15RunSyncSourceResponse\x12\x30\n\x06status\x18\x01 \x01(\x0b\x32 .connlog.api.v1.SyncSourceStatus\"0\n\x1aGetSyncSourceStatusRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\xc3\x02\n\x10\x43lientSyncStatus\x12\x0e\n\x06\x63lient\x18\x01 \x01(\t\x12\x33\n\x0f\x63heckpoint_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x35\n\x11last_success_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12&\n\x03lag\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x15\n\rfetched_count\x18\x05 \x01(\x03\x12\x16\n\x0eingested_count\x18\x06 \x01(\x03\x12\x17\n\x0f\x64uplicate_count\x18\x07 \x01(\x03\x12\x16\n\x0erejected_count\x18\x08 \x01(\x03\x12\x17\n\x0fmalformed_count\x18\t \x01(\x03\x12\x12\n\nlast_error\x18\n \x01(\t\"\x97\x01\n\x10SyncSourceStatus\x12\x0c\n\x04name\x18\x01 \x01(\t\x12.\n\x05state\x18\x02 \x01(\x0e\x32\x1f.connlog.api.v1.SyncSourceState\x12\x12\n\nlast_error\x18\x03 \x01(\t\x12\x31\n\x07\x63lients\x18\x04 \x03(\x0b\x32 .connlog.api.v1.ClientSyncStatus*\x9b\x01\n\x0fSyncSourceState\x12!\n\x1dSYNC_SOURCE_STATE_UNSPECIFIED\x10\x00\x12\x1c\n\x18SYNC_SOURCE_STATE_ACTIVE\x10\x01\x12\x1c\n\x18SYNC_SOURCE_STATE_PAUSED\x10\x02\x12)\n%SYNC_SOURCE_STATE_CREDENTIAL_REJECTED\x10\x03\x32\xa7\x07\n\x11VendorSyncService\x12}\n\x10\x43reateSyncSource\x12\'.connlog.api.v1.CreateSyncSourceRequest\x1a\x1a.connlog.api.v1.SyncSource\"$\x82\xd3\xe4\x93\x02\x1e\"\x0f/v1/syncSources:\x0bsync_source\x12s\n\rGetSyncSource\x12$.connlog.api.v1.GetSyncSourceRequest\x1a\x1a.connlog.api.v1.SyncSource\" \x82\xd3\xe4\x93\x02\x1a\x12\x18/v1/{name=syncSources/*}\x12{\n\x0fListSyncSources\x12&.connlog.api.v1.ListSyncSourcesRequest\x1a\'.connlog.api.v1.ListSyncSourcesResponse\"\x17\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/syncSources\x12\x92\x01\n\x10UpdateSyncSource\x12\'.connlog.api.v1.UpdateSyncSourceRequest\x1a\x1a.connlog.api.v1.SyncSource\"9\x82\xd3\xe4\x93\x02\x33\x32$/v1/{sync_source.name=syncSources/*}:\x0bsync_source\x12u\n\x10\x44\x65leteSyncSource\x12\'.connlog.api.v1.DeleteSyncSourceRequest\x1a\x16.google.protobuf.Empty\" \x82\xd3\xe4\x93\x02\x1a*\x18/v1/{name=syncSources/*}\x12\x85\x01\n\rRunSyncSource\x12$.connlog.api.v1.RunSyncSourceRequest\x1a%.connlog.api.v1.RunSyncSourceResponse\"\'\x82\xd3\xe4\x93\x02!\"\x1c/v1/{name=syncSources/*}:run:\x01*\x12\x8c\x01\n\x13GetSyncSourceStatus\x12*.connlog.api.v1.GetSyncSourceStatusRequest\x1a .connlog.api.v1.SyncSourceStatus\"\'\x82\xd3\xe4\x93\x02!\x12\x1f/v1/{name=syncSources/*/status}Bj\n\x12\x64\x65v.connlog.api.v1B\x16VendorSyncServiceProtoP\x01Z:github.com/connlog/connlog/gen/go/connlog/api/v1;connlogv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(connlog/api/v1/vendor_sync_service.proto\x12\x0e\x63onnlog.api.v1\x1a%connlog/api/v1/connection_event.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb1\x04\n\nSyncSource\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12,\n\x06vendor\x18\x03 \x01(\x0e\x32\x16.connlog.api.v1.VendorB\x04\xe2\x41\x01\x02\x12\x16\n\x08\x62\x61se_url\x18\x04 \x01(\tB\x04\xe2\x41\x01\x02\x12\x18\n\ncredential\x18\x05 \x01(\tB\x04\xe2\x41\x01\x04\x12\x1c\n\x0ehas_credential\x18\x06 \x01(\x08\x42\x04\xe2\x41\x01\x03\x12\x18\n\nnetwork_id\x18\x07 \x01(\tB\x04\xe2\x41\x01\x02\x12\x19\n\x11vendor_network_id\x18\x08 \x01(\t\x12\x0f\n\x07\x63lients\x18\t \x03(\t\x12\x30\n\rpoll_interval\x18\n \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x1d\n\x15rate_limit_per_second\x18\x0b \x01(\x01\x12\x17\n\x0forganization_id\x18\x0c \x01(\t\x12\x19\n\x11\x63lient_identifier\x18\r \x01(\t\x12\x0f\n\x07\x65nabled\x18\x0e \x01(\x08\x12\x17\n\ttenant_id\x18\x0f \x01(\tB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x11 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x18\n\x10\x64iscover_clients\x18\x12 \x01(\x08\"P\n\x17\x43reateSyncSourceRequest\x12\x35\n\x0bsync_source\x18\x01 \x01(\x0b\x32\x1a.connlog.api.v1.SyncSourceB\x04\xe2\x41\x01\x02\"*\n\x14GetSyncSourceRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"?\n\x16ListSyncSourcesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"d\n\x17ListSyncSourcesResponse\x12\x30\n\x0csync_sources\x18\x01 \x03(\x0b\x32\x1a.connlog.api.v1.SyncSource\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x81\x01\n\x17UpdateSyncSourceRequest\x12\x35\n\x0bsync_source\x18\x01 \x01(\x0b\x32\x1a.connlog.api.v1.SyncSourceB\x04\xe2\x41\x01\x02\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"-\n\x17\x44\x65leteSyncSourceRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"8\n\x14RunSyncSourceRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0c\n\x04wait\x18\x02 \x01(\x08\"I\n\x15RunSyncSourceResponse\x12\x30\n\x06status\x18\x01 \x01(\x0b\x32 .connlog.api.v1.SyncSourceStatus\"0\n\x1aGetSyncSourceStatusRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\xc3\x02\n\x10\x43lientSyncStatus\x12\x0e\n\x06\x63lient\x18\x01 \x01(\t\x12\x33\n\x0f\x63heckpoint_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x35\n\x11last_success_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12&\n\x03lag\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x15\n\rfetched_count\x18\x05 \x01(\x03\x12\x16\n\x0eingested_count\x18\x06 \x01(\x03\x12\x17\n\x0f\x64uplicate_count\x18\x07 \x01(\x03\x12\x16\n\x0erejected_count\x18\x08 \x01(\x03\x12\x17\n\x0fmalformed_count\x18\t \x01(\x03\x12\x12\n\nlast_error\x18\n \x01(\t\"\x87\x04\n\x10SyncSourceStatus\x12\x0c\n\x04name\x18\x01 \x01(\t\x12.\n\x05state\x18\x02 \x01(\x0e\x32\x1f.connlog.api.v1.SyncSourceState\x12\x12\n\nlast_error\x18\x03 \x01(\t\x12\x31\n\x07\x63lients\x18\x04 \x03(\x0b\x32 .connlog.api.v1.ClientSyncStatus\x12\x15\n\rclients_known\x18\x05 \x01(\x05\x12!\n\x19\x63lients_polled_last_sweep\x18\x06 \x01(\x05\x12\x1b\n\x13requests_last_sweep\x18\x07 \x01(\x05\x12\x33\n\x0flast_sweep_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x36\n\x13last_sweep_duration\x18\t \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x1e\n\x16\x63lients_due_next_sweep\x18\n \x01(\x05\x12\x36\n\x13next_sweep_estimate\x18\x0b \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x19\n\x11\x62udget_per_second\x18\x0c \x01(\x01\x12\x37\n\x13last_discovery_time\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp*\x9b\x01\n\x0fSyncSourceState\x12!\n\x1dSYNC_SOURCE_STATE_UNSPECIFIED\x10\x00\x12\x1c\n\x18SYNC_SOURCE_STATE_ACTIVE\x10\x01\x12\x1c\n\x18SYNC_SOURCE_STATE_PAUSED\x10\x02\x12)\n%SYNC_SOURCE_STATE_CREDENTIAL_REJECTED\x10\x03\x32\xa7\x07\n\x11VendorSyncService\x12}\n\x10\x43reateSyncSource\x12\'.connlog.api.v1.CreateSyncSourceRequest\x1a\x1a.connlog.api.v1.SyncSource\"$\x82\xd3\xe4\x93\x02\x1e\"\x0f/v1/syncSources:\x0bsync_source\x12s\n\rGetSyncSource\x12$.connlog.api.v1.GetSyncSourceRequest\x1a\x1a.connlog.api.v1.SyncSource\" \x82\xd3\xe4\x93\x02\x1a\x12\x18/v1/{name=syncSources/*}\x12{\n\x0fListSyncSources\x12&.connlog.api.v1.ListSyncSourcesRequest\x1a\'.connlog.api.v1.ListSyncSourcesResponse\"\x17\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/syncSources\x12\x92\x01\n\x10UpdateSyncSource\x12\'.connlog.api.v1.UpdateSyncSourceRequest\x1a\x1a.connlog.api.v1.SyncSource\"9\x82\xd3\xe4\x93\x02\x33\x32$/v1/{sync_source.name=syncSources/*}:\x0bsync_source\x12u\n\x10\x44\x65leteSyncSource\x12\'.connlog.api.v1.DeleteSyncSourceRequest\x1a\x16.google.protobuf.Empty\" \x82\xd3\xe4\x93\x02\x1a*\x18/v1/{name=syncSources/*}\x12\x85\x01\n\rRunSyncSource\x12$.connlog.api.v1.RunSyncSourceRequest\x1a%.connlog.api.v1.RunSyncSourceResponse\"\'\x82\xd3\xe4\x93\x02!\"\x1c/v1/{name=syncSources/*}:run:\x01*\x12\x8c\x01\n\x13GetSyncSourceStatus\x12*.connlog.api.v1.GetSyncSourceStatusRequest\x1a .connlog.api.v1.SyncSourceStatus\"\'\x82\xd3\xe4\x93\x02!\x12\x1f/v1/{name=syncSources/*/status}Bj\n\x12\x64\x65v.connlog.api.v1B\x16VendorSyncServiceProtoP\x01Z:github.com/connlog/connlog/gen/go/connlog/api/v1;connlogv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -51,8 +51,6 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SYNCSOURCE'].fields_by_name['has_credential']._serialized_options = b'\342A\001\003'
   _globals['_SYNCSOURCE'].fields_by_name['network_id']._loaded_options = None
   _globals['_SYNCSOURCE'].fields_by_name['network_id']._serialized_options = b'\342A\001\002'
-  _globals['_SYNCSOURCE'].fields_by_name['clients']._loaded_options = None
-  _globals['_SYNCSOURCE'].fields_by_name['clients']._serialized_options = b'\342A\001\002'
   _globals['_SYNCSOURCE'].fields_by_name['tenant_id']._loaded_options = None
   _globals['_SYNCSOURCE'].fields_by_name['tenant_id']._serialized_options = b'\342A\001\003'
   _globals['_SYNCSOURCE'].fields_by_name['create_time']._loaded_options = None
@@ -85,32 +83,32 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_VENDORSYNCSERVICE'].methods_by_name['RunSyncSource']._serialized_options = b'\202\323\344\223\002!\"\034/v1/{name=syncSources/*}:run:\001*'
   _globals['_VENDORSYNCSERVICE'].methods_by_name['GetSyncSourceStatus']._loaded_options = None
   _globals['_VENDORSYNCSERVICE'].methods_by_name['GetSyncSourceStatus']._serialized_options = b'\202\323\344\223\002!\022\037/v1/{name=syncSources/*/status}'
-  _globals['_SYNCSOURCESTATE']._serialized_start=1970
-  _globals['_SYNCSOURCESTATE']._serialized_end=2125
+  _globals['_SYNCSOURCESTATE']._serialized_start=2358
+  _globals['_SYNCSOURCESTATE']._serialized_end=2513
   _globals['_SYNCSOURCE']._serialized_start=291
-  _globals['_SYNCSOURCE']._serialized_end=832
-  _globals['_CREATESYNCSOURCEREQUEST']._serialized_start=834
-  _globals['_CREATESYNCSOURCEREQUEST']._serialized_end=914
-  _globals['_GETSYNCSOURCEREQUEST']._serialized_start=916
-  _globals['_GETSYNCSOURCEREQUEST']._serialized_end=958
-  _globals['_LISTSYNCSOURCESREQUEST']._serialized_start=960
-  _globals['_LISTSYNCSOURCESREQUEST']._serialized_end=1023
-  _globals['_LISTSYNCSOURCESRESPONSE']._serialized_start=1025
-  _globals['_LISTSYNCSOURCESRESPONSE']._serialized_end=1125
-  _globals['_UPDATESYNCSOURCEREQUEST']._serialized_start=1128
-  _globals['_UPDATESYNCSOURCEREQUEST']._serialized_end=1257
-  _globals['_DELETESYNCSOURCEREQUEST']._serialized_start=1259
-  _globals['_DELETESYNCSOURCEREQUEST']._serialized_end=1304
-  _globals['_RUNSYNCSOURCEREQUEST']._serialized_start=1306
-  _globals['_RUNSYNCSOURCEREQUEST']._serialized_end=1362
-  _globals['_RUNSYNCSOURCERESPONSE']._serialized_start=1364
-  _globals['_RUNSYNCSOURCERESPONSE']._serialized_end=1437
-  _globals['_GETSYNCSOURCESTATUSREQUEST']._serialized_start=1439
-  _globals['_GETSYNCSOURCESTATUSREQUEST']._serialized_end=1487
-  _globals['_CLIENTSYNCSTATUS']._serialized_start=1490
-  _globals['_CLIENTSYNCSTATUS']._serialized_end=1813
-  _globals['_SYNCSOURCESTATUS']._serialized_start=1816
-  _globals['_SYNCSOURCESTATUS']._serialized_end=1967
-  _globals['_VENDORSYNCSERVICE']._serialized_start=2128
-  _globals['_VENDORSYNCSERVICE']._serialized_end=3063
+  _globals['_SYNCSOURCE']._serialized_end=852
+  _globals['_CREATESYNCSOURCEREQUEST']._serialized_start=854
+  _globals['_CREATESYNCSOURCEREQUEST']._serialized_end=934
+  _globals['_GETSYNCSOURCEREQUEST']._serialized_start=936
+  _globals['_GETSYNCSOURCEREQUEST']._serialized_end=978
+  _globals['_LISTSYNCSOURCESREQUEST']._serialized_start=980
+  _globals['_LISTSYNCSOURCESREQUEST']._serialized_end=1043
+  _globals['_LISTSYNCSOURCESRESPONSE']._serialized_start=1045
+  _globals['_LISTSYNCSOURCESRESPONSE']._serialized_end=1145
+  _globals['_UPDATESYNCSOURCEREQUEST']._serialized_start=1148
+  _globals['_UPDATESYNCSOURCEREQUEST']._serialized_end=1277
+  _globals['_DELETESYNCSOURCEREQUEST']._serialized_start=1279
+  _globals['_DELETESYNCSOURCEREQUEST']._serialized_end=1324
+  _globals['_RUNSYNCSOURCEREQUEST']._serialized_start=1326
+  _globals['_RUNSYNCSOURCEREQUEST']._serialized_end=1382
+  _globals['_RUNSYNCSOURCERESPONSE']._serialized_start=1384
+  _globals['_RUNSYNCSOURCERESPONSE']._serialized_end=1457
+  _globals['_GETSYNCSOURCESTATUSREQUEST']._serialized_start=1459
+  _globals['_GETSYNCSOURCESTATUSREQUEST']._serialized_end=1507
+  _globals['_CLIENTSYNCSTATUS']._serialized_start=1510
+  _globals['_CLIENTSYNCSTATUS']._serialized_end=1833
+  _globals['_SYNCSOURCESTATUS']._serialized_start=1836
+  _globals['_SYNCSOURCESTATUS']._serialized_end=2355
+  _globals['_VENDORSYNCSERVICE']._serialized_start=2516
+  _globals['_VENDORSYNCSERVICE']._serialized_end=3451
 # @@protoc_insertion_point(module_scope)

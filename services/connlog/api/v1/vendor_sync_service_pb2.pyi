@@ -28,7 +28,7 @@ SYNC_SOURCE_STATE_PAUSED: SyncSourceState
 SYNC_SOURCE_STATE_CREDENTIAL_REJECTED: SyncSourceState
 
 class SyncSource(_message.Message):
-    __slots__ = ("name", "display_name", "vendor", "base_url", "credential", "has_credential", "network_id", "vendor_network_id", "clients", "poll_interval", "rate_limit_per_second", "organization_id", "client_identifier", "enabled", "tenant_id", "create_time", "update_time")
+    __slots__ = ("name", "display_name", "vendor", "base_url", "credential", "has_credential", "network_id", "vendor_network_id", "clients", "poll_interval", "rate_limit_per_second", "organization_id", "client_identifier", "enabled", "tenant_id", "create_time", "update_time", "discover_clients")
     NAME_FIELD_NUMBER: _ClassVar[int]
     DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
     VENDOR_FIELD_NUMBER: _ClassVar[int]
@@ -46,6 +46,7 @@ class SyncSource(_message.Message):
     TENANT_ID_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    DISCOVER_CLIENTS_FIELD_NUMBER: _ClassVar[int]
     name: str
     display_name: str
     vendor: _connection_event_pb2.Vendor
@@ -63,7 +64,8 @@ class SyncSource(_message.Message):
     tenant_id: str
     create_time: _timestamp_pb2.Timestamp
     update_time: _timestamp_pb2.Timestamp
-    def __init__(self, name: _Optional[str] = ..., display_name: _Optional[str] = ..., vendor: _Optional[_Union[_connection_event_pb2.Vendor, str]] = ..., base_url: _Optional[str] = ..., credential: _Optional[str] = ..., has_credential: _Optional[bool] = ..., network_id: _Optional[str] = ..., vendor_network_id: _Optional[str] = ..., clients: _Optional[_Iterable[str]] = ..., poll_interval: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., rate_limit_per_second: _Optional[float] = ..., organization_id: _Optional[str] = ..., client_identifier: _Optional[str] = ..., enabled: _Optional[bool] = ..., tenant_id: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    discover_clients: bool
+    def __init__(self, name: _Optional[str] = ..., display_name: _Optional[str] = ..., vendor: _Optional[_Union[_connection_event_pb2.Vendor, str]] = ..., base_url: _Optional[str] = ..., credential: _Optional[str] = ..., has_credential: _Optional[bool] = ..., network_id: _Optional[str] = ..., vendor_network_id: _Optional[str] = ..., clients: _Optional[_Iterable[str]] = ..., poll_interval: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., rate_limit_per_second: _Optional[float] = ..., organization_id: _Optional[str] = ..., client_identifier: _Optional[str] = ..., enabled: _Optional[bool] = ..., tenant_id: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., discover_clients: _Optional[bool] = ...) -> None: ...
 
 class CreateSyncSourceRequest(_message.Message):
     __slots__ = ("sync_source",)
@@ -152,13 +154,31 @@ class ClientSyncStatus(_message.Message):
     def __init__(self, client: _Optional[str] = ..., checkpoint_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_success_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., lag: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., fetched_count: _Optional[int] = ..., ingested_count: _Optional[int] = ..., duplicate_count: _Optional[int] = ..., rejected_count: _Optional[int] = ..., malformed_count: _Optional[int] = ..., last_error: _Optional[str] = ...) -> None: ...
 
 class SyncSourceStatus(_message.Message):
-    __slots__ = ("name", "state", "last_error", "clients")
+    __slots__ = ("name", "state", "last_error", "clients", "clients_known", "clients_polled_last_sweep", "requests_last_sweep", "last_sweep_time", "last_sweep_duration", "clients_due_next_sweep", "next_sweep_estimate", "budget_per_second", "last_discovery_time")
     NAME_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     LAST_ERROR_FIELD_NUMBER: _ClassVar[int]
     CLIENTS_FIELD_NUMBER: _ClassVar[int]
+    CLIENTS_KNOWN_FIELD_NUMBER: _ClassVar[int]
+    CLIENTS_POLLED_LAST_SWEEP_FIELD_NUMBER: _ClassVar[int]
+    REQUESTS_LAST_SWEEP_FIELD_NUMBER: _ClassVar[int]
+    LAST_SWEEP_TIME_FIELD_NUMBER: _ClassVar[int]
+    LAST_SWEEP_DURATION_FIELD_NUMBER: _ClassVar[int]
+    CLIENTS_DUE_NEXT_SWEEP_FIELD_NUMBER: _ClassVar[int]
+    NEXT_SWEEP_ESTIMATE_FIELD_NUMBER: _ClassVar[int]
+    BUDGET_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
+    LAST_DISCOVERY_TIME_FIELD_NUMBER: _ClassVar[int]
     name: str
     state: SyncSourceState
     last_error: str
     clients: _containers.RepeatedCompositeFieldContainer[ClientSyncStatus]
-    def __init__(self, name: _Optional[str] = ..., state: _Optional[_Union[SyncSourceState, str]] = ..., last_error: _Optional[str] = ..., clients: _Optional[_Iterable[_Union[ClientSyncStatus, _Mapping]]] = ...) -> None: ...
+    clients_known: int
+    clients_polled_last_sweep: int
+    requests_last_sweep: int
+    last_sweep_time: _timestamp_pb2.Timestamp
+    last_sweep_duration: _duration_pb2.Duration
+    clients_due_next_sweep: int
+    next_sweep_estimate: _duration_pb2.Duration
+    budget_per_second: float
+    last_discovery_time: _timestamp_pb2.Timestamp
+    def __init__(self, name: _Optional[str] = ..., state: _Optional[_Union[SyncSourceState, str]] = ..., last_error: _Optional[str] = ..., clients: _Optional[_Iterable[_Union[ClientSyncStatus, _Mapping]]] = ..., clients_known: _Optional[int] = ..., clients_polled_last_sweep: _Optional[int] = ..., requests_last_sweep: _Optional[int] = ..., last_sweep_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_sweep_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., clients_due_next_sweep: _Optional[int] = ..., next_sweep_estimate: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., budget_per_second: _Optional[float] = ..., last_discovery_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...

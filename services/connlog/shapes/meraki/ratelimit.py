@@ -1,41 +1,27 @@
-"""Token-bucket rate limits, one bucket per key (e.g. per organisation)."""
+"""Meraki's per-organisation rate limit (10 requests per second by default):
+one token bucket per organisation, in the database (``connlog.store.budgets``),
+so that every query process together keeps to it. Each request is one take
+(a round trip); a refused one is told the whole seconds until the shared
+bucket holds a token again (Meraki's ``Retry-After``)."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
+from connlog.core.budgets import Ask, BucketStore, Budget, wait_for
 
-from connlog.core.caches import BoundedCache
-
-# Buckets kept, least recently used out first. Dropping an idle bucket loses
-# nothing (an idle bucket refills to a full one, which is what a new key
-# gets); only more than this many keys all active within one refill period
-# (burst / rate seconds) could see a dropped bucket start full again early.
-MAX_BUCKETS = 100_000
+SCOPE = "meraki_organization"
+_ONE = Ask(need=1.0, least=1.0, most=1.0)
 
 
 class RateLimiter:
-    """Allows ``rate`` requests per second per key, with bursts of ``burst``."""
+    """Allows ``rate`` requests per second per key, with bursts of ``burst``
+    (unset: the rate, at least 1), across every process sharing ``buckets``."""
 
-    def __init__(
-        self,
-        rate: float,
-        burst: float | None = None,
-        clock: Callable[[], float] = time.monotonic,
-        max_keys: int = MAX_BUCKETS,
-    ) -> None:
-        self._rate = rate
-        self._burst = burst if burst is not None else max(rate, 1.0)
-        self._clock = clock
-        self._buckets: BoundedCache[str, tuple[float, float]] = BoundedCache("ratelimit.buckets", max_keys)
+    def __init__(self, buckets: BucketStore, rate: float, burst: float | None = None) -> None:
+        self._buckets = buckets
+        self.budget = Budget(rate, burst if burst is not None else max(rate, 1.0))
 
-    def try_acquire(self, key: str) -> float:
-        """Take one token: 0.0 if allowed, else the seconds until one is free."""
-        now = self._clock()
-        tokens, last = self._buckets.get(key) or (self._burst, now)
-        tokens = min(self._burst, tokens + (now - last) * self._rate)
-        if tokens >= 1.0:
-            self._buckets[key] = (tokens - 1.0, now)
-            return 0.0
-        self._buckets[key] = (tokens, now)
-        return (1.0 - tokens) / self._rate
+    async def try_acquire(self, key: str) -> float:
+        """Take one token: 0.0 if allowed, else the seconds until one is
+        free. Raises the store's error when the buckets are out of reach."""
+        took = await self._buckets.take(SCOPE, key, self.budget, _ONE)
+        return 0.0 if took.taken > 0 else max(wait_for(took.tokens, _ONE, self.budget), 1e-9)

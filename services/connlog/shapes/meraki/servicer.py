@@ -7,7 +7,6 @@ organisation/network look-ups Meraki's SDK makes."""
 from __future__ import annotations
 
 import datetime as dt
-import math
 from urllib.parse import quote
 
 import grpc
@@ -16,6 +15,7 @@ from connlog.api.v1 import connection_event_pb2 as pb
 from connlog.api.v1 import insights_service_pb2 as ipb
 from connlog.api.v1 import meraki_service_pb2, meraki_service_pb2_grpc
 from connlog.core.auth import Permission, Principal
+from connlog.core.budgets import retry_after
 from connlog.core.edge import InvalidArgument
 from connlog.core.identifiers import NETWORK_ID
 from connlog.core.origin import PublicOrigin
@@ -38,6 +38,7 @@ from connlog.shapes.rest import (
     rest_call,
 )
 from connlog.store.accounts import AccountStore
+from connlog.store.budgets import SharedBuckets
 from connlog.store.events import EventFilter
 from connlog.store.insights import Grouping
 
@@ -67,9 +68,11 @@ class MerakiServicer(meraki_service_pb2_grpc.MerakiServiceServicer):
     def __init__(self, ctx: ServiceContext, reader: EventReader) -> None:
         self._ctx = ctx
         self._reader = reader
-        self._insights = Insights(ctx.pool)
+        self._insights = Insights(ctx.read_pool, ctx.read_gate)  # the read replica's, as ``reader``'s
         self._accounts = AccountStore(ctx.pool)
-        self._limiter = RateLimiter(ctx.settings.meraki_rate_limit_per_second)
+        # shared by every query process (the primary: a take is a write)
+        self._limiter = RateLimiter(SharedBuckets(ctx.pool), ctx.settings.meraki_rate_limit_per_second,
+                                    ctx.settings.meraki_rate_limit_burst)
         settings = ctx.settings
         # where absolute URLs (Link headers, "url" fields) point: never a client-sent Host
         self._public = PublicOrigin.of_settings(settings.public_base_url, settings.trusted_proxies, settings.host,
@@ -77,10 +80,10 @@ class MerakiServicer(meraki_service_pb2_grpc.MerakiServiceServicer):
 
     async def _principal(self, context: grpc.aio.ServicerContext) -> Principal:
         principal = await AUTH.authenticate(self._ctx.auth, context)
-        wait = self._limiter.try_acquire(principal.tenant_id)
+        wait = await self._limiter.try_acquire(principal.tenant_id)
         if wait > 0:
             raise RestError(429, "API rate limit exceeded for organization",
-                            headers=(("retry-after", str(max(1, math.ceil(wait)))),))
+                            headers=(("retry-after", str(retry_after(wait))),))
         return AUTH.authorize(principal)
 
     # --- connectivityEvents -------------------------------------------------

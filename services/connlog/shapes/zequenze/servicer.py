@@ -55,7 +55,7 @@ class ZequenzeServicer(zequenze_service_pb2_grpc.ZequenzeServiceServicer):
         self, request: zequenze_service_pb2.CreateDeviceAppConnectionLogRequest, context: grpc.aio.ServicerContext
     ) -> HttpBody:
         principal = await AUTH.principal(self._ctx.auth, context)
-        wait = self._ctx.auth.over_budget(principal, 1)
+        wait = await self._ctx.auth.over_budget(principal, 1)
         if wait is not None:
             raise throttled(wait)
         check_query(rest_call(context))
