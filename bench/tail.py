@@ -18,6 +18,14 @@ ingest services as their own processes, as in a deployment):
 The watches are read in this process (as clients would be); on a small
 machine they share its cores with the services, which the rate with watches
 includes. ``measure`` is what ``python -m bench`` calls.
+
+``python -m bench.tail --follower`` measures the follower's reads alone, on
+an embedded PostgreSQL of its own: ``FOLLOWER_EVENTS`` stored events (one in
+``WATCHED_EVERY`` of the watched client) read once as whole rows
+(``read_after``, what the follower read before it matched on columns) and
+once as the follower reads them now (``read_facts_after``, matched, then
+``read_events`` for the matched ones): CPU of this process and wall time per
+event, best of three.
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import asyncpg
 import grpc
 
 from bench.harness import Suite, running_suite
@@ -40,8 +49,12 @@ from connlog.api.v1 import ingest_service_pb2_grpc as igrpc
 from connlog.api.v1 import query_service_pb2 as qpb
 from connlog.api.v1 import query_service_pb2_grpc as qgrpc
 from connlog.core.auth import Role, create_key
-from connlog.core.database import create_pool
+from connlog.core.database import DatabaseServer, create_pool
+from connlog.query.event_match import matches
 from connlog.store.accounts import AccountStore
+from connlog.store.events import EventFilter
+from connlog.store.feed import FeedPosition, read_after, read_events, read_facts_after
+from connlog.store.partitions import create_partitions
 
 LATENCY_EVENTS = 200  # single-event calls of the latency run
 LATENCY_PACE_S = 0.02  # between them (a steady trickle, not a load)
@@ -165,6 +178,77 @@ async def measure(suite: Suite, watchers: int = 100) -> dict[str, object]:
     }
 
 
+FOLLOWER_EVENTS = 20_000
+
+
+async def follower_cost() -> dict[str, object]:
+    """The follower's reads per event: whole rows, or facts and the matched
+    events' payloads (see the module's docstring)."""
+    server = DatabaseServer.start(prefix="connlog-bench-follower-")
+    try:
+        conn = await asyncpg.connect(await server.create_database("follower", migrated=True))
+        now = dt.datetime.now(dt.UTC)
+        await create_partitions(conn, [(now + dt.timedelta(days=i)).date() for i in (-1, 0, 1)])
+        await conn.execute("INSERT INTO tenants (tenant_id) VALUES ('bench-follower')")
+        tenant_ref = await conn.fetchval("SELECT tenant_ref FROM tenants")
+        await conn.execute("INSERT INTO networks (tenant_ref, network_id) VALUES ($1, 'N_1')", tenant_ref)
+        # a payload as ingest stores it: without the column-held fields
+        payload = _event(0, "N_1")
+        payload.ClearField("network_id")
+        payload.ClearField("client")
+        payload.source.CopyFrom(pb.Source(vendor=pb.VENDOR_MERAKI, vendor_event_id="0123456789abcdef"))
+        payload.vendor_record.CopyFrom(pb.VendorRecord(content_type="application/json",
+                                                       data='{"type": "association", "vap": 1, "channel": 36}'))
+        start = FeedPosition(await conn.fetchval("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint"))
+        for call in range(FOLLOWER_EVENTS // RATE_CALL_EVENTS):  # a transaction per call, as ingest's
+            await conn.execute(
+                """INSERT INTO connection_events (tenant_ref, network_ref, occurred_at, dedup_key, step, outcome,
+                       severity, band, vendor, client_mac, client_id, ssid, ap_serial, ap_name, bssid, payload)
+                   SELECT $1, n.network_ref, $2::timestamptz - g * interval '1 ms', int8send(g + $3::bigint),
+                          1, 1, 1, 2, 1, '02:be:00:00:00:01', CASE WHEN g % $5 = 0 THEN $6 ELSE 'c' || g END,
+                          'Corp', 'Q2-AB', 'Lobby', '00:11:22:33:44:55', $4
+                   FROM networks n, generate_series(1, $7) g WHERE n.tenant_ref = $1""",
+                tenant_ref, now, call * RATE_CALL_EVENTS, payload.SerializeToString(), WATCHED_EVERY, WATCHED_CLIENT,
+                RATE_CALL_EVENTS)
+        await conn.execute("VACUUM ANALYZE connection_events")
+        flt = EventFilter(client_id=WATCHED_CLIENT)
+
+        async def whole_rows() -> int:
+            position, matched = start, 0
+            while True:
+                page = await read_after(conn, position, 1000)
+                matched += sum(1 for e in page.events if matches(flt, e.facts))
+                position = page.last(position)
+                if page.complete:
+                    return matched
+
+        async def facts_then_matched() -> int:
+            position, matched = start, 0
+            while True:
+                facts = await read_facts_after(conn, position, 1000, [tenant_ref])
+                keys = [(r["tenant_ref"], r["id"], r["occurred_at"]) for r in facts.rows if matches(flt, r)]
+                matched += len(await read_events(conn, keys))
+                position = facts.last(position)
+                if facts.complete:
+                    return matched
+
+        figures: dict[str, object] = {"events": FOLLOWER_EVENTS, "matched": FOLLOWER_EVENTS // WATCHED_EVERY}
+        for name, read in (("whole_rows", whole_rows), ("facts_then_matched", facts_then_matched)):
+            best: tuple[float, float] | None = None
+            for _ in range(3):
+                cpu, wall = time.process_time(), time.perf_counter()
+                if await read() != FOLLOWER_EVENTS // WATCHED_EVERY:
+                    raise RuntimeError(f"{name}: not every watched event was matched")
+                took = ((time.process_time() - cpu) / FOLLOWER_EVENTS, (time.perf_counter() - wall) / FOLLOWER_EVENTS)
+                best = took if best is None or took[0] < best[0] else best
+            assert best is not None
+            figures[name] = {"cpu_us_per_event": round(best[0] * 1e6, 1), "wall_us_per_event": round(best[1] * 1e6, 1)}
+        await conn.close()
+        return figures
+    finally:
+        server.stop()
+
+
 async def main(watchers: int) -> None:
     async with running_suite() as suite:
         print(json.dumps(await measure(suite, watchers), indent=2))
@@ -173,4 +257,9 @@ async def main(watchers: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--watchers", type=int, default=100)
-    asyncio.run(main(parser.parse_args().watchers))
+    parser.add_argument("--follower", action="store_true", help="measure the follower's reads alone")
+    args = parser.parse_args()
+    if args.follower:
+        print(json.dumps(asyncio.run(follower_cost()), indent=2))
+    else:
+        asyncio.run(main(args.watchers))

@@ -183,6 +183,26 @@ async def test_new_events_are_delivered_in_feed_order_and_filtered(tail, clients
 
 
 
+async def test_the_follower_reads_whole_events_only_for_those_a_watch_matched(tail, clients, tenant, make_tenant):
+    async def no_watch_left() -> bool:
+        return len(tail.hub) == 0
+    await until(no_watch_left, "the earlier tests' watches to be gone")
+    other = await make_tenant()
+    mac = _mac()
+    w = await watch(tail, tenant, client_mac_address=mac)
+    try:
+        before, facts_before = tail.hub.events_read, tail.hub.facts_read
+        await _ingest(clients, other, _events("N_tail_cut", 5, mac=mac))  # another tenant's (facts not even read)
+        unwanted = await _ingest(clients, tenant, _events("N_tail_cut", 30))
+        wanted = await _ingest(clients, tenant, _events("N_tail_cut", 3, mac=mac))
+        await w.wait_for(3)
+        assert w.names() == sorted(wanted, key=_id)
+        assert tail.hub.events_read - before == 3, f"{len(unwanted)} unmatched events were read whole"
+        assert tail.hub.facts_read - facts_before == len(unwanted) + 3, "only the watched tenant's facts are read"
+    finally:
+        w.cancel()
+
+
 async def test_resume_from_a_token_mid_stream_without_a_gap_or_a_repeat(tail, clients, tenant):
     first = await watch(tail, tenant)
     stored: list[str] = []
@@ -465,7 +485,7 @@ async def test_the_watch_matcher_selects_what_list_selects(clients, tenant, pool
     from connlog.query.event_match import matches
     from connlog.query.servicer import build_filter
     from connlog.store.accounts import AccountStore
-    from connlog.store.feed import horizon, read_after
+    from connlog.store.feed import horizon, read_after, read_facts_after
 
     async with pool.acquire() as conn:
         start = await horizon(conn)
@@ -474,8 +494,12 @@ async def test_the_watch_matcher_selects_what_list_selects(clients, tenant, pool
     accounts = AccountStore(pool)
     tenant_ref = await accounts.tenant_ref(tenant.tenant_id)
     async with pool.acquire() as conn:
-        page = await read_after(conn, start, 1000, tenant_ref=tenant_ref)
-    assert len(page.events) == 40
+        page = await read_after(conn, start, 1000, tenant_ref=tenant_ref)  # (a catch-up's read)
+        facts = await read_facts_after(conn, start, 1000, [tenant_ref])  # (the follower's)
+    assert len(page.events) == 40 and [(r["stored_xid"], r["id"]) for r in facts.rows] == [
+        (e.position.xid, e.position.event_id) for e in page.events]
+    names = {e.position.event_id: f"networks/{e.event.event.network_id}/connectionEvents/{e.event.event_id}"
+             for e in page.events}
     for what, fields in _SQL_CASES.items():
         fields = dict(fields)
         parent = fields.pop("parent", "networks/-")
@@ -491,7 +515,7 @@ async def test_the_watch_matcher_selects_what_list_selects(clients, tenant, pool
                                                         or request.HasField(k))}))
         if parent != "networks/-":
             flt.network_ref = await accounts.network_ref(tenant_ref, parent.removeprefix("networks/"))
-        matched = {f"networks/{e.event.event.network_id}/connectionEvents/{e.event.event_id}"
-                   for e in page.events if matches(flt, e.network_ref, e.event)}
+        matched = {names[e.position.event_id] for e in page.events if matches(flt, e.facts)}
         assert matched == {e.name for e in listed.connection_events}, what
+        assert {names[row["id"]] for row in facts.rows if matches(flt, row)} == matched, what
         assert matched and len(matched) < 40 or what == "everything", f"{what}: the case selects some"

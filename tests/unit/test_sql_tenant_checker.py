@@ -17,6 +17,7 @@ PASS = [
     ("cast", "SELECT 1 FROM connection_events e WHERE e.tenant_ref = $1::int"),
     ("= ANY", "SELECT 1 FROM connection_events e WHERE e.tenant_ref = ANY($1::int[])"),
     ("IN", "SELECT 1 FROM connection_events e WHERE e.tenant_ref IN (1, 2)"),
+    ("IS TRUE", "SELECT 1 FROM connection_events e WHERE (e.tenant_ref = ANY($1::int[])) IS TRUE AND e.id > $2"),
     ("join ON", "SELECT 1 FROM networks n JOIN connection_events e "
                 "ON e.tenant_ref = $1 AND e.network_ref = n.network_ref"),
     ("USING with a pinned table", "SELECT 1 FROM connection_events e JOIN access_points a USING (tenant_ref) "
@@ -52,6 +53,7 @@ FAIL = [
     ("no condition", "SELECT count(*) FROM connection_events", "connection_events: read without"),
     ("other column", "SELECT 1 FROM connection_events e WHERE e.id = $1", "read without a tenant_ref condition (as e)"),
     ("under OR", "SELECT 1 FROM connection_events e WHERE ($1::int IS NULL OR e.tenant_ref = $1)", "read without"),
+    ("IS NOT TRUE", "SELECT 1 FROM connection_events e WHERE (e.tenant_ref = $1) IS NOT TRUE", "read without"),
     ("another table's tenant", "SELECT 1 FROM connection_events e JOIN networks n USING (network_ref) "
                                "WHERE n.tenant_ref = $1", "(as e)"),
     ("equal to a column", "SELECT 1 FROM connection_events e, tenants t WHERE e.tenant_ref = t.tenant_ref",

@@ -1,19 +1,26 @@
 """The live tail's filter matcher (connlog.query.event_match) against the
 semantics of ListConnectionEvents' SQL (connlog.store.events
-.listing_conditions), case by case. (tests/test_live_tail.py runs the same
+.listing_conditions), case by case, over the columns ingest stores for an
+event (``connlog.ingest.normalise``). (tests/test_live_tail.py runs the same
 filters through List on a real database and compares.)"""
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 
 from connlog.api.v1 import connection_event_pb2 as pb
 from connlog.api.v1 import query_service_pb2 as qpb
+from connlog.core.auth import Principal, Role
+from connlog.ingest import normalise as nm
 from connlog.query.event_match import matches
 from connlog.query.servicer import build_filter
-from connlog.store.events import EventFilter, ReadEvent
+from connlog.store.events import EventFilter, listing_conditions
+from connlog.store.feed import FACT_COLUMNS
+from connlog.store.row import NETWORK_FIELD
+from connlog.store.row import NETWORK_REF as NETWORK_COLUMN
 
 WHEN = dt.datetime(2026, 3, 10, 12, 0, 0, 500_000, tzinfo=dt.UTC)
 NETWORK_REF = 7
@@ -38,6 +45,19 @@ def _event(**overrides: object) -> pb.ConnectionEvent:
         else:
             setattr(target, name, value)
     return event
+
+
+PRINCIPAL = Principal("k1", "t1", 1, Role.OPERATOR, None)
+
+
+def _facts(event: pb.ConnectionEvent, network_ref: int) -> dict[str, object]:
+    """The fact columns of ``event`` as ingest stores them (a MAC column as
+    PostgreSQL prints a macaddr: lower case, colons)."""
+    window = nm.IngestWindow(WHEN - dt.timedelta(days=1), WHEN + dt.timedelta(days=1), 31)
+    stored = nm.normalise(event, PRINCIPAL, window, {})._asdict()
+    stored[NETWORK_COLUMN] = network_ref
+    del stored[NETWORK_FIELD]
+    return {name: stored[name] for name in FACT_COLUMNS}
 
 
 CASES = [
@@ -100,7 +120,17 @@ CASES = [
 @pytest.mark.parametrize(("flt", "overrides", "network_ref", "expected"),
                          [pytest.param(*case[1:], id=case[0]) for case in CASES])
 def test_the_matcher_holds_the_listing_semantics(flt, overrides, network_ref, expected):
-    assert matches(flt, network_ref, ReadEvent.of(_event(**overrides), 1)) is expected
+    assert matches(flt, _facts(_event(**overrides), network_ref)) is expected
+
+
+def test_the_facts_are_the_columns_the_listing_filters_on():
+    """Every column listing_conditions filters on is a fact (and no other)."""
+    every = EventFilter(
+        network_ref=1, client_id="k", client_mac="f0:d7:aa:df:59:a2", start=WHEN, end=WHEN, steps=[1], outcomes=[1],
+        severities=[1], bands=[1], ssid="s", ssid_number=1, ap_serial="a", ap_name="n", bssid="00:11:22:33:44:55",
+        failure_codes=[1], vendor=1)
+    where, _ = listing_conditions(1, every, None, False)
+    assert set(re.findall(r"\be\.(\w+)", where)) - {"tenant_ref"} == set(FACT_COLUMNS)
 
 
 def test_a_watch_request_builds_the_filter_a_list_request_does():

@@ -16,7 +16,7 @@ from connlog.core.validation import InvalidArgument
 from connlog.query.servicer import parse_resume_token
 from connlog.query.tail import BATCH_EVENTS, EndReason, WatchEnded, Watcher
 from connlog.store.events import EventFilter, ReadEvent
-from connlog.store.feed import FeedEvent, FeedPosition
+from connlog.store.feed import FACT_COLUMNS, FeedEvent, FeedPosition
 
 # --- tokens -----------------------------------------------------------------------------------------------------
 
@@ -62,8 +62,10 @@ def test_the_watch_request_has_every_filter_of_the_listing_with_its_number_and_t
 
 def _feed_event(xid: int, event_id: int, step: int = pb.CONNECTION_STEP_ASSOCIATION) -> FeedEvent:
     event = pb.ConnectionEvent(network_id="N_1", step=step)
-    event.occur_time.FromDatetime(dt.datetime(2026, 3, 10, tzinfo=dt.UTC))
-    return FeedEvent(1, 1, FeedPosition(xid, event_id), ReadEvent.of(event, event_id))
+    when = dt.datetime(2026, 3, 10, tzinfo=dt.UTC)
+    event.occur_time.FromDatetime(when)
+    facts = dict.fromkeys(FACT_COLUMNS, 0) | {"network_ref": 1, "step": step, "occurred_at": when}
+    return FeedEvent(1, 1, FeedPosition(xid, event_id), ReadEvent.of(event, event_id), facts)
 
 
 START = FeedPosition(100)

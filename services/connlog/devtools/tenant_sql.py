@@ -131,6 +131,10 @@ def _names(items: object) -> list[str]:
 def _conjuncts(expr: object) -> list[ast.Node]:
     if isinstance(expr, ast.BoolExpr) and expr.boolop == enums.BoolExprType.AND_EXPR:
         return [c for arg in expr.args or () for c in _conjuncts(arg)]
+    if isinstance(expr, ast.BooleanTest) and expr.booltesttype == enums.BoolTestType.IS_TRUE:
+        # `(condition) IS TRUE` holds exactly where the condition does (a
+        # form that keeps the planner from using it as an index condition)
+        return _conjuncts(expr.arg)
     return [expr] if isinstance(expr, ast.Node) else []
 
 

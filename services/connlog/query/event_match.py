@@ -3,45 +3,55 @@
 tail (which matches every new event against every watch in memory instead of
 querying per watch).
 
-The same semantics, condition by condition: equality on the stored column
-values (a text or MAC filter never matches an event without that value, as
-SQL's ``NULL = x`` is not true), ``occurred_at`` in ``[start, end)`` at the
-stored microsecond, a list filter matching any of its values, the failure
-code only when the event has one (tests/unit/test_tail_match.py holds the
-case table)."""
+It reads the very columns that SQL filters on (``connlog.store.feed
+.FACT_COLUMNS``, as the row holds them: a fact read's asyncpg Record, or any
+mapping of them), condition by condition: equality on the stored value, and
+a NULL column never equal to anything (SQL's ``NULL = x`` is not true: a text,
+MAC, SSID-number or failure-code filter never matches an event without that
+value); ``occurred_at`` in ``[start, end)`` at the stored microsecond; a list
+filter matching any of its values. (tests/unit/test_tail_match.py holds the
+case table; tests/test_live_tail.py compares with ListConnectionEvents on the
+same stored events.)"""
 
 from __future__ import annotations
 
-from connlog.store.events import EventFilter, ReadEvent
+from connlog.store.events import EventFilter
+from connlog.store.feed import EventFacts
 
 
-def matches(flt: EventFilter, network_ref: int, read: ReadEvent) -> bool:
-    """Whether the event ``read`` of network ``network_ref`` (of the
+def matches(flt: EventFilter, facts: EventFacts) -> bool:
+    """Whether the event whose columns are ``facts`` (an event of the
     filter's tenant) passes every condition of ``flt``."""
-    if flt.network_ref is not None and network_ref != flt.network_ref:
+    if flt.network_ref is not None and facts["network_ref"] != flt.network_ref:
         return False
-    if flt.start is not None and read.occurred_at < flt.start:
+    if flt.client_id is not None and facts["client_id"] != flt.client_id:
         return False
-    if flt.end is not None and read.occurred_at >= flt.end:
+    if flt.client_mac is not None and facts["client_mac"] != flt.client_mac:
         return False
-    for column, wanted in (("client_id", flt.client_id), ("client_mac", flt.client_mac), ("ssid", flt.ssid),
-                           ("ap_serial", flt.ap_serial), ("ap_name", flt.ap_name), ("bssid", flt.bssid)):
-        if wanted is not None and read.column(column) != wanted:
-            return False
-    event = read.stored  # the fields below are never left out of the payload
-    if flt.steps and event.step not in flt.steps:
+    if flt.start is not None and facts["occurred_at"] < flt.start:
         return False
-    if flt.outcomes and event.outcome not in flt.outcomes:
+    if flt.end is not None and facts["occurred_at"] >= flt.end:
         return False
-    if flt.severities and event.severity not in flt.severities:
+    if flt.steps and facts["step"] not in flt.steps:
         return False
-    if flt.bands and event.radio.band not in flt.bands:
+    if flt.outcomes and facts["outcome"] not in flt.outcomes:
         return False
-    if flt.vendor is not None and event.source.vendor != flt.vendor:
+    if flt.severities and facts["severity"] not in flt.severities:
         return False
-    if flt.ssid_number is not None and (not event.wlan.HasField("ssid_number")
-                                        or event.wlan.ssid_number != flt.ssid_number):
+    if flt.bands and facts["band"] not in flt.bands:
         return False
-    if flt.failure_codes and (not event.failure.HasField("code") or event.failure.code not in flt.failure_codes):
+    if flt.failure_codes and facts["failure_code"] not in flt.failure_codes:
+        return False
+    if flt.ssid is not None and facts["ssid"] != flt.ssid:
+        return False
+    if flt.ap_serial is not None and facts["ap_serial"] != flt.ap_serial:
+        return False
+    if flt.ap_name is not None and facts["ap_name"] != flt.ap_name:
+        return False
+    if flt.ssid_number is not None and facts["ssid_number"] != flt.ssid_number:
+        return False
+    if flt.bssid is not None and facts["bssid"] != flt.bssid:
+        return False
+    if flt.vendor is not None and facts["vendor"] != flt.vendor:
         return False
     return True

@@ -4,10 +4,14 @@ One ``TailHub`` per query process runs one *follower*: a connection of its
 own (outside the pool) that ``LISTEN``s on the commit feed's channel
 (``connlog.store.feed.CHANNEL``). It starts with the first watch and stops
 with the last. On each notification (coalesced: one read at a time, and a
-flag for "more came meanwhile") it reads the feed of every tenant after its
-position, page by page until the horizon, and hands each event to the watches
-of the event's tenant whose filters match (``connlog.query.event_match``,
-in memory): one feed read per process, never a query per watch.
+flag for "more came meanwhile") it reads the feed after its position, page by
+page until the horizon, and hands each event to the watches of the event's
+tenant whose filters match (``connlog.query.event_match``, in memory): one
+feed read per process, never a query per watch. A page is read in two
+queries: the filterable columns only (``read_facts_after``: no payload, of
+the tenants that have watches), matched against each distinct filter; then
+the whole events that some watch matched (``read_events``, by key), so that
+an event no watch wants is never parsed.
 
 Positions (``FeedPosition``): each watch has the position up to which it has
 considered every event (``position``) and the position its client can resume
@@ -15,8 +19,11 @@ after (``sent``: that of the last message handed out). An event goes to a
 watch only if it lies after the watch's position. A watch that starts from a
 resume token first reads the feed after it itself (catch-up, its tenant's
 events only, backpressured by its own client) and joins the follower's
-dispatch in the same event-loop step as it sees its position at or past the
-follower's: nothing is skipped or sent twice.
+dispatch once its position is at or past the follower's: nothing is skipped
+or sent twice. Every watch joins between two of the follower's pages (a join
+while a page is being read waits for the page's end, and the follower admits
+it in the step that ends the page): a page is handed only to the watches it
+was read and matched for, and whose events it fetched.
 
 Bounds: at most ``watch_max_watchers`` watches (``TooManyWatchers``); each
 holds at most ``watch_buffer_events`` undelivered events. A live watch whose
@@ -49,7 +56,17 @@ from connlog.core.logging import get_logger
 from connlog.core.settings import Settings
 from connlog.query.event_match import matches
 from connlog.store.events import EventFilter, ReadEvent
-from connlog.store.feed import CHANNEL, FeedEvent, FeedPosition, frontier, horizon, read_after
+from connlog.store.feed import (
+    CHANNEL,
+    FeedEvent,
+    FeedPosition,
+    frontier,
+    horizon,
+    position_of,
+    read_after,
+    read_events,
+    read_facts_after,
+)
 
 # Events in one message at most.
 BATCH_EVENTS = 100
@@ -134,7 +151,7 @@ class Watcher:
         the buffer is full (the event is not taken)."""
         if event.position <= self.position:
             return True
-        if not (matches(self.filter, event.network_ref, event.event) if matched is None else matched):
+        if not (matches(self.filter, event.facts) if matched is None else matched):
             return True
         if len(self._buffer) >= self._capacity:
             return False
@@ -206,9 +223,14 @@ class TailHub:
         self._wake = asyncio.Event()
         self._lost = False
         self._closed = False
+        self._reading = False  # a follower page is being read: joins wait for its end
+        self._joining: list[tuple[Watcher, bool, asyncio.Future[bool]]] = []  # (watch, from now, joined)
         self.subscribed = 0  # watches started (tests)
         self.dropped = 0  # watches dropped for reading too slowly (tests)
         self.reads = 0  # feed reads of the follower (tests)
+        self.payload_reads = 0  # reads of the whole events some watch matched (tests)
+        self.events_read = 0  # whole events those read (tests)
+        self.facts_read = 0  # events whose facts the follower read (tests)
         self.connections = 0  # connections the follower opened (tests)
         self.follower_pid: int | None = None  # the server process of its connection (tests)
 
@@ -235,14 +257,12 @@ class TailHub:
         self._watchers.add(watcher)
         try:
             await self._follower_ready()
+            if resume is None:
+                await self._join_between_pages(watcher, from_now=True)
         except BaseException:
             self.unsubscribe(watcher)
             raise
-        assert self._position is not None
-        if resume is None:
-            watcher.position = watcher.sent = self._position
-            self._join(watcher)
-        else:
+        if resume is not None:
             watcher.catch_up = asyncio.create_task(self._catch_up(watcher), name="tail-catch-up")
         self.subscribed += 1
         return watcher
@@ -268,6 +288,35 @@ class TailHub:
         watcher.live = True
         self._live.setdefault(watcher.tenant_ref, set()).add(watcher)
 
+    async def _join_between_pages(self, watcher: Watcher, *, from_now: bool) -> bool:
+        """Join ``watcher`` to the follower's dispatch, between two pages
+        (now, or at the end of the page being read): from the follower's
+        position (``from_now``), or if its position is at or past the
+        follower's. Whether it joined (if not: catch up further)."""
+        if not self._reading:
+            return self._admit(watcher, from_now)
+        joined = asyncio.get_running_loop().create_future()
+        self._joining.append((watcher, from_now, joined))
+        return await joined
+
+    def _admit(self, watcher: Watcher, from_now: bool) -> bool:
+        assert self._position is not None
+        if watcher.ended is not None:
+            return False
+        if from_now:
+            watcher.position = watcher.sent = self._position
+        elif watcher.position < self._position:
+            return False
+        self._join(watcher)
+        return True
+
+    def _admit_joining(self) -> None:
+        """Between two pages: admit the watches that asked to join meanwhile."""
+        joining, self._joining = self._joining, []
+        for watcher, from_now, joined in joining:
+            if not joined.done():  # (cancelled: its watch is gone)
+                joined.set_result(self._admit(watcher, from_now))
+
     async def _catch_up(self, watcher: Watcher) -> None:
         """Read the feed after the watch's resume position (its tenant's
         events), then join the follower's dispatch."""
@@ -280,9 +329,10 @@ class TailHub:
                     for event in page.events:
                         await watcher.put(event)
                     watcher.advance(page.last(watcher.position))
-                    # (no await from this check to the join: the follower cannot move in between)
-                    if page.complete and self._position is not None and watcher.position >= self._position:
-                        self._join(watcher)
+                    if watcher.ended is not None:
+                        return
+                    if page.complete and self._position is not None and watcher.position >= self._position \
+                            and await self._join_between_pages(watcher, from_now=False):
                         return
         except WatchEnded:
             return
@@ -396,25 +446,51 @@ class TailHub:
         hand every event to the matching watches."""
         while True:
             assert self._position is not None
-            page = await read_after(conn, self._position, FOLLOWER_PAGE_EVENTS)
-            self.reads += 1
-            # from here to the end of the page: no await (a catch-up joins between pages)
-            groups: dict[int, dict[tuple, list[Watcher]]] = {}  # tenant -> filter -> its watches
-            for event in page.events:
-                by_filter = groups.get(event.tenant_ref)
-                if by_filter is None:
-                    by_filter = groups[event.tenant_ref] = {}
-                    for watcher in self._live.get(event.tenant_ref, ()):
-                        by_filter.setdefault(watcher.filter_key, []).append(watcher)
-                for watchers in by_filter.values():
-                    matched = matches(watchers[0].filter, event.network_ref, event.event)
+            # the page is read for the watches live now: watches that join
+            # meanwhile wait for its end (_join_between_pages)
+            groups: dict[int, list[list[Watcher]]] = {}  # tenant -> its watches by filter
+            for tenant_ref, live in self._live.items():
+                by_filter: dict[tuple, list[Watcher]] = {}
+                for watcher in live:
+                    by_filter.setdefault(watcher.filter_key, []).append(watcher)
+                groups[tenant_ref] = list(by_filter.values())
+            self._reading = True
+            try:
+                page = await read_facts_after(conn, self._position, FOLLOWER_PAGE_EVENTS, list(groups))
+                self.reads += 1
+                self.facts_read += len(page.rows)
+                wanted: list[tuple[asyncpg.Record, list[list[Watcher]]]] = []  # facts, matching watch groups
+                for facts in page.rows:
+                    hits = [watchers for watchers in groups.get(facts["tenant_ref"], ())
+                            if matches(watchers[0].filter, facts)]
+                    if hits:
+                        wanted.append((facts, hits))
+                events: dict[int, ReadEvent] = {}
+                if wanted:
+                    events = await read_events(conn, [(f["tenant_ref"], f["id"], f["occurred_at"]) for f, _ in wanted])
+                    self.payload_reads += 1
+                    self.events_read += len(events)
+            except BaseException:
+                self._reading = False
+                if self._position is not None:
+                    self._admit_joining()  # (they join at the position the page is re-read from)
+                raise
+            # from here to the end of the page: no await (watches join between pages)
+            for facts, hits in wanted:
+                read = events.get(facts["id"])
+                if read is None:  # (gone since: removed by retention)
+                    continue
+                event = FeedEvent(facts["tenant_ref"], facts["network_ref"], position_of(facts), read, facts)
+                for watchers in hits:
                     for watcher in watchers:
-                        if watcher.ended is None and not watcher.offer(event, matched):
+                        if watcher.ended is None and not watcher.offer(event, True):
                             self._drop(watcher)
             self._position = page.last(self._position)
             for live in self._live.values():
                 for watcher in live:
                     watcher.advance(self._position)
+            self._reading = False
+            self._admit_joining()
             if page.complete:
                 return
 

@@ -8,7 +8,10 @@ with a smaller id has ended, and any later one gets a larger id, so nothing
 can ever appear between two positions a reader has passed. An event becomes
 readable once every transaction that began writing before its own has ended
 (normally within milliseconds; a long-running write, such as a large bulk
-load, holds the horizon back until it ends).
+load, holds the horizon back until it ends). ``read_facts_after`` reads the
+same events' filterable columns only (``FACT_COLUMNS``, no payload), and
+``read_events`` whole events by key: the live tail's follower matches on
+the former and reads payloads only for what it matched.
 
 Writers wake the readers with a notification on ``CHANNEL`` once their
 events are committed (``FeedNotifier``: the ingest service after each
@@ -25,8 +28,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import asyncpg
 
@@ -68,13 +73,29 @@ class FeedPosition:
         return position
 
 
+# The columns a listing filters on (connlog.store.events.listing_conditions):
+# what the live tail matches a watch's filter against
+# (connlog.query.event_match), as stored (NULL: None).
+FACT_COLUMNS = ("network_ref", "occurred_at", "step", "outcome", "severity", "band", "vendor", "client_id",
+                "client_mac", "ssid", "ssid_number", "ap_serial", "ap_name", "bssid", "failure_code")
+
+
+class EventFacts(Protocol):
+    """An event's ``FACT_COLUMNS`` by name: a row read with them (an
+    asyncpg Record), or any mapping of them."""
+
+    def __getitem__(self, column: str, /) -> Any: ...
+
+
 class FeedEvent(NamedTuple):
-    """An event read from the feed, with its tenant and feed position."""
+    """An event read from the feed, with its tenant and feed position, and
+    its row's ``FACT_COLUMNS`` (``facts``)."""
 
     tenant_ref: int
     network_ref: int
     position: FeedPosition
     event: ReadEvent
+    facts: EventFacts
 
 
 class FeedPage(NamedTuple):
@@ -102,6 +123,22 @@ async def horizon(conn: asyncpg.Connection) -> FeedPosition:
     return FeedPosition(value)
 
 
+# The feed after ($1, $2) below the horizon $3, at most $4 events: of the
+# tenant $5 (a watch's catch-up), or of every tenant (READ_ALL: no service
+# sends it; it is not keyed by tenant, so tests/test_citus_ready.py would
+# flag it: see docs/operations.md "Moving to Citus").
+_READ_ONLY_FACTS = ", ".join(
+    f"e.{name}" for name in FACT_COLUMNS if f"e.{name}" not in READ_COLUMNS.split(", "))  # (network_ref, step ...)
+_READ = f"""SELECT {READ_COLUMNS}, e.tenant_ref, e.stored_xid, {_READ_ONLY_FACTS}
+            FROM connection_events e JOIN networks n USING (network_ref)
+            WHERE e.stored_xid >= $1 AND e.stored_xid < $3
+              AND (e.stored_xid, e.id) > ($1, $2){{tenant}}
+            ORDER BY e.stored_xid, e.id
+            LIMIT $4"""
+READ_ALL = _READ.format(tenant="")
+READ_TENANT = _READ.format(tenant="\n              AND e.tenant_ref = $5")
+
+
 async def read_after(
     conn: asyncpg.Connection, after: FeedPosition, limit: int, *, tenant_ref: int | None = None
 ) -> FeedPage:
@@ -110,26 +147,92 @@ async def read_after(
     snapshot."""
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         head: int = await conn.fetchval(f"SELECT {HORIZON}")
-        rows = await conn.fetch(
-            f"""SELECT {READ_COLUMNS}, e.tenant_ref, e.network_ref, e.stored_xid
-                FROM connection_events e JOIN networks n USING (network_ref)
-                WHERE e.stored_xid >= $1 AND e.stored_xid < $3
-                  AND (e.stored_xid, e.id) > ($1, $2)
-                  AND ($5::int IS NULL OR e.tenant_ref = $5)
-                ORDER BY e.stored_xid, e.id
-                LIMIT $4""",
-            after.xid,
-            after.event_id,
-            head,
-            limit,
-            tenant_ref,
-            record_class=EventRow,
-        )
+        if tenant_ref is None:
+            rows = await conn.fetch(READ_ALL, after.xid, after.event_id, head, limit, record_class=EventRow)
+        else:
+            rows = await conn.fetch(READ_TENANT, after.xid, after.event_id, head, limit, tenant_ref,
+                                    record_class=EventRow)
     events = [
-        FeedEvent(row["tenant_ref"], row["network_ref"], FeedPosition(row["stored_xid"], row["id"]), read_event(row))
+        FeedEvent(row["tenant_ref"], row["network_ref"], FeedPosition(row["stored_xid"], row["id"]), read_event(row),
+                  row)
         for row in rows
     ]
     return FeedPage(events, head, len(events) < limit)
+
+
+class FactsPage(NamedTuple):
+    """The facts of the events after a position (``read_facts_after``): rows
+    of ``tenant_ref``, ``id``, ``stored_xid`` and ``FACT_COLUMNS``, in feed
+    order, and the horizon, as in a ``FeedPage``."""
+
+    rows: list[asyncpg.Record]
+    horizon: int
+    complete: bool
+
+    def last(self, after: FeedPosition) -> FeedPosition:
+        """Where the next read starts (as ``FeedPage.last``)."""
+        if self.complete:
+            return max(after, FeedPosition(self.horizon))
+        return position_of(self.rows[-1]) if self.rows else after
+
+
+def position_of(row: asyncpg.Record) -> FeedPosition:
+    """The feed position of a row read with ``stored_xid`` and ``id``."""
+    return FeedPosition(row["stored_xid"], row["id"])
+
+
+# The feed after ($1, $2) below the horizon $3, at most $4 events, of the
+# tenants $5: the facts only (no payload, no network id), for the live tail's
+# follower, which reads whole events only for what some watch matched. The
+# tenants are a filter on the rows the feed's range finds, never an index
+# condition ("IS TRUE": the planner cannot use it as one): a day's partition
+# not analysed yet would otherwise be read by its tenant index, every event
+# of those tenants that day for each page.
+READ_FACTS = f"""SELECT e.tenant_ref, e.id, e.stored_xid, {", ".join(f"e.{name}" for name in FACT_COLUMNS)}
+                 FROM connection_events e
+                 WHERE e.stored_xid >= $1 AND e.stored_xid < $3
+                   AND (e.stored_xid, e.id) > ($1, $2)
+                   AND (e.tenant_ref = ANY($5::int[])) IS TRUE
+                 ORDER BY e.stored_xid, e.id
+                 LIMIT $4"""
+
+
+async def read_facts_after(
+    conn: asyncpg.Connection, after: FeedPosition, limit: int, tenant_refs: Sequence[int]
+) -> FactsPage:
+    """The facts of up to ``limit`` final events of ``tenant_refs`` after
+    ``after``, in feed order: ``read_after``'s events (the same ordering,
+    horizon and snapshot), without their payloads."""
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        head: int = await conn.fetchval(f"SELECT {HORIZON}")
+        rows = await conn.fetch(READ_FACTS, after.xid, after.event_id, head, limit, list(tenant_refs))
+    return FactsPage(rows, head, len(rows) < limit)
+
+
+# Whole events by key ($1 tenant_refs, $2 ids, $3 occurred_ats; $4 the
+# distinct tenant_refs): each key probes the primary key of the one partition
+# of its occurred_at (LATERAL: a probe per key whatever the statistics say,
+# never a scan of the tenants' events).
+READ_KEYED = f"""SELECT {READ_COLUMNS}
+                 FROM unnest($1::int[], $2::bigint[], $3::timestamptz[]) AS k(tenant_ref, id, occurred_at)
+                 CROSS JOIN LATERAL (
+                   SELECT * FROM connection_events e
+                   WHERE e.tenant_ref = k.tenant_ref AND e.id = k.id AND e.occurred_at = k.occurred_at
+                     AND e.tenant_ref = ANY($4::int[])
+                   OFFSET 0) e
+                 JOIN networks n ON n.network_ref = e.network_ref"""
+
+
+async def read_events(
+    conn: asyncpg.Connection, keys: Sequence[tuple[int, int, dt.datetime]]
+) -> dict[int, ReadEvent]:
+    """The stored events of ``keys`` (``(tenant_ref, id, occurred_at)``:
+    a fact row's), by id, in one query."""
+    if not keys:
+        return {}
+    rows = await conn.fetch(READ_KEYED, [k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys],
+                            sorted({k[0] for k in keys}), record_class=EventRow)
+    return {row["id"]: read_event(row) for row in rows}
 
 
 class FeedNotifier:
