@@ -31,9 +31,9 @@ ROOT = Path(__file__).resolve().parents[1]
 MODES: dict[str, dict[str, Any]] = {
     # events per bulk run = tenants × networks × clients × events per client
     "quick": dict(shape=Shape(2, 2, 25, 1000, 7), repeats=2, unary=3000, samples=30, grow_to=300_000,
-                  summaries=dict(calls=20, raw_calls=3, catch_up_timeout=120)),
+                  summaries=dict(calls=20, raw_calls=3, catch_up_timeout=120), read_capacity=500),
     "full": dict(shape=Shape(2, 5, 100, 1000, 14), repeats=3, unary=10000, samples=200, grow_to=10_000_000,
-                 summaries=dict(calls=200, raw_calls=5, catch_up_timeout=1800)),
+                 summaries=dict(calls=200, raw_calls=5, catch_up_timeout=1800), read_capacity=5000),
 }
 # The single-event loads run with each of these counts of ingest processes
 # (sharing the ingest port: SO_REUSEPORT); everything else with one.
@@ -81,6 +81,8 @@ async def main(mode: str) -> dict[str, Any]:
         await measure.analyze(suite)
         report["reads_small"] = await measure.reads(suite, shape, tokens[0], config["samples"], config["repeats"])
         print(f"[bench] reads at {report['storage']['events']:,} events done", flush=True)
+        report["read_capacity"] = await measure.read_capacity(suite, shape, tokens[0], config["read_capacity"])
+        print("[bench] read capacity done", flush=True)
         report["insights_small"] = await insights.summaries(suite, tokens[0], **config["summaries"])
         print(f"[bench] summaries at {report['storage']['events']:,} events done", flush=True)
         await measure.grow(suite, config["grow_to"])

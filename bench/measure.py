@@ -381,6 +381,46 @@ async def reads(suite: Suite, shape: Shape, token: str, samples: int, repeats: i
     return out
 
 
+async def read_capacity(suite: Suite, shape: Shape, token: str, requests: int, concurrency: int = 32,
+                        page_size: int = 100) -> dict:
+    """Reads per second one query process serves, and per second of its CPU:
+    ``requests`` canonical gRPC lists (a client's latest ``page_size``
+    events, random clients) from ``concurrency`` callers at once (two
+    channels), the query process's CPU time read from /proc before and
+    after (the capacity guide's reads/s per query replica and per core)."""
+    import psutil
+
+    rng = random.Random(11)
+    query = psutil.Process(suite.processes["query"].pid)
+    md = (("authorization", f"Bearer {token}"),)
+    queue: asyncio.Queue[qpb.ListConnectionEventsRequest] = asyncio.Queue()
+    for _ in range(requests):
+        network, client = rng.randrange(shape.networks_per_tenant), rng.randrange(shape.clients_per_network)
+        queue.put_nowait(qpb.ListConnectionEventsRequest(
+            parent=f"networks/{network_id(network, 100)}", client_id=f"k00{network:02x}{client:04x}",
+            page_size=page_size, sort_order=qpb.SORT_ORDER_DESCENDING))
+    events = 0
+    async with grpc.aio.insecure_channel(suite.query_address) as first, \
+            grpc.aio.insecure_channel(suite.query_address, options=[("grpc.use_local_subchannel_pool", 1)]) as second:
+        stubs = [query_service_pb2_grpc.QueryServiceStub(c) for c in (first, second)]
+
+        async def caller(stub: query_service_pb2_grpc.QueryServiceStub) -> None:
+            nonlocal events
+            while not queue.empty():
+                reply = await stub.ListConnectionEvents(queue.get_nowait(), metadata=md)
+                events += len(reply.connection_events)
+
+        cpu_before = sum(query.cpu_times()[:2])
+        began = time.perf_counter()
+        await asyncio.gather(*(caller(stubs[i % 2]) for i in range(concurrency)))
+        elapsed = time.perf_counter() - began
+        cpu = sum(query.cpu_times()[:2]) - cpu_before
+    return {"requests": requests, "concurrency": concurrency, "page_size": page_size,
+            "reads_per_s": requests / elapsed, "events_per_s": events / elapsed,
+            "query_cpu_s": cpu, "reads_per_cpu_s": requests / cpu if cpu else 0.0,
+            "events_per_read": events / requests}
+
+
 # ---------------------------------------------------------------- storage
 
 async def stored(suite: Suite) -> dict:

@@ -107,6 +107,15 @@ def markdown(r: dict) -> str:
             f"{_s(data['mojo_ratio'], 2)} | p50 ≤ 5× | {_verdict(data['mojo_ratio']['median'] <= 5)} |",
         ]
     lines += insights.markdown_rows(r)
+    capacity = r.get("read_capacity")
+    if capacity:
+        lines += [
+            f"| read capacity of one query process: canonical gRPC lists of a client's latest "
+            f"{capacity['page_size']} events, {capacity['concurrency']} callers, {capacity['requests']:,} reads | "
+            f"{_f(capacity['reads_per_s'], 0)} reads/s ({_f(capacity['events_per_s'], 0)} events/s); "
+            f"{_f(capacity['reads_per_cpu_s'], 0)} reads per CPU-second of the query process | | | "
+            "(capacity guide) | |",
+        ]
     live = r.get("live_tail")
     if live:
         latency, rates = live["delivery_latency_ms"], live["ingest_events_per_s"]
