@@ -134,8 +134,11 @@ class Settings(BaseSettings):
     # notification and at least every ``rollup_period_seconds`` (also how
     # often a standby process tries to take over). A fold covers a span of
     # transaction ids sized to take about ``rollup_fold_seconds``; a failed
-    # pass is logged and retried after ``rollup_retry_seconds``.
+    # pass is logged and retried after ``rollup_retry_seconds``. Passes that
+    # fold come at most every ``rollup_fold_interval_seconds`` (a heavy load
+    # is folded in fewer, larger folds: each fold has a fixed cost).
     rollup_maintainer: bool = True
+    rollup_fold_interval_seconds: float = Field(default=2.0, ge=0, le=3600)
     rollup_period_seconds: float = Field(default=2.0, gt=0, le=3600)
     rollup_fold_seconds: float = Field(default=0.5, gt=0, le=60)
     rollup_retry_seconds: float = Field(default=5.0, gt=0, le=3600)

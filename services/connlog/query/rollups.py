@@ -85,9 +85,15 @@ class RollupMaintainer:
 
         try:
             await conn.add_listener(CHANNEL, wake)
+            loop = asyncio.get_running_loop()
             while True:
                 woken.clear()
+                began = loop.time()
                 await self.pass_once(conn)
+                rest = self._settings.rollup_fold_interval_seconds - (loop.time() - began)
+                if self.holder and rest > 0:
+                    # (a pace, not a wait for anything: what is stored meanwhile is folded by the next pass)
+                    await asyncio.sleep(rest)
                 try:  # the holder wakes on notifications, a standby only checks now and then
                     await asyncio.wait_for(woken.wait() if self.holder else asyncio.Event().wait(),
                                            self._settings.rollup_period_seconds)
