@@ -9,15 +9,9 @@ No timing: "both serve" is observed through each process's own metrics
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import grpc
-import httpx
 import pytest
 
 from connlog.api.v1 import ingest_service_pb2 as ipb
@@ -29,6 +23,7 @@ from connlog.ingest.main import metrics_port
 from connlog.store.accounts import AccountStore
 from connlog.suite import ServiceProcess, suite_services, wait_listening, wait_serving
 from tests.support.factories import simple_event
+from tests.support.processes import rpc_calls, service_processes
 
 # New connections tried until each process has answered one: the kernel
 # spreads connections at random, so 200 leave each of two processes without
@@ -46,39 +41,12 @@ def _env(database_url: str, data_dir: Path, port: int, metrics: int, replica_met
     return env
 
 
-@contextmanager
-def _processes(envs: list[dict[str, str]], logs: Path, name: str = "ingest") -> Iterator[list[subprocess.Popen]]:
-    procs = []
-    try:
-        for n, env in enumerate(envs):
-            with open(logs / f"{name}-{n}.log", "wb") as log:  # the child keeps its own descriptor
-                procs.append(subprocess.Popen([sys.executable, "-m", "connlog", "serve", "ingest"], env=env,
-                                              stdout=log, stderr=subprocess.STDOUT))
-        yield procs
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in procs:
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
-
-
-def _calls(metrics: int, method: str) -> float:
-    text = httpx.get(f"http://127.0.0.1:{metrics}/metrics").text
-    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-               if line.startswith("connlog_rpc_requests_total{") and f'method="{method}"' in line)
-
-
 async def test_two_ingest_processes_share_one_port_and_both_serve(database_url, pool, tmp_path):
     port, metrics, replica_metrics = free_ports(3)
     envs = [_env(database_url, tmp_path, port, metrics, replica_metrics, processes=2, index=i) for i in range(2)]
     key = await create_key(AccountStore(pool), tenant_id="t-processes", role=Role.OPERATOR)
     md = (("authorization", f"Bearer {key.token}"),)
-    with _processes(envs, tmp_path) as procs:
+    with service_processes("ingest", envs, tmp_path) as procs:
         # each listens on its own metrics port (process 1: the replica base) once its gRPC server runs
         for proc, own in zip(procs, (metrics, replica_metrics), strict=True):
             await wait_listening("127.0.0.1", own, proc=proc)
@@ -92,7 +60,7 @@ async def test_two_ingest_processes_share_one_port_and_both_serve(database_url, 
                     ipb.IngestConnectionEventsRequest(events=[simple_event("N_shared", client_id=f"k{n}")]),
                     metadata=md)
             assert reply.accepted_count == 1
-            served = [_calls(m, "IngestConnectionEvents") for m in (metrics, replica_metrics)]
+            served = [rpc_calls(m, "IngestConnectionEvents") for m in (metrics, replica_metrics)]
             if all(served):
                 break
         assert all(served), f"calls answered by each process: {served}"
@@ -103,9 +71,9 @@ async def test_without_ingest_processes_a_second_process_on_the_port_fails_to_st
     port, metrics, other_metrics, replica_metrics = free_ports(4)
     first = _env(database_url, tmp_path, port, metrics, replica_metrics, processes=1, index=0)
     second = _env(database_url, tmp_path, port, other_metrics, replica_metrics, processes=1, index=0)
-    with _processes([first], tmp_path) as (running,):
+    with service_processes("ingest", [first], tmp_path) as (running,):
         await wait_serving(f"127.0.0.1:{port}", proc=running)
-        with _processes([second], tmp_path, "second") as (refused,):
+        with service_processes("ingest", [second], tmp_path, "second") as (refused,):
             assert refused.wait(60) != 0  # a port in use is a configuration error
         assert running.poll() is None
 

@@ -13,11 +13,6 @@ from __future__ import annotations
 import asyncio
 import math
 import os
-import signal
-import subprocess
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import asyncpg
@@ -46,6 +41,7 @@ from tests.support.db_proxy import DatabaseProxy
 from tests.support.factories import now, simple_event
 from tests.support.gateway import envoy_in_front
 from tests.support.gateway_calls import MERAKI_PATH, ingest, key_headers, meraki_event
+from tests.support.processes import rpc_calls, service_processes
 
 RATE = 0.001  # a token per 1000 s: nothing refills within a test
 BURST = 5
@@ -200,33 +196,6 @@ def _env(database_url: str, data_dir: Path, **settings: object) -> dict[str, str
     return env
 
 
-@contextmanager
-def _processes(service: str, envs: list[dict[str, str]], logs: Path) -> Iterator[list[subprocess.Popen]]:
-    procs = []
-    try:
-        for n, env in enumerate(envs):
-            with open(logs / f"{service}-{n}.log", "wb") as log:  # the child keeps its own descriptor
-                procs.append(subprocess.Popen([sys.executable, "-m", "connlog", "serve", service], env=env,
-                                              stdout=log, stderr=subprocess.STDOUT))
-        yield procs
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in procs:
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
-
-
-def _served(metrics_port: int, method: str) -> float:
-    text = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics").text
-    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-               if line.startswith("connlog_rpc_requests_total{") and f'method="{method}"' in line)
-
-
 async def test_two_query_processes_behind_one_gateway_keep_one_meraki_budget(
         database_url, pool, suite, clients, make_tenant, tmp_path) -> None:
     tenant = await make_tenant()
@@ -235,7 +204,7 @@ async def test_two_query_processes_behind_one_gateway_keep_one_meraki_budget(
     envs = [_env(database_url, tmp_path, query_port=ports[i], query_metrics_port=ports[2 + i],
                  meraki_rate_limit_per_second=RATE, meraki_rate_limit_burst=BURST, rollup_maintainer="false")
             for i in range(2)]
-    with _processes("query", envs, tmp_path) as procs:
+    with service_processes("query", envs, tmp_path) as procs:
         for proc, port in zip(procs, ports[:2], strict=True):
             await wait_serving(f"127.0.0.1:{port}", proc=proc)
         async with envoy_in_front(suite.settings, tmp_path / "envoy", ingest=suite.ingest_address,
@@ -247,7 +216,7 @@ async def test_two_query_processes_behind_one_gateway_keep_one_meraki_budget(
             served = [0.0, 0.0]
             for _ in range(20):  # rounds of 20 at once, until each process has answered more than the burst
                 responses += await asyncio.gather(*(http.get(url, headers=key_headers(tenant)) for _ in range(20)))
-                served = [_served(port, method) for port in ports[2:]]
+                served = [rpc_calls(port, method) for port in ports[2:]]
                 if min(served) >= SERVED_EACH:
                     break
             assert min(served) >= SERVED_EACH, f"requests answered by each query process: {served}"
@@ -289,7 +258,7 @@ async def test_two_ingest_processes_keep_one_write_budget(database_url, pool, ma
     ports = free_ports(4)
     envs = [_env(database_url, tmp_path, ingest_port=ports[i], ingest_metrics_port=ports[2 + i], ingest_workers=0,
                  key_write_events_per_second=RATE, key_write_burst=BURST) for i in range(2)]
-    with _processes("ingest", envs, tmp_path) as procs:
+    with service_processes("ingest", envs, tmp_path) as procs:
         for proc, port in zip(procs, ports[:2], strict=True):
             await wait_serving(f"127.0.0.1:{port}", proc=proc)
         async with grpc.aio.insecure_channel(f"127.0.0.1:{ports[0]}") as a, \
@@ -299,7 +268,7 @@ async def test_two_ingest_processes_keep_one_write_budget(database_url, pool, ma
         codes = [code for code, _ in outcomes]
         assert codes.count(grpc.StatusCode.OK) == BURST  # across both processes
         assert set(codes) == {grpc.StatusCode.OK, grpc.StatusCode.RESOURCE_EXHAUSTED}
-        assert [_served(port, "IngestConnectionEvents") for port in ports[2:]] == [12, 12]
+        assert [rpc_calls(port, "IngestConnectionEvents") for port in ports[2:]] == [12, 12]
         key_id = tenant.keys["operator"].split("_")[1]  # clk_<key_id>_<secret>
         tenant_ref = await pool.fetchval("SELECT tenant_ref FROM tenants WHERE tenant_id = $1", tenant.tenant_id)
         bucket = await _bucket(pool, KEY_WRITES, f"{key_id}/{tenant_ref}")

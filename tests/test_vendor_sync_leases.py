@@ -22,7 +22,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -45,6 +44,7 @@ from connlog.store.accounts import AccountStore
 from connlog.store.sync import SyncStore
 from tests.support.factories import now
 from tests.support.fake_vendors import FakeMeraki, meraki_records
+from tests.support.processes import start_process, stop_processes
 from tests.support.services import Tenant, new_tenant
 from tests.support.sync_calls import create
 from tests.support.waiting import until
@@ -320,21 +320,11 @@ def _replicas(db: LeaseDb, service_key: str, logs: Path, *, lease: float, n: int
                        CONNLOG_SYNC_ALLOW_HTTP="true", CONNLOG_SYNC_ALLOWED_DESTINATIONS="127.0.0.1/32,::1/128",
                        CONNLOG_SYNC_SERVICE_KEY=service_key,
                        CONNLOG_SECRET_KEYS=db.settings.secret_keys.get_secret_value())
-            with open(logs / f"vendor-sync-{i}.log", "wb") as log:  # the child keeps its own descriptor
-                procs.append(subprocess.Popen([sys.executable, "-m", "connlog", "serve", "vendor-sync"], env=env,
-                                              stdout=log, stderr=subprocess.STDOUT))
+            procs.append(start_process("vendor-sync", env, logs / f"vendor-sync-{i}.log"))
             ports.append(port)
         yield Replicas(procs, ports)
     finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in procs:
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
+        stop_processes(procs)
 
 
 @pytest.fixture

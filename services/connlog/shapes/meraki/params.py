@@ -37,6 +37,19 @@ def _bad(message: str) -> RestError:
     return RestError(400, message)
 
 
+def timespan_seconds(text: str, most: float, most_said: str) -> float:
+    """Meraki's ``timespan``: a positive number of seconds, at most ``most``
+    (``most_said``: that bound in words, for the 400's message)."""
+    span = ascii_number(text)
+    if span is None:
+        raise _bad("'timespan' must be a number of seconds")
+    if span <= 0:
+        raise _bad("'timespan' must be a positive number of seconds")
+    if span > most:
+        raise _bad(f"'timespan' must be less than or equal to {int(most)} seconds ({most_said})")
+    return span
+
+
 @dataclass
 class MerakiQuery:
     """A validated connectivityEvents request."""
@@ -139,13 +152,7 @@ def parse(call: RestCall, now: dt.datetime) -> MerakiQuery:
     if span_text is not None and (t0_text is not None or t1_text is not None):
         raise _bad("'timespan' cannot be used with 't0' or 't1'")
     if span_text is not None:
-        span = ascii_number(span_text)
-        if span is None:
-            raise _bad("'timespan' must be a number of seconds")
-        if span <= 0:
-            raise _bad("'timespan' must be a positive number of seconds")
-        if span > MAX_TIMESPAN:
-            raise _bad(f"'timespan' must be less than or equal to {int(MAX_TIMESPAN)} seconds (31 days)")
+        span = timespan_seconds(span_text, MAX_TIMESPAN, "31 days")
         t1 = now
         t0 = now - dt.timedelta(seconds=span)
     else:

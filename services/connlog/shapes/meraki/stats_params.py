@@ -11,9 +11,9 @@ import datetime as dt
 from dataclasses import dataclass
 
 from connlog.core.identifiers import normalise_mac
-from connlog.shapes.meraki.params import MAX_CLIENT_ID, MAX_SERIAL, parse_time
+from connlog.shapes.meraki.params import MAX_CLIENT_ID, MAX_SERIAL, parse_time, timespan_seconds
 from connlog.shapes.meraki.records import BANDS
-from connlog.shapes.rest import RestCall, RestError, ascii_integer, ascii_number
+from connlog.shapes.rest import RestCall, RestError, ascii_integer
 
 MAX_LOOKBACK = dt.timedelta(days=180)
 MAX_SPAN = dt.timedelta(days=7)
@@ -58,13 +58,7 @@ def parse_window(call: RestCall, now: dt.datetime) -> tuple[dt.datetime, dt.date
     if span_text is not None:
         if t0_text is not None or t1_text is not None:
             raise _bad("'timespan' cannot be used with 't0' or 't1'")
-        span = ascii_number(span_text)
-        if span is None:
-            raise _bad("'timespan' must be a number of seconds")
-        if span <= 0:
-            raise _bad("'timespan' must be a positive number of seconds")
-        if span > MAX_TIMESPAN:
-            raise _bad(f"'timespan' must be less than or equal to {int(MAX_TIMESPAN)} seconds (7 days)")
+        span = timespan_seconds(span_text, MAX_TIMESPAN, "7 days")
         return now - dt.timedelta(seconds=span), now
     t0 = parse_time(t0_text, "t0") if t0_text is not None else None
     t1 = parse_time(t1_text, "t1") if t1_text is not None else None
