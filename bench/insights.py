@@ -108,6 +108,11 @@ async def summaries(suite: Suite, token: str, calls: int, raw_calls: int, *, cat
                     "rollup_rows": await conn.fetchval(
                         "SELECT count(*) FROM connection_rollups WHERE network_ref = $1 AND hour >= $2 AND hour < $3",
                         ref, start, end),
+                    # (the whole days of the week are read from these, the hours at its edges from the hourly)
+                    "daily_rollup_rows": await conn.fetchval(
+                        """SELECT count(*) FROM connection_rollups_daily
+                           WHERE network_ref = $1 AND day >= $2 AND day < $3""",
+                        ref, start, end),
                     "grpc_p50_ms": percentile(timings, 50) * 1000, "grpc_p99_ms": percentile(timings, 99) * 1000,
                     "rest_ms": rest * 1000, "raw_sql_p50_ms": percentile(raw, 50) * 1000,
                 }

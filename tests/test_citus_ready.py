@@ -1,6 +1,6 @@
 """Citus-ready: every SQL statement the code sends that touches the tables to
 be distributed by tenant (connection_events, connection_rollups,
-access_points) is keyed by tenant_ref, and every unique key of theirs
+connection_rollups_daily, access_points) is keyed by tenant_ref, and every unique key of theirs
 includes it (docs/operations.md, "Moving to Citus").
 
 What the code sends is read from PostgreSQL itself: a server of this
@@ -58,7 +58,7 @@ from tests.support.waiting import until
 
 pytestmark = pytest.mark.timeout(600)
 
-DISTRIBUTED_KEYS = ("connection_events", "connection_rollups", "access_points")
+DISTRIBUTED_KEYS = ("connection_events", "connection_rollups", "connection_rollups_daily", "access_points")
 
 
 def _migration_statement(file: str, pattern: str) -> str:
@@ -87,6 +87,8 @@ ALLOWED = (
             "health/lag of the one watermark: whether any tenant's final event waits to be rolled up"),
     Allowed("rollups.FORGET_HOURS", lambda: rollups.FORGET_HOURS,
             "retention drops a whole day of every tenant, and that day's rollups with it"),
+    Allowed("rollups.FORGET_DAYS", lambda: rollups.FORGET_DAYS,
+            "retention drops a whole day of every tenant, and that day's daily rollups with it"),
     Allowed("migration 0001 CREATE TABLE connection_events",
             lambda: _migration_statement("0001_initial.sql", r"CREATE TABLE connection_events"),
             "history: its PRIMARY KEY (id, occurred_at) is replaced by 0012's (id, occurred_at, tenant_ref); "
@@ -94,6 +96,9 @@ ALLOWED = (
     Allowed("migration 0009 backfill",
             lambda: _migration_statement("0009_connection_rollups.sql", r"WITH horizon AS"),
             "runs once, rolling up the events of every tenant stored before 0009"),
+    Allowed("migration 0014 backfill",
+            lambda: _migration_statement("0014_daily_rollups.sql", r"^\s*INSERT INTO connection_rollups_daily"),
+            "runs once, rolling the hourly rollups of every tenant up to days"),
 )
 
 # The statement kinds the workload must produce: (label, pattern over the
@@ -118,11 +123,13 @@ EXPECTED: tuple[tuple[str, str], ...] = (
     ("feed.read_events", r"FROM unnest\(\$1::int\[\], \$2::bigint\[\], \$3::timestamptz\[\]\) AS k"),
     ("insights.cells, raw", r"^WITH e AS \(SELECT .* FROM connection_events e WHERE e\.tenant_ref = \$1"),
     ("insights.cells, rollups", r"FROM connection_rollups e WHERE e\.tenant_ref = \$1"),
+    ("insights.cells, daily rollups", r"FROM connection_rollups_daily e WHERE e\.tenant_ref = \$1"),
     ("insights.payloads", r"^SELECT e\.id, e\.payload FROM connection_events e JOIN unnest"),
     ("insights.timeline", r"^SELECT e\.id, n\.network_id, e\.occurred_at, e\.step, e\.outcome, e\.band"),
-    ("rollups.fold", r"^WITH batch AS .* INSERT INTO connection_rollups"),
+    ("rollups.fold", r"^WITH batch AS .* INSERT INTO connection_rollups AS r .* INSERT INTO connection_rollups_daily"),
     ("rollups.status", r"EXISTS \(SELECT \$?\d+ FROM connection_events e WHERE e\.stored_xid >= w\.xid"),
-    ("rollups.forget_hours", r"^DELETE FROM connection_rollups WHERE hour"),
+    ("rollups.forget, hours", r"^DELETE FROM connection_rollups WHERE hour"),
+    ("rollups.forget, days", r"^DELETE FROM connection_rollups_daily WHERE day"),
     ("accounts.record_access_points", r"^INSERT INTO access_points"),
     ("accounts.access_points", r"FROM access_points a JOIN networks n"),
     ("migration 0012", r"^ALTER TABLE connection_events ADD CONSTRAINT connection_events_pkey PRIMARY KEY"),
@@ -266,6 +273,9 @@ async def _query_paths(stack: Stack, a: Tenant, name: str) -> None:
     await insights.SummarizeConnections(inspb.SummarizeConnectionsRequest(
         **summary, group_by=[inspb.GROUP_BY_CLIENT]), metadata=viewer)
     await insights.SummarizeTimeToConnect(inspb.SummarizeTimeToConnectRequest(**summary), metadata=viewer)
+    days = dict(parent="networks/N_1", start_time=ts(start - dt.timedelta(days=3)), end_time=ts(end))
+    await insights.SummarizeConnections(inspb.SummarizeConnectionsRequest(  # whole days: the daily rollups
+        **days, group_by=[inspb.GROUP_BY_ACCESS_POINT]), metadata=viewer)
     await insights.ListClientSessions(inspb.ListClientSessionsRequest(
         parent="networks/N_1/clients/k2", start_time=ts(start), end_time=ts(end)), metadata=viewer)
 

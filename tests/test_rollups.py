@@ -1,10 +1,11 @@
-"""Connection rollups (migration 0009, connlog.store.rollups,
+"""Connection rollups (migrations 0009 and 0014, connlog.store.rollups,
 connlog.query.rollups) on a real database: a summary read through the
-rollups is exactly the raw computation's, before, during and after the
-maintainer folds (late events, duplicates, partial hours, time buckets,
-filters, an uncommitted earlier writer, two folders at once, a property
-test); events stored before the migration are rolled up by it; retention
-takes a day's rollups with its events; the maintainer catches up, retries
+hourly and daily rollups is exactly the raw computation's, before, during
+and after the maintainer folds (late events, duplicates, partial hours and
+days, time buckets, filters, an uncommitted earlier writer, two folders at
+once, a property test over several days); events stored before the
+migration are rolled up by it, and the hourly rollups to days by 0014;
+retention takes a day's rollups (both levels) with its events; the maintainer catches up, retries
 after a failure and never holds a summary up; the query service runs it."""
 
 from __future__ import annotations
@@ -91,7 +92,8 @@ class Store:
     async def check(self, start: dt.datetime, end: dt.datetime, **filters) -> int:
         """Every grouping's summary through the rollups equals the raw
         computation's; returns how many events the range counts."""
-        for grouping in [*GROUPINGS, Grouping(("ssid",), HOUR, start), Grouping((), 2 * HOUR, start)]:
+        for grouping in [*GROUPINGS, Grouping(("ssid",), HOUR, start), Grouping((), 2 * HOUR, start),
+                         Grouping(("access_point",), 24 * HOUR, DAY), Grouping(("step",), 48 * HOUR, at(-24))]:
             flt = EventFilter(start=start, end=end, **filters)
             assert await self.summary(flt, grouping) == await self.summary(flt, grouping, use_rollups=False), (
                 grouping, start, end, filters)
@@ -99,7 +101,11 @@ class Store:
         return whole.totals.event_count if whole else 0
 
     async def rollup_events(self) -> int:
-        return await self.conn.fetchval("SELECT coalesce(sum(events), 0) FROM connection_rollups")
+        """The events the rollups count (the same in both levels)."""
+        hourly = await self.conn.fetchval("SELECT coalesce(sum(events), 0) FROM connection_rollups")
+        daily = await self.conn.fetchval("SELECT coalesce(sum(events), 0) FROM connection_rollups_daily")
+        assert hourly == daily
+        return hourly
 
 
 @pytest.fixture
@@ -185,6 +191,65 @@ async def test_late_events_duplicates_and_a_partial_fold_still_give_the_raw_answ
         await early.close()
 
 
+def days_events() -> list[dict]:
+    """Events over three UTC days (DAY - 1 to DAY + 1), at and around the
+    midnights, of two networks: whole days in the middle, partial days and
+    hours at the edges."""
+    return [
+        {"at": at(-23.5), "step": ASSOC, "ap": "Q-1"},
+        {"at": at(-1), "step": AUTH, "outcome": F, "code": 8, "reason": "EAPOL", "sub_reason": "eve", "ap": "Q-1"},
+        {"at": at(0) - dt.timedelta(microseconds=1), "step": DHCP, "outcome": F, "ap_name": "mojo-ap"},
+        *mixed_events(),
+        {"at": at(12), "step": AUTH, "outcome": F, "code": 5, "reason": "timeout", "ap": "Q-2", "network": 2},
+        {"at": at(23.99), "step": ASSOC, "outcome": I, "ap": "Q-2", "ssid": "guest", "band": pb.BAND_2_4_GHZ},
+        {"at": at(24), "step": AUTH, "outcome": F, "code": 8, "reason": "EAPOL", "sub_reason": "midnight", "ap": "Q-2"},
+        {"at": at(24.5), "step": DHCP, "ap": "Q-1"},
+        {"at": at(47.75), "step": AUTH, "outcome": F, "code": 8, "reason": "EAPOL", "sub_reason": "last", "ap": "Q-1"},
+    ]
+
+
+DAY_RANGES = [
+    (at(-24), at(48)),  # three whole days
+    (at(-23.5), at(47.5)),  # partial hours, whole hours, a whole day, whole hours, partial hours
+    (at(-0.5), at(24.5)),  # a whole day, partial hours at both edges
+    (at(-1), at(25)),  # a whole day, whole hours at both edges
+    (at(0), at(24)),  # one whole day
+    (at(12), at(36)),  # across a midnight, no whole day
+]
+
+
+async def test_whole_days_and_edge_hours_give_the_raw_answer_with_late_events_and_duplicates(store):
+    events = days_events()
+    await store.insert(*events)
+    before = [await store.check(a, b) for a, b in DAY_RANGES]  # all raw
+    await store.fold_all()
+    assert await store.rollup_events() == len(events)
+    assert [await store.check(a, b) for a, b in DAY_RANGES] == before == [17, 16, 13, 15, 11, 4]
+    for filters in ({"steps": [AUTH]}, {"ssid": "corp"}, {"ap_serial": "Q-2"}, {"network_ref": 2},
+                    {"ap_name": "mojo-ap"}):
+        await store.check(at(-23.5), at(47.5), **filters)
+    # late events in days already rolled up, one of them stored twice: raw until folded, then counted once
+    late = [{"at": at(6), "step": AUTH, "outcome": F, "code": 8, "reason": "EAPOL", "sub_reason": "late"},
+            {"at": at(-12), "step": ASSOC}, {"at": at(47.99), "step": DHCP, "outcome": F, "code": 12}]
+    await store.insert(*late)
+    await store.insert({"at": at(23.5), "step": DHCP, "outcome": F, "code": 12, "reason": "dup"}, key=b"day-dup")
+    await store.insert({"at": at(23.5), "step": DHCP, "outcome": F, "code": 12, "reason": "dup"}, key=b"day-dup")
+    assert await store.check(at(-24), at(48)) == len(events) + 4
+    await store.fold_all()
+    assert await store.rollup_events() == len(events) + 4
+    assert await store.check(at(-24), at(48)) == len(events) + 4
+    for a, b in DAY_RANGES:
+        await store.check(a, b)
+    # the whole days are read from the daily rows: with DAY's hourly rows gone, a summary of DAY is unchanged,
+    # and a summary of DAY's hours (no whole day) is not
+    flt = EventFilter(start=at(-0.5), end=at(24.5))
+    exact = await store.summary(flt, Grouping(("access_point",)))
+    await store.conn.execute("DELETE FROM connection_rollups WHERE hour >= $1 AND hour < $2", at(0), at(24))
+    assert await store.summary(flt, Grouping(("access_point",))) == exact
+    assert (await store.summary(EventFilter(start=at(1), end=at(23)), Grouping(()))
+            != await store.summary(EventFilter(start=at(1), end=at(23)), Grouping(()), use_rollups=False))
+
+
 async def test_two_folders_at_once_count_each_event_once(store):
     await store.insert(*mixed_events())
     other = await asyncpg.connect(store.url)
@@ -220,8 +285,11 @@ async def test_retention_drops_a_days_rollups_with_its_events(store):
     await store.fold_all()
     assert await store.conn.fetchval("SELECT count(*) FROM connection_rollups WHERE hour < $1", at(24)) > 0
     # the first day expires (retention of 1 day, two days later)
+    assert await store.conn.fetchval("SELECT count(*) FROM connection_rollups_daily WHERE day < $1", at(24)) > 0
     await maintain_partitions(store.conn, retention_days=1, ahead_days=1, now=at(48) + dt.timedelta(minutes=1))
     assert await store.conn.fetchval("SELECT count(*) FROM connection_rollups WHERE hour < $1", at(24)) == 0
+    assert await store.conn.fetchval("SELECT count(*) FROM connection_rollups_daily WHERE day < $1", at(24)) == 0
+    assert await store.conn.fetchval("SELECT sum(events) FROM connection_rollups_daily") == 1  # the next day kept
     assert await store.rollup_events() == 1
     assert await store.check(at(0), at(30)) == 1
 
@@ -254,6 +322,56 @@ async def test_the_migration_rolls_up_events_stored_before_it(pg_server):
             assert await store.check(at(0), at(5)) == len(mixed_events()) + 1
             await store.fold_all()
             assert await store.rollup_events() == len(mixed_events()) + 1
+        finally:
+            await pool.close()
+    finally:
+        await conn.close()
+
+
+async def _apply(conn: asyncpg.Connection, versions: range) -> None:
+    for m in available_migrations():
+        if m.version in versions:
+            await conn.execute(m.sql)
+            await conn.execute("INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
+                               m.version, m.name, m.checksum)
+
+
+async def test_the_daily_migration_rolls_the_hourly_rollups_up_to_days(pg_server):
+    url = await pg_server.create_database()
+    conn = await asyncpg.connect(url)
+    try:
+        # the schema as it was before 0014, with events rolled up by 0009 and events above its watermark
+        await conn.execute("""CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL,
+                                  checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())""")
+        await _apply(conn, range(1, 9))
+        await create_partitions(conn, [(DAY + dt.timedelta(days=d)).date() for d in range(-1, 2)])
+        await conn.execute("INSERT INTO tenants (tenant_id) VALUES ('t1')")
+        await conn.execute("INSERT INTO networks (tenant_ref, network_id) VALUES (1, 'N1'), (1, 'N2')")
+        pool = await create_pool(Settings(database_url=url), url, min_size=1, max_size=2)
+        store = Store(url, conn, pool)
+        try:
+            await store.insert(*days_events())
+            await _apply(conn, range(9, 14))
+            pending = [{"at": at(3.5), "step": DHCP}, {"at": at(30), "step": AUTH, "outcome": F, "code": 8}]
+            await store.insert(*pending)
+            hourly = await conn.fetchval("SELECT sum(events) FROM connection_rollups")
+            assert hourly == len(days_events())
+            assert 14 in [m.version for m in await migrate(conn)]
+            assert await store.rollup_events() == len(days_events())  # the days hold exactly the hours
+            days = await conn.fetch("SELECT day, sum(events) AS n FROM connection_rollups_daily GROUP BY 1 ORDER BY 1")
+            assert [(r["day"], r["n"]) for r in days] == [(at(-24), 3), (at(0), 11), (at(24), 3)]
+            for a, b in DAY_RANGES:
+                await store.check(a, b)  # the pending events raw
+            # a fold of a version before 0014 (hourly only, by the key's old name) now fails
+            old_fold = rollups.FOLD[:rollups.FOLD.index("), hourly AS (")].replace("hours AS MATERIALIZED", "x AS")
+            with pytest.raises(asyncpg.UndefinedObjectError):
+                await conn.execute(
+                    old_fold + ") INSERT INTO connection_rollups AS r (tenant_ref) SELECT 1 FROM x "
+                    "ON CONFLICT ON CONSTRAINT connection_rollups_key DO NOTHING", 0, 1 << 40)
+            await store.fold_all()
+            assert await store.rollup_events() == len(days_events()) + 2
+            for a, b in DAY_RANGES:
+                await store.check(a, b)
         finally:
             await pool.close()
     finally:
@@ -311,7 +429,10 @@ async def _true(value: bool) -> bool:
 
 
 EVENT = st.fixed_dictionaries({
-    "at": st.integers(0, 6 * 60 - 1).map(lambda m: at(m / 60)),
+    # four UTC days (DAY - 1 to DAY + 2), half of the events within 90 minutes of a midnight
+    "at": st.one_of(st.integers(-24 * 60, 3 * 24 * 60 - 1),
+                    st.builds(lambda day, m: day * 24 * 60 + m, st.sampled_from([0, 1, 2]), st.integers(-90, 89)))
+          .map(lambda m: at(m / 60)),
     "step": st.sampled_from([ASSOC, AUTH, DHCP]),
     "outcome": st.sampled_from([S, F, I]),
     "code": st.sampled_from([None, 5, 8]),
@@ -327,9 +448,9 @@ EVENT = st.fixed_dictionaries({
                                                                                HealthCheck.too_slow])
 @given(batches=st.lists(st.lists(EVENT, max_size=8), min_size=1, max_size=4),
        folds=st.lists(st.booleans(), min_size=4, max_size=4),
-       start=st.integers(0, 6 * 60), length=st.integers(1, 7 * 60))
+       start=st.integers(-24 * 60, 2 * 24 * 60), length=st.integers(1, 4 * 24 * 60))
 async def test_property_rollups_answer_as_raw_whatever_is_folded(store, batches, folds, start, length):
-    await store.conn.execute("TRUNCATE connection_events, connection_rollups")
+    await store.conn.execute("TRUNCATE connection_events, connection_rollups, connection_rollups_daily")
     await store.conn.execute("UPDATE connection_rollup_watermark SET xid = pg_current_xact_id()::text::bigint")
     for batch, fold_now in zip(batches, folds, strict=False):
         await store.insert(*batch)
@@ -337,7 +458,9 @@ async def test_property_rollups_answer_as_raw_whatever_is_folded(store, batches,
             await rollups.fold(store.conn, 1 << 40)
     begin = at(start / 60)
     await store.check(begin, begin + dt.timedelta(minutes=length))
-    await store.check(at(0), at(6))
+    await store.check(at(-23.5), at(71.25))  # partial hours, whole hours, two whole days, whole hours, partial
+    await store.check(at(0), at(48))  # two whole days
+    await store.check(at(1), at(24))  # hours only
 
 
 async def test_the_query_service_maintains_the_rollups(clients, tenant, pool, suite):

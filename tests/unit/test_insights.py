@@ -405,40 +405,56 @@ def test_a_client_is_named_by_mac_or_id(parent: str, expected: tuple) -> None:
     assert parse_client_parent(parent) == expected
 
 
-# --- which hours of a summary the rollups answer ----------------------------------------------------------------
+# --- which days and hours of a summary the rollups answer ------------------------------------------------------
 
-_H = dt.datetime(2026, 3, 10, 8, tzinfo=dt.UTC)
+_H = dt.datetime(2026, 3, 10, 8, tzinfo=dt.UTC)  # 16 hours before a UTC midnight (h 16, 40, 64, ...)
 _HOUR = dt.timedelta(hours=1)
+_DAY = 24 * _HOUR
 
 
-def _hours(start: float, end: float, dimensions: tuple[str, ...] = (), bucket: dt.timedelta | None = None,
-           **filters: Any) -> tuple[float, float] | None:
+def _ranges(start: float, end: float, dimensions: tuple[str, ...] = (), bucket: dt.timedelta | None = None,
+            origin: float | None = None, **filters: Any) -> list[tuple[str, float, float]] | None:
     from connlog.store.events import EventFilter
-    from connlog.store.insights import Grouping, rollup_hours
+    from connlog.store.insights import Grouping, rollup_ranges
 
     flt = EventFilter(start=_H + start * _HOUR, end=_H + end * _HOUR, **filters)
-    found = rollup_hours(flt, Grouping(dimensions, bucket, flt.start if bucket else None))
-    return None if found is None else ((found[0] - _H) / _HOUR, (found[1] - _H) / _HOUR)
+    at = None if origin is None else _H + origin * _HOUR
+    found = rollup_ranges(flt, Grouping(dimensions, bucket, at or (flt.start if bucket else None)))
+    return [(r.level.column, (r.start - _H) / _HOUR, (r.end - _H) / _HOUR) for r in found] or None
 
 
 @pytest.mark.parametrize(("case", "expected"), [
-    (dict(start=0, end=168), (0, 168)),  # a week of whole hours
-    (dict(start=0.5, end=167.25), (1, 167)),  # partial hours at the edges read raw
+    # a week from 08:00: hours to the first midnight, six whole days, hours after the last
+    (dict(start=0, end=168), [("hour", 0, 16), ("day", 16, 160), ("hour", 160, 168)]),
+    (dict(start=16, end=16 + 7 * 24), [("day", 16, 184)]),  # a week of whole days
+    (dict(start=0.5, end=167.25), [("hour", 1, 16), ("day", 16, 160), ("hour", 160, 167)]),  # partial hours raw
+    (dict(start=15.5, end=40.5), [("day", 16, 40)]),  # a day, partial hours at both edges
+    (dict(start=16, end=39), [("hour", 16, 39)]),  # no whole day: hours
+    (dict(start=0, end=24), [("hour", 0, 24)]),  # across a midnight, no whole day
     (dict(start=0.25, end=1.75), None),  # no whole hour
-    (dict(start=0.25, end=2), (1, 2)),
+    (dict(start=0.25, end=2), [("hour", 1, 2)]),
     (dict(start=0, end=24, dimensions=("access_point", "ssid", "band", "failure_category", "step", "network")),
-     (0, 24)),
-    (dict(start=0, end=24, dimensions=("client",)), None),  # the rollups have no client
-    (dict(start=0, end=24, client_mac="02:00:00:00:00:01"), None),
+     [("hour", 0, 24)]),
+    (dict(start=0, end=72, dimensions=("access_point", "ssid", "band", "failure_category", "step", "network")),
+     [("hour", 0, 16), ("day", 16, 64), ("hour", 64, 72)]),
+    (dict(start=0, end=72, dimensions=("client",)), None),  # the rollups have no client
+    (dict(start=0, end=72, client_mac="02:00:00:00:00:01"), None),
     (dict(start=0, end=24, client_id="k1"), None),
-    (dict(start=0, end=24, ap_name="AP-1"), None),  # a name is kept only for access points without a serial
+    (dict(start=0, end=72, ap_name="AP-1"), None),  # a name is kept only for access points without a serial
     (dict(start=0, end=24, bssid="00:11:22:33:44:55"), None),
     (dict(start=0, end=24, ssid_number=1), None),
-    (dict(start=0, end=24, vendor=pb.VENDOR_MERAKI), None),
-    (dict(start=0, end=24, steps=[1], bands=[2], ssid="corp", ap_serial="Q", network_ref=3), (0, 24)),
-    (dict(start=0, end=24, bucket=2 * _HOUR), (0, 24)),
+    (dict(start=0, end=72, vendor=pb.VENDOR_MERAKI), None),
+    (dict(start=0, end=72, steps=[1], bands=[2], ssid="corp", ap_serial="Q", network_ref=3),
+     [("hour", 0, 16), ("day", 16, 64), ("hour", 64, 72)]),
+    (dict(start=0, end=24, bucket=2 * _HOUR), [("hour", 0, 24)]),
+    (dict(start=0, end=72, bucket=2 * _HOUR), [("hour", 0, 72)]),  # hour buckets: no days (a day spans two)
+    (dict(start=0, end=72, bucket=_DAY), [("hour", 0, 72)]),  # day buckets from 08:00: not days
+    (dict(start=16, end=88, bucket=_DAY), [("day", 16, 88)]),  # day buckets from a midnight
+    (dict(start=0, end=72, bucket=_DAY, origin=-8), [("hour", 0, 16), ("day", 16, 64), ("hour", 64, 72)]),
+    (dict(start=16, end=88, bucket=2 * _DAY), [("day", 16, 88)]),
+    (dict(start=16, end=88, bucket=36 * _HOUR), [("hour", 16, 88)]),  # not whole days
     (dict(start=0, end=24, bucket=dt.timedelta(minutes=90)), None),  # buckets not of whole hours
     (dict(start=0.5, end=24, bucket=_HOUR), None),  # buckets not from a whole hour
 ])
-def test_the_rollups_answer_the_whole_hours_of_what_they_can_filter(case: dict, expected: Any) -> None:
-    assert _hours(**case) == expected
+def test_the_rollups_answer_the_whole_days_and_hours_of_what_they_can_filter(case: dict, expected: Any) -> None:
+    assert _ranges(**case) == expected

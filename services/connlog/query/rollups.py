@@ -1,4 +1,4 @@
-"""The rollup maintainer: keeps ``connection_rollups`` up to date from the
+"""The rollup maintainer: keeps the rollups (hourly and daily) up to date from the
 commit feed (``connlog.store.rollups``), run by every query process.
 
 One process at a time folds: the one holding a PostgreSQL session advisory

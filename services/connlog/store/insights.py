@@ -23,7 +23,18 @@ import asyncpg
 
 from connlog.store.events import EventFilter, listing_conditions
 from connlog.store.partitions import Connection
-from connlog.store.rollups import AGGREGATES, HOUR, ROLLUP_FILTERS, event_units, rollup_units, watermark
+from connlog.store.rollups import (
+    AGGREGATES,
+    DAILY,
+    DAY,
+    HOUR,
+    HOURLY,
+    ROLLUP_FILTERS,
+    Level,
+    event_units,
+    rollup_units,
+    watermark,
+)
 
 # The dimensions a group key can have, each as the SQL expressions of its
 # columns (an access point is its serial, or its name when it has no serial;
@@ -73,30 +84,57 @@ def _select_keys(columns: list[str]) -> str:
     return "".join(f"{c} AS k{i}, " for i, c in enumerate(columns))
 
 
-def _hour_floor(when: dt.datetime) -> dt.datetime:
-    return when.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0)
+def _floor(when: dt.datetime, width: dt.timedelta) -> dt.datetime:
+    """The start of the UTC hour or day (``width``) holding ``when``."""
+    when = when.astimezone(dt.UTC)
+    return when.replace(minute=0, second=0, microsecond=0, hour=0 if width == DAY else when.hour)
 
 
-def rollup_hours(flt: EventFilter, grouping: Grouping) -> tuple[dt.datetime, dt.datetime] | None:
-    """The whole hours ``[lo, hi)`` of a summary the rollups can answer, or
-    None when they can answer none of it: a filter or dimension the rollups
-    lack (client, access point name, BSSID, SSID number, vendor, severity),
-    time buckets not made of whole hours from a whole hour, or a range
-    holding no whole hour."""
+def _whole(start: dt.datetime, end: dt.datetime, width: dt.timedelta) -> tuple[dt.datetime, dt.datetime]:
+    """The whole hours or days ``[lo, hi)`` inside ``[start, end)`` (lo >= hi: none)."""
+    lo = _floor(start, width)
+    return (lo if lo >= start else lo + width), _floor(end, width)
+
+
+@dataclass(frozen=True)
+class RollupRange:
+    """``[start, end)``: whole hours or days read from ``level``'s rollups."""
+
+    level: Level
+    start: dt.datetime
+    end: dt.datetime
+
+
+def rollup_ranges(flt: EventFilter, grouping: Grouping) -> list[RollupRange]:
+    """The parts of a summary the rollups can answer, in order and
+    contiguous: the whole UTC days inside the range from the daily rollups,
+    the whole hours before the first whole day and after the last (or all
+    the whole hours, if no whole day) from the hourly ones. None of it (an
+    empty list) when a filter or dimension the rollups lack is asked (client,
+    access point name, BSSID, SSID number, vendor, severity), or the range
+    holds no whole hour. Time buckets: days only when the buckets are whole
+    days from a day's start, hours when whole hours from an hour's start,
+    else none."""
     if flt.start is None or flt.end is None or "client" in grouping.dimensions:
-        return None
+        return []
     for f in dataclasses.fields(flt):
         value = getattr(flt, f.name)
         if f.name not in ("start", "end") and value is not None and value != [] and f.name not in ROLLUP_FILTERS:
-            return None
+            return []
+    days = True
     if grouping.bucket is not None:
         origin = grouping.origin or flt.start
-        if grouping.bucket % HOUR or _hour_floor(origin) != origin:
-            return None
-    lo, hi = _hour_floor(flt.start), _hour_floor(flt.end)
-    if lo < flt.start:
-        lo += HOUR
-    return (lo, hi) if lo < hi else None
+        if grouping.bucket % HOUR or _floor(origin, HOUR) != origin:
+            return []
+        days = not grouping.bucket % DAY and _floor(origin, DAY) == origin
+    lo, hi = _whole(flt.start, flt.end, HOUR)
+    if lo >= hi:
+        return []
+    day_lo, day_hi = _whole(flt.start, flt.end, DAY)
+    if not days or day_lo >= day_hi:
+        return [RollupRange(HOURLY, lo, hi)]
+    parts = [RollupRange(HOURLY, lo, day_lo), RollupRange(DAILY, day_lo, day_hi), RollupRange(HOURLY, day_hi, hi)]
+    return [part for part in parts if part.start < part.end]
 
 
 class SummaryReader:
@@ -113,13 +151,13 @@ class SummaryReader:
         the key columns first (``k0``...), ordered by key then step; at most
         ``limit`` rows.
 
-        The whole hours the rollups can answer (``rollup_hours``) are read
-        from them for the feed below the watermark, and raw for the events
-        from it on; the rest of the range (the partial hours at its edges,
-        or all of it) raw. Rollup rows and events are aggregated as the same
-        units with the same expressions (``connlog.store.rollups``), so
-        either way the answer is the raw events' (``use_rollups`` False:
-        read every event raw)."""
+        The whole days and hours the rollups can answer
+        (``rollup_ranges``) are read from them for the feed below the
+        watermark, and raw for the events from it on; the rest of the range
+        (the partial hours at its edges, or all of it) raw. Rollup rows and
+        events are aggregated as the same units with the same expressions
+        (``connlog.store.rollups``), so either way the answer is the raw
+        events' (``use_rollups`` False: read every event raw)."""
         where, args = listing_conditions(tenant_ref, dataclasses.replace(flt, start=None, end=None), None, False)
 
         def param(value: object) -> str:
@@ -128,22 +166,24 @@ class SummaryReader:
 
         extra = {"client_mac": "e.client_mac", "client_id": "e.client_id"} if "client" in grouping.dimensions else {}
         raw = f"SELECT {event_units(extra)} FROM connection_events e WHERE {where}"
-        hours = rollup_hours(flt, grouping) if use_rollups else None
+        ranges = rollup_ranges(flt, grouping) if use_rollups else []
         branches = []
-        edges = [(flt.start, flt.end)] if hours is None else [(flt.start, hours[0]), (hours[1], flt.end)]
+        edges = [(flt.start, flt.end)] if not ranges else [(flt.start, ranges[0].start), (ranges[-1].end, flt.end)]
         for start, end in edges:
             if start is not None and end is not None and start >= end:
                 continue
             bounds = ([f"e.occurred_at >= {param(start)}"] if start is not None else []) + (
                 [f"e.occurred_at < {param(end)}"] if end is not None else [])
             branches.append(" AND ".join([raw, *bounds]))
-        if hours is not None:
-            lo, hi = param(hours[0]), param(hours[1])
+        if ranges:
+            lo, hi = param(ranges[0].start), param(ranges[-1].end)
             # the feed from the watermark on, found on the BRIN index of stored_xid
             mark = param(await watermark(self._conn))
             branches.append(f"{raw} AND e.occurred_at >= {lo} AND e.occurred_at < {hi} AND e.stored_xid >= {mark}")
-            branches.append(f"SELECT {rollup_units()} FROM connection_rollups e WHERE {where} "
-                            f"AND e.hour >= {lo} AND e.hour < {hi}")
+            for part in ranges:
+                column = f"e.{part.level.column}"
+                branches.append(f"SELECT {rollup_units(part.level)} FROM {part.level.table} e WHERE {where} "
+                                f"AND {column} >= {param(part.start)} AND {column} < {param(part.end)}")
         keys = _key_columns(grouping, args)
         group = ", ".join([*(str(i) for i in range(1, len(keys) + 1)), "e.step", "e.outcome", "e.failure_code"])
         order = ", ".join([*_order(keys), "e.step"])

@@ -63,7 +63,7 @@ async def maintain_partitions(
 ) -> PartitionChanges:
     """Create the missing partitions of the window and drop expired ones
     (and the rollup rows of their days: connlog.store.rollups)."""
-    from connlog.store.rollups import forget_hours  # (rollups -> feed -> events -> this module)
+    from connlog.store.rollups import forget  # (rollups -> feed -> events -> this module)
 
     now = now or dt.datetime.now(dt.UTC)
     today = now.astimezone(dt.UTC).date()
@@ -83,7 +83,7 @@ async def maintain_partitions(
             if day_end <= cutoff:
                 await conn.execute(f'DROP TABLE "{name}"')
                 # the day's rollups go with its events, in the same transaction
-                await forget_hours(conn, day_end - dt.timedelta(days=1), day_end)
+                await forget(conn, day_end - dt.timedelta(days=1), day_end)
                 dropped.append(name)
     return PartitionChanges(created, dropped)
 

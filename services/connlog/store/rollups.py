@@ -1,15 +1,18 @@
-"""Connection rollups (migration 0009): the counts behind the connection
-summary, kept up to date from the commit feed, exactly once.
+"""Connection rollups (migrations 0009, 0014): the counts behind the
+connection summary, kept up to date from the commit feed, exactly once.
 
 ``connection_rollups`` holds, per network, UTC hour of occurrence and
 bounded dimension (``ROLLUP_DIMENSIONS``), how many events there are, their
-first and last occurrence and the id of the most recent one. The watermark
-row says how far the feed is rolled up: every event with ``stored_xid``
-below its ``xid`` (and every event stored before 0008, rolled up by 0009)
-is counted, no other. ``fold`` counts the next range of final transactions
-and advances the watermark in one transaction: a crash leaves both as they
-were, and the ``FOR UPDATE`` on the watermark row makes two folders take
-turns (so a range is never counted twice). Duplicates are never stored
+first and last occurrence and the id of the most recent one;
+``connection_rollups_daily`` the same per UTC day (``LEVELS``: a long range
+reads ~24 times fewer rows). The watermark row says how far the feed is
+rolled up: every event with ``stored_xid`` below its ``xid`` (and every
+event stored before 0008, rolled up by 0009) is counted in both levels, no
+other. ``fold`` counts the next range of final transactions into both
+levels (one statement) and advances the watermark in one transaction: a
+crash leaves all three as they were, and the ``FOR UPDATE`` on the
+watermark row makes two folders take turns (so a range is never counted
+twice). Duplicates are never stored
 (``connection_events``' dedup key), so they are never counted.
 
 A rollup row and a raw event are read alike, as *units* (``UNIT_COLUMNS``:
@@ -32,8 +35,34 @@ from connlog.store.feed import HORIZON
 Connection = asyncpg.Connection | PoolConnectionProxy
 
 HOUR = dt.timedelta(hours=1)
-# hours are binned from this origin (UTC hours, whatever the session's zone)
+DAY = dt.timedelta(days=1)
+# hours and days are binned from this origin (UTC, whatever the session's zone)
 ORIGIN = "'2000-01-01 00:00:00+00'::timestamptz"
+
+
+@dataclass(frozen=True)
+class Level:
+    """A level of rollups: rows per ``interval`` of occurrence (binned from
+    ``ORIGIN``) in ``table``, the start of each in ``column``, unique by
+    ``key`` (tenant, network, time, the other dimensions; NULLS NOT DISTINCT)."""
+
+    interval: str
+    table: str
+    column: str
+    key: str
+
+    @property
+    def bin(self) -> str:
+        """The expression binning an event's occurrence to this level."""
+        return f"date_bin('{self.interval}', e.occurred_at, {ORIGIN})"
+
+
+# (0014 renamed the hourly key from connection_rollups_key, so that a fold
+# of a version before it, which knows no daily rollups, fails instead of
+# leaving the days short)
+HOURLY = Level("1 hour", "connection_rollups", "hour", "connection_rollups_hour_key")
+DAILY = Level("1 day", "connection_rollups_daily", "day", "connection_rollups_day_key")
+LEVELS = (HOURLY, DAILY)
 
 # The dimensions of a rollup row, each as the expression over an event (the
 # access point's name only for an event without a serial: the access point
@@ -41,7 +70,7 @@ ORIGIN = "'2000-01-01 00:00:00+00'::timestamptz"
 ROLLUP_DIMENSIONS: dict[str, str] = {
     "tenant_ref": "e.tenant_ref",
     "network_ref": "e.network_ref",
-    "hour": f"date_bin('1 hour', e.occurred_at, {ORIGIN})",
+    "hour": HOURLY.bin,
     "ap_serial": "e.ap_serial",
     "ap_name": "CASE WHEN e.ap_serial IS NULL THEN e.ap_name END",
     "ssid": "e.ssid",
@@ -74,43 +103,65 @@ def event_units(extra: dict[str, str] | None = None) -> str:
     return ", ".join(f"{expression} AS {name}" for name, expression in columns.items())
 
 
-def rollup_units() -> str:
-    """The SELECT list reading rows of ``connection_rollups e`` as units
-    (``occurred_at``: the hour's start)."""
+def rollup_units(level: Level = HOURLY) -> str:
+    """The SELECT list reading rows of ``level``'s table ``e`` as units
+    (``occurred_at``: the hour's or day's start)."""
     columns = [f"e.{name}" for name in ROLLUP_DIMENSIONS if name != "hour"]
-    return ", ".join([*columns, "e.hour AS occurred_at", *(f"e.{m}" for m in MEASURES)])
+    return ", ".join([*columns, f"e.{level.column} AS occurred_at", *(f"e.{m}" for m in MEASURES)])
 
 
-_DIMENSIONS = ", ".join(ROLLUP_DIMENSIONS)
-# Deliberately multi-tenant: one fold counts every tenant's events of a feed range.
+def _upsert(level: Level, source: str) -> str:
+    """Add the units of ``source`` (``CTE e``), aggregated per row of
+    ``level``, to its table."""
+    names = [level.column if d == "hour" else d for d in ROLLUP_DIMENSIONS]
+    group = ", ".join(f"e.{d}" for d in names)
+    return f"""INSERT INTO {level.table} AS r ({", ".join(names)}, {", ".join(MEASURES)})
+    SELECT {group}, {", ".join(AGGREGATES.values())}
+    FROM {source} e
+    GROUP BY {group}
+    ON CONFLICT ON CONSTRAINT {level.key} DO UPDATE SET
+        events = r.events + EXCLUDED.events,
+        first_at = least(r.first_at, EXCLUDED.first_at),
+        last_at = greatest(r.last_at, EXCLUDED.last_at),
+        last_id = CASE WHEN (EXCLUDED.last_at, EXCLUDED.last_id) > (r.last_at, r.last_id)
+                       THEN EXCLUDED.last_id ELSE r.last_id END
+    RETURNING 1"""
+
+
+# Deliberately multi-tenant: one fold counts every tenant's events of a feed
+# range, into both levels in one statement (the events are aggregated once,
+# per hour: the hourly rows; the days aggregate those hours, as units with
+# the same AGGREGATES, keyed by the day of the events' occurrence).
 FOLD = f"""
 WITH batch AS (
-    SELECT {event_units({"hour": ROLLUP_DIMENSIONS["hour"]})}
+    SELECT {event_units({"hour": HOURLY.bin, "day": DAILY.bin})}
     FROM connection_events e
     WHERE e.stored_xid >= $1 AND e.stored_xid < $2
+), hours AS MATERIALIZED (
+    SELECT {", ".join(f"e.{d}" for d in ROLLUP_DIMENSIONS)}, e.day,
+           {", ".join(f"{expression} AS {name}" for name, expression in AGGREGATES.items())}
+    FROM batch e
+    GROUP BY {", ".join(f"e.{d}" for d in ROLLUP_DIMENSIONS)}, e.day
+), hourly AS (
+    {_upsert(HOURLY, "hours")}
+), daily AS (
+    {_upsert(DAILY, "hours")}
 )
-INSERT INTO connection_rollups AS r ({_DIMENSIONS}, {", ".join(MEASURES)})
-SELECT {", ".join(f"e.{d}" for d in ROLLUP_DIMENSIONS)}, {", ".join(AGGREGATES.values())}
-FROM batch e
-GROUP BY {", ".join(f"e.{d}" for d in ROLLUP_DIMENSIONS)}
-ON CONFLICT ON CONSTRAINT connection_rollups_key DO UPDATE SET
-    events = r.events + EXCLUDED.events,
-    first_at = least(r.first_at, EXCLUDED.first_at),
-    last_at = greatest(r.last_at, EXCLUDED.last_at),
-    last_id = CASE WHEN (EXCLUDED.last_at, EXCLUDED.last_id) > (r.last_at, r.last_id)
-                   THEN EXCLUDED.last_id ELSE r.last_id END
+SELECT (SELECT count(*) FROM hourly) AS hours, (SELECT count(*) FROM daily) AS days
 """
 
 
 @dataclass(frozen=True)
 class Fold:
     """What one fold did: the watermark before and after (``upper``), the
-    feed's horizon when it ran, and the rollup rows it wrote."""
+    feed's horizon when it ran, and the rollup rows it wrote (hourly, and
+    ``days``: daily)."""
 
     lower: int
     upper: int
     horizon: int
     rows: int
+    days: int = 0
 
     @property
     def caught_up(self) -> bool:
@@ -126,15 +177,16 @@ async def fold(conn: asyncpg.Connection, span: int) -> Fold:
         lower: int = await conn.fetchval("SELECT xid FROM connection_rollup_watermark FOR UPDATE")
         head: int = await conn.fetchval(f"SELECT {HORIZON}")
         upper = max(lower, min(head, lower + span))
-        rows = 0
+        rows = days = 0
         if upper > lower:
-            status = await conn.execute(FOLD, lower, upper)
-            rows = int(status.rsplit(" ", 1)[1])
+            written = await conn.fetchrow(FOLD, lower, upper)
+            assert written is not None
+            rows, days = written["hours"], written["days"]
             await conn.execute(
                 """UPDATE connection_rollup_watermark SET xid = $1, updated_at = now(),
                        caught_up_at = CASE WHEN $2 THEN now() ELSE caught_up_at END""",
                 upper, upper >= head)
-        return Fold(lower, upper, head, rows)
+        return Fold(lower, upper, head, rows, days)
 
 
 @dataclass(frozen=True)
@@ -184,12 +236,15 @@ async def try_lock(conn: asyncpg.Connection, lock_id: int) -> bool:
     return taken
 
 
-async def forget_hours(conn: Connection, start: dt.datetime, end: dt.datetime) -> None:
-    """Delete the rollup rows of the hours in ``[start, end)`` (retention:
-    in the transaction that drops those hours' events)."""
+async def forget(conn: Connection, start: dt.datetime, end: dt.datetime) -> None:
+    """Delete the rollup rows of the hours and days in ``[start, end)``
+    (whole UTC days; retention: in the transaction that drops those days'
+    events)."""
     await conn.execute(FORGET_HOURS, start, end)
+    await conn.execute(FORGET_DAYS, start, end)
 
 
-# Every tenant's rollups of the hours [$1, $2): deliberately multi-tenant
-# (retention drops a whole day of every tenant).
+# Every tenant's rollups of the hours / days [$1, $2): deliberately
+# multi-tenant (retention drops a whole day of every tenant).
 FORGET_HOURS = "DELETE FROM connection_rollups WHERE hour >= $1 AND hour < $2"
+FORGET_DAYS = "DELETE FROM connection_rollups_daily WHERE day >= $1 AND day < $2"
