@@ -8,12 +8,15 @@ ingest services as their own processes, as in a deployment):
   of that client one after another at a modest pace; for every event and every watch, the time from the ingest
   call's acknowledgement to the watch receiving it. p50, p99 and max over
   all (event, watch) pairs.
-* **ingest rate with 0 and with ``watchers`` watches**: the same load each
-  time (calls of 100 events, 4 at a time, of the tenant the watches follow,
-  one event in ``WATCHED_EVERY`` of the watched client: the follower reads
-  and matches every event against every watch), in events per second; and
-  how many watches received every watched event of the loaded run, and how
-  many were dropped as too slow.
+* **ingest rate without watches and with ``watchers`` watches**: the same
+  load each time (calls of 100 events, 4 at a time, of the tenant the watches
+  follow), in events per second: without watches (before they open and after
+  they close: the median), with the watches open but none of the load theirs
+  (what open watches cost: the follower still reads and matches every event),
+  and with one event in ``WATCHED_EVERY`` theirs (what delivering to them
+  costs), ``RATE_ROUNDS`` rounds each (medians); and how many watches
+  received every watched event of the last loaded run, and how many were
+  dropped as too slow.
 
 The watches are read by a process of their own (as clients would run
 elsewhere), so that reading 100 streams does not slow this process's ingest
@@ -36,6 +39,7 @@ import asyncio
 import datetime as dt
 import json
 import multiprocessing
+import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -65,6 +69,7 @@ LATENCY_PACE_S = 0.02  # between them (a steady trickle, not a load)
 RATE_EVENTS = 20_000  # events of each rate run
 RATE_CALL_EVENTS = 100
 RATE_CONCURRENCY = 4
+RATE_ROUNDS = 3  # rounds of the rate runs with watches open
 DEADLINE_S = 120.0
 # The client the watches follow: every event of the latency run, one in
 # WATCHED_EVERY of the rate runs (every event is still matched against every
@@ -112,15 +117,18 @@ async def _until(condition: Callable[[], bool], deadline: float = DEADLINE_S) ->
 Metadata = tuple[tuple[str, str], ...]
 
 
-async def _rate(ingest: igrpc.IngestServiceStub, md: Metadata, network: str, offset: int) -> tuple[float, list[str]]:
+async def _rate(ingest: igrpc.IngestServiceStub, md: Metadata, network: str, offset: int,
+                watched_every: int | None = WATCHED_EVERY) -> tuple[float, list[str]]:
     """Ingest RATE_EVENTS events (calls of RATE_CALL_EVENTS, RATE_CONCURRENCY
-    at a time): events per second, and the names of the watched ones."""
+    at a time), one in ``watched_every`` of the watched client (None: none):
+    events per second, and the names of the watched ones."""
     names: list[str] = []
     calls = iter(range(0, RATE_EVENTS, RATE_CALL_EVENTS))
 
     async def worker() -> None:
         for start in calls:
-            events = [_event(offset + start + i, network, (start + i) % WATCHED_EVERY == 0)
+            events = [_event(offset + start + i, network,
+                             watched_every is not None and (start + i) % watched_every == 0)
                       for i in range(RATE_CALL_EVENTS)]
             reply = await ingest.IngestConnectionEvents(ipb.IngestConnectionEventsRequest(events=events), metadata=md)
             if reply.accepted_count != len(events):
@@ -187,7 +195,8 @@ async def measure(suite: Suite, watchers: int = 100) -> dict[str, object]:
     network = "N_bench_tail"
     async with grpc.aio.insecure_channel(suite.ingest_address) as ingest_channel:
         ingest = igrpc.IngestServiceStub(ingest_channel)
-        rate_without, _ = await _rate(ingest, md, network, 0)
+        # the rate without watches: before they open and after they close
+        without = [(await _rate(ingest, md, network, 0))[0]]
 
         ours, theirs = multiprocessing.get_context("spawn").Pipe()
         client = multiprocessing.get_context("spawn").Process(
@@ -207,20 +216,35 @@ async def measure(suite: Suite, watchers: int = 100) -> dict[str, object]:
                 await asyncio.sleep(LATENCY_PACE_S)  # the pace of the trickle, not a wait for anything
             latencies, complete = await _ask(ours, "latency", acknowledged)
 
-            rate_with, names = await _rate(ingest, md, network, 20_000_000)
+            # rounds of: the watches receiving none of the load (what watches
+            # cost when nothing they follow is stored), and one event in
+            # WATCHED_EVERY (what delivering costs); medians of each
+            idle: list[float] = []
+            delivering: list[float] = []
+            names: list[str] = []
+            for round_ in range(RATE_ROUNDS):
+                idle.append((await _rate(ingest, md, network, 30_000_000 + round_ * RATE_EVENTS, None))[0])
+                rate, names = await _rate(ingest, md, network, 20_000_000 + round_ * RATE_EVENTS)
+                delivering.append(rate)
             every, dropped = await _ask(ours, "rate", names)
             ours.send(("stop", None))
         finally:
             client.join(30)
             if client.is_alive():
                 client.kill()
+        without.append((await _rate(ingest, md, network, 40_000_000))[0])
+    rate_without = statistics.median(without)
+    rate_idle, rate_with = statistics.median(idle), statistics.median(delivering)
     return {
         "watchers": watchers,
         "delivery_latency_ms": {"p50": round(percentile(latencies, 50) * 1000, 1),
                                 "p99": round(percentile(latencies, 99) * 1000, 1),
                                 "max": round(max(latencies) * 1000, 1), "pairs": len(latencies),
                                 "every_event_delivered": complete},
-        "ingest_events_per_s": {"without_watchers": round(rate_without), f"with_{watchers}_watchers": round(rate_with),
+        "ingest_events_per_s": {"without_watchers": round(rate_without),
+                                f"with_{watchers}_idle_watchers": round(rate_idle),
+                                "idle_ratio": round(rate_idle / rate_without, 2),
+                                f"with_{watchers}_watchers": round(rate_with),
                                 "ratio": round(rate_with / rate_without, 2),
                                 # watches that got every event of the loaded run, and those
                                 # dropped as too slow (resumable)
