@@ -177,7 +177,7 @@ class SummaryReader:
             branches.append(" AND ".join([raw, *bounds]))
         if ranges:
             lo, hi = param(ranges[0].start), param(ranges[-1].end)
-            # the feed from the watermark on, found on the BRIN index of stored_xid
+            # the feed from the watermark on, found on the (stored_xid, id) index
             mark = param(await watermark(self._conn))
             branches.append(f"{raw} AND e.occurred_at >= {lo} AND e.occurred_at < {hi} AND e.stored_xid >= {mark}")
             for part in ranges:
@@ -222,8 +222,8 @@ class InsightStore:
     async def summary(self) -> AsyncIterator[SummaryReader]:
         """A summary's reads, in one read-only snapshot (the rollups, their
         watermark and the raw events as of one moment). Plans are made for
-        the actual values (the watermark decides whether the BRIN index of
-        the feed's recent end is the way in)."""
+        the actual values (the watermark decides whether the feed's
+        ``(stored_xid, id)`` index is the way in)."""
         async with self._pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
             await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
             yield SummaryReader(conn)

@@ -216,7 +216,7 @@ STATUS = f"""SELECT w.xid, w.caught_up_at, {HORIZON} AS horizon,
 
 async def status(conn: asyncpg.Connection) -> RollupStatus:
     """The rollups' status now (one snapshot; the pending events are found
-    on the BRIN index of ``stored_xid``)."""
+    on the ``(stored_xid, id)`` index, migration 0015)."""
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         row = await conn.fetchrow(STATUS)
     assert row is not None  # (0009 inserts the one row)
