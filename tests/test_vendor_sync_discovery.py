@@ -22,6 +22,10 @@ from tests.support.sync_calls import create, run
 from tests.test_vendor_sync import stored
 
 SHARE = 0.5  # of Meraki's 10 requests/s: 5/s for connlog
+# the vendor-sync replicas of these tests: quick schedules, a listing every sweep
+SYNC_SETTINGS = dict(sync_schedule_seconds=0.2, sync_http_timeout_seconds=2.0, sync_backoff_base_seconds=0.05,
+                     sync_overlap_seconds=60.0, sync_initial_lookback_seconds=6 * 3600.0,
+                     sync_meraki_budget_share=SHARE, sync_discovery_interval_seconds=0.0)
 
 
 @pytest.fixture(scope="module")
@@ -31,10 +35,7 @@ async def sync(suite, pool):
     from tests.support.services import vendor_sync_service
 
     async with vendor_sync_service(
-        suite.settings, pool, sync_ingest_address=suite.ingest_address, sync_schedule_seconds=0.2,
-        sync_http_timeout_seconds=2.0, sync_backoff_base_seconds=0.05, sync_overlap_seconds=60.0,
-        sync_initial_lookback_seconds=6 * 3600.0, sync_meraki_budget_share=SHARE,
-        sync_discovery_interval_seconds=0.0,
+        suite.settings, pool, sync_ingest_address=suite.ingest_address, **SYNC_SETTINGS,
     ) as service, grpc.aio.insecure_channel(f"127.0.0.1:{service.port}") as channel:
         stub = sgrpc.VendorSyncServiceStub(channel)
         stub.port = service.port
@@ -249,10 +250,7 @@ async def test_two_replicas_polling_one_organisation_keep_one_budget(sync, suite
     for net in nets:
         network(meraki_fake, net, 8, events=2)
     async with vendor_sync_service(
-        suite.settings, pool, sync_ingest_address=suite.ingest_address, sync_schedule_seconds=0.2,
-        sync_http_timeout_seconds=2.0, sync_backoff_base_seconds=0.05, sync_overlap_seconds=60.0,
-        sync_initial_lookback_seconds=6 * 3600.0, sync_meraki_budget_share=SHARE,
-        sync_discovery_interval_seconds=0.0,
+        suite.settings, pool, sync_ingest_address=suite.ingest_address, **SYNC_SETTINGS,
     ) as service, grpc.aio.insecure_channel(f"127.0.0.1:{service.port}") as channel:
         other = sgrpc.VendorSyncServiceStub(channel)
         meraki_fake.request_times.clear()

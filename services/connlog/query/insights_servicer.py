@@ -29,7 +29,7 @@ from connlog.query.insights import (
     dimensions_of,
 )
 from connlog.query.rollups import RollupCollector, RollupMaintainer
-from connlog.query.servicer import MAX_FILTER_TEXT, SSID_NUMBER_RANGE, filter_mac, filter_text
+from connlog.query.servicer import MAX_FILTER_TEXT, filter_mac, filter_text, shared_filter_fields
 from connlog.query.sessions import Session
 from connlog.store.accounts import AccountStore
 from connlog.store.events import EventFilter
@@ -113,20 +113,7 @@ def summary_filter(request: ipb.SummarizeConnectionsRequest) -> tuple[EventFilte
         if buckets > MAX_BUCKETS:
             raise InvalidArgument("bucket_duration", f"makes {buckets} buckets of the time range; at most "
                                                      f"{MAX_BUCKETS}")
-    flt = EventFilter(
-        start=start, end=end,
-        client_id=filter_text(request.client_id, "client_id"),
-        client_mac=filter_mac(request.client_mac_address, "client_mac_address"),
-        steps=validation.enum_values(request.steps, pb.ConnectionStep, "steps"),
-        bands=validation.enum_values(request.bands, pb.Band, "bands"),
-        ssid=filter_text(request.ssid, "ssid"),
-        ssid_number=validation.integer(request.ssid_number, "ssid_number", *SSID_NUMBER_RANGE)
-        if request.HasField("ssid_number") else None,
-        ap_serial=filter_text(request.access_point_serial, "access_point_serial"),
-        ap_name=filter_text(request.access_point_name, "access_point_name"),
-        bssid=filter_mac(request.bssid, "bssid"),
-        vendor=validation.enum_value(request.vendor, pb.Vendor, "vendor") if request.vendor else None,
-    )
+    flt = EventFilter(start=start, end=end, **shared_filter_fields(request))
     return flt, Grouping(dimensions_of(group_by), bucket, start if bucket else None)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import TypeAlias, cast
+from typing import Any, TypeAlias, cast
 
 import asyncpg
 import grpc
@@ -63,18 +63,14 @@ _WATCH_END_CODES = {
 }
 
 
-def build_filter(request: FilterRequest) -> EventFilter:
-    """The store filter of a list or watch request (network resolved
-    separately); raises ``InvalidArgument`` naming the first field it cannot
-    honour."""
-    flt = EventFilter(
+def shared_filter_fields(request: Any) -> dict[str, Any]:
+    """The ``EventFilter`` fields every request that filters events names
+    alike (list, watch, the insights): the same request fields, the same
+    checks; raises ``InvalidArgument`` naming the first it cannot honour."""
+    return dict(
         client_id=filter_text(request.client_id, "client_id"),
         client_mac=filter_mac(request.client_mac_address, "client_mac_address"),
-        start=validation.timestamp(request.start_time, "start_time") if request.HasField("start_time") else None,
-        end=validation.timestamp(request.end_time, "end_time") if request.HasField("end_time") else None,
         steps=validation.enum_values(request.steps, pb.ConnectionStep, "steps"),
-        outcomes=validation.enum_values(request.outcomes, pb.Outcome, "outcomes"),
-        severities=validation.enum_values(request.severities, pb.Severity, "severities"),
         bands=validation.enum_values(request.bands, pb.Band, "bands"),
         ssid=filter_text(request.ssid, "ssid"),
         ssid_number=validation.integer(request.ssid_number, "ssid_number", *SSID_NUMBER_RANGE)
@@ -82,8 +78,21 @@ def build_filter(request: FilterRequest) -> EventFilter:
         ap_serial=filter_text(request.access_point_serial, "access_point_serial"),
         ap_name=filter_text(request.access_point_name, "access_point_name"),
         bssid=filter_mac(request.bssid, "bssid"),
-        failure_codes=list(request.failure_codes),
         vendor=validation.enum_value(request.vendor, pb.Vendor, "vendor") if request.vendor else None,
+    )
+
+
+def build_filter(request: FilterRequest) -> EventFilter:
+    """The store filter of a list or watch request (network resolved
+    separately); raises ``InvalidArgument`` naming the first field it cannot
+    honour."""
+    flt = EventFilter(
+        start=validation.timestamp(request.start_time, "start_time") if request.HasField("start_time") else None,
+        end=validation.timestamp(request.end_time, "end_time") if request.HasField("end_time") else None,
+        outcomes=validation.enum_values(request.outcomes, pb.Outcome, "outcomes"),
+        severities=validation.enum_values(request.severities, pb.Severity, "severities"),
+        failure_codes=list(request.failure_codes),
+        **shared_filter_fields(request),
     )
     if flt.start and flt.end and flt.start >= flt.end:
         raise InvalidArgument("end_time", "must be after start_time")
