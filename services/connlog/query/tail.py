@@ -9,7 +9,10 @@ page until the horizon, and hands each event to the watches of the event's
 tenant whose filters match (``connlog.query.event_match``, in memory): one
 feed read per process, never a query per watch. A page is read in two
 queries: the filterable columns only (``read_facts_after``: no payload, of
-the tenants that have watches), matched against each distinct filter; then
+the tenants that have watches, and of the events that pass one of the
+watches' distinct filters, which PostgreSQL checks: up to
+``MAX_SQL_WATCH_FILTERS`` of them, else every event of those tenants),
+matched against each distinct filter to know whose they are; then
 the whole events that some watch matched (``read_events``, by key), so that
 an event no watch wants is never parsed.
 
@@ -58,6 +61,7 @@ from connlog.query.event_match import matches
 from connlog.store.events import EventFilter, ReadEvent
 from connlog.store.feed import (
     CHANNEL,
+    MAX_SQL_WATCH_FILTERS,
     FeedEvent,
     FeedPosition,
     frontier,
@@ -456,7 +460,10 @@ class TailHub:
                 groups[tenant_ref] = list(by_filter.values())
             self._reading = True
             try:
-                page = await read_facts_after(conn, self._position, FOLLOWER_PAGE_EVENTS, list(groups))
+                filters = [(tenant_ref, watchers[0].filter) for tenant_ref, by_filter in groups.items()
+                           for watchers in by_filter]
+                page = await read_facts_after(conn, self._position, FOLLOWER_PAGE_EVENTS, list(groups),
+                                              filters if len(filters) <= MAX_SQL_WATCH_FILTERS else None)
                 self.reads += 1
                 self.facts_read += len(page.rows)
                 wanted: list[tuple[asyncpg.Record, list[list[Watcher]]]] = []  # facts, matching watch groups

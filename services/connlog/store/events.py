@@ -224,18 +224,13 @@ def _columns(events: list[StoredEvent], network_refs: dict[str, int]) -> list[li
     return columns
 
 
-def listing_conditions(
-    tenant_ref: int, flt: EventFilter, after: tuple[dt.datetime, int] | None, descending: bool
-) -> tuple[str, list[object]]:
-    """The WHERE conditions of a listing (``flt``, strictly beyond the keyset
-    position ``after`` in the listing's direction) and their parameters."""
-    args: list[object] = [tenant_ref]
-
-    def param(value: object) -> str:
-        args.append(value)
-        return f"${len(args)}"
-
-    where = ["e.tenant_ref = $1"]
+def filter_conditions(flt: EventFilter, param: Callable[[object], str]) -> list[str]:
+    """The conditions of ``flt`` on a row ``e`` of ``connection_events`` (its
+    tenant aside), each value passed through ``param``, which adds it to the
+    statement's parameters and returns its placeholder. The listing's and the
+    live tail follower's (``connlog.store.feed.read_facts_after``) one
+    definition; ``connlog.query.event_match`` is the same in Python."""
+    where: list[str] = []
     if flt.network_ref is not None:
         where.append(f"e.network_ref = {param(flt.network_ref)}")
     if flt.client_id is not None:
@@ -265,6 +260,21 @@ def listing_conditions(
         where.append(f"e.bssid = {param(flt.bssid)}::macaddr")
     if flt.vendor is not None:
         where.append(f"e.vendor = {param(flt.vendor)}")
+    return where
+
+
+def listing_conditions(
+    tenant_ref: int, flt: EventFilter, after: tuple[dt.datetime, int] | None, descending: bool
+) -> tuple[str, list[object]]:
+    """The WHERE conditions of a listing (``flt``, strictly beyond the keyset
+    position ``after`` in the listing's direction) and their parameters."""
+    args: list[object] = [tenant_ref]
+
+    def param(value: object) -> str:
+        args.append(value)
+        return f"${len(args)}"
+
+    where = ["e.tenant_ref = $1", *filter_conditions(flt, param)]
     if after is not None:
         op = "<" if descending else ">"
         position = param(after[0])

@@ -36,7 +36,7 @@ from typing import Any, NamedTuple, Protocol
 import asyncpg
 
 from connlog.core.logging import get_logger
-from connlog.store.events import EventRow, ReadEvent, read_event
+from connlog.store.events import EventFilter, EventRow, ReadEvent, filter_conditions, read_event
 from connlog.store.row import READ_COLUMNS
 
 CHANNEL = "connlog_events"
@@ -187,25 +187,59 @@ def position_of(row: asyncpg.Record) -> FeedPosition:
 # tenants are a filter on the rows the feed's range finds, never an index
 # condition ("IS TRUE": the planner cannot use it as one): a day's partition
 # not analysed yet would otherwise be read by its tenant index, every event
-# of those tenants that day for each page.
-READ_FACTS = f"""SELECT e.tenant_ref, e.id, e.stored_xid, {", ".join(f"e.{name}" for name in FACT_COLUMNS)}
+# of those tenants that day for each page. {watches}: the watches' filters
+# (``watch_conditions``), so that PostgreSQL returns only the events some
+# watch wants; the follower still reads the whole range of the feed (that
+# is what advances it), but an event no watch wants costs no row sent,
+# decoded or matched in Python.
+_READ_FACTS = f"""SELECT e.tenant_ref, e.id, e.stored_xid, {", ".join(f"e.{name}" for name in FACT_COLUMNS)}
                  FROM connection_events e
                  WHERE e.stored_xid >= $1 AND e.stored_xid < $3
-                   AND (e.stored_xid, e.id) > ($1, $2)
+                   AND (e.stored_xid, e.id) > ($1, $2){{watches}}
                    AND (e.tenant_ref = ANY($5::int[])) IS TRUE
                  ORDER BY e.stored_xid, e.id
                  LIMIT $4"""
+READ_FACTS = _READ_FACTS.format(watches="")
+
+# Filters of more watches than this are matched in Python only (the
+# statement would grow with them).
+MAX_SQL_WATCH_FILTERS = 32
+
+
+def watch_conditions(filters: Sequence[tuple[int, EventFilter]], first_param: int) -> tuple[str, list[object]]:
+    """``filters`` (tenant, filter) as one SQL condition an event passes when
+    it passes any of them, its parameters numbered from ``first_param``."""
+    args: list[object] = []
+
+    def param(value: object) -> str:
+        args.append(value)
+        return f"${first_param + len(args) - 1}"
+
+    branches = []
+    for tenant_ref, flt in filters:
+        conditions = [f"e.tenant_ref = {param(tenant_ref)}", *filter_conditions(flt, param)]
+        branches.append("(" + " AND ".join(conditions) + ")")
+    return "(" + " OR ".join(branches) + ")", args
 
 
 async def read_facts_after(
-    conn: asyncpg.Connection, after: FeedPosition, limit: int, tenant_refs: Sequence[int]
+    conn: asyncpg.Connection, after: FeedPosition, limit: int, tenant_refs: Sequence[int],
+    filters: Sequence[tuple[int, EventFilter]] | None = None,
 ) -> FactsPage:
     """The facts of up to ``limit`` final events of ``tenant_refs`` after
     ``after``, in feed order: ``read_after``'s events (the same ordering,
-    horizon and snapshot), without their payloads."""
+    horizon and snapshot), without their payloads; with ``filters`` (of
+    those tenants), only the events that pass one of them (a page cut short
+    by the limit still ends at its last row: the events skipped before it
+    passed none)."""
+    statement = READ_FACTS
+    args: list[object] = []
+    if filters:
+        condition, args = watch_conditions(filters, 6)
+        statement = _READ_FACTS.format(watches=f"\n                   AND {condition}")
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         head: int = await conn.fetchval(f"SELECT {HORIZON}")
-        rows = await conn.fetch(READ_FACTS, after.xid, after.event_id, head, limit, list(tenant_refs))
+        rows = await conn.fetch(statement, after.xid, after.event_id, head, limit, list(tenant_refs), *args)
     return FactsPage(rows, head, len(rows) < limit)
 
 
