@@ -1,6 +1,7 @@
 """Citus-ready: every SQL statement the code sends that touches the tables to
 be distributed by tenant (connection_events, connection_rollups,
-connection_rollups_daily, access_points) is keyed by tenant_ref, and every unique key of theirs
+connection_rollups_daily, access_points, client_directory,
+client_directory_days) is keyed by tenant_ref, and every unique key of theirs
 includes it (docs/operations.md, "Moving to Citus").
 
 What the code sends is read from PostgreSQL itself: a server of this
@@ -58,7 +59,8 @@ from tests.support.waiting import until
 
 pytestmark = pytest.mark.timeout(600)
 
-DISTRIBUTED_KEYS = ("connection_events", "connection_rollups", "connection_rollups_daily", "access_points")
+DISTRIBUTED_KEYS = ("connection_events", "connection_rollups", "connection_rollups_daily", "access_points",
+                    "client_directory", "client_directory_days")
 
 
 def _migration_statement(file: str, pattern: str) -> str:
@@ -89,6 +91,8 @@ ALLOWED = (
             "retention drops a whole day of every tenant, and that day's rollups with it"),
     Allowed("rollups.FORGET_DAYS", lambda: rollups.FORGET_DAYS,
             "retention drops a whole day of every tenant, and that day's daily rollups with it"),
+    Allowed("rollups.FORGET_CLIENTS", lambda: rollups.FORGET_CLIENTS,
+            "retention drops a whole day of every tenant, and takes that day out of every tenant's client directory"),
     Allowed("migration 0001 CREATE TABLE connection_events",
             lambda: _migration_statement("0001_initial.sql", r"CREATE TABLE connection_events"),
             "history: its PRIMARY KEY (id, occurred_at) is replaced by 0012's (id, occurred_at, tenant_ref); "
@@ -99,6 +103,12 @@ ALLOWED = (
     Allowed("migration 0014 backfill",
             lambda: _migration_statement("0014_daily_rollups.sql", r"^\s*INSERT INTO connection_rollups_daily"),
             "runs once, rolling the hourly rollups of every tenant up to days"),
+    Allowed("migration 0016 backfill, days",
+            lambda: _migration_statement("0016_client_directory.sql", r"^\s*INSERT INTO client_directory_days"),
+            "runs once, counting the clients of every tenant's events stored before 0016 per day"),
+    Allowed("migration 0016 backfill, clients",
+            lambda: _migration_statement("0016_client_directory.sql", r"^\s*INSERT INTO client_directory \("),
+            "runs once, listing the clients of every tenant's events stored before 0016"),
 )
 
 # The statement kinds the workload must produce: (label, pattern over the
@@ -130,6 +140,13 @@ EXPECTED: tuple[tuple[str, str], ...] = (
     ("rollups.status", r"EXISTS \(SELECT \$?\d+ FROM connection_events e WHERE e\.stored_xid >= w\.xid"),
     ("rollups.forget, hours", r"^DELETE FROM connection_rollups WHERE hour"),
     ("rollups.forget, days", r"^DELETE FROM connection_rollups_daily WHERE day"),
+    ("rollups.fold, the client directory", r"^WITH batch AS .* INSERT INTO client_directory_days AS r .* "
+                                           r"INSERT INTO client_directory AS r"),
+    ("rollups.forget, clients", r"^WITH lost AS .* DELETE FROM client_directory_days WHERE day"),
+    ("directory.networks", r"FROM client_directory d WHERE d\.tenant_ref = \$1 AND d\.network_ref = n\.network_ref"),
+    ("directory.clients", r"FROM client_directory d WHERE d\.tenant_ref = \$1 AND d\.network_ref = \$2 ORDER BY"),
+    ("directory.clients, a search after a position",
+     r"FROM client_directory d WHERE d\.tenant_ref = \$1 .* < \(\$4, \$5\) AND .*mac_digits LIKE"),
     ("accounts.record_access_points", r"^INSERT INTO access_points"),
     ("accounts.access_points", r"FROM access_points a JOIN networks n"),
     ("migration 0012", r"^ALTER TABLE connection_events ADD CONSTRAINT connection_events_pkey PRIMARY KEY"),
@@ -278,6 +295,17 @@ async def _query_paths(stack: Stack, a: Tenant, name: str) -> None:
         **days, group_by=[inspb.GROUP_BY_ACCESS_POINT]), metadata=viewer)
     await insights.ListClientSessions(inspb.ListClientSessionsRequest(
         parent="networks/N_1/clients/k2", start_time=ts(start), end_time=ts(end)), metadata=viewer)
+    # the client directory (folded by the query service's maintainer: waited for, so that the pages hold clients)
+    async with stack.pool.acquire() as conn:
+        async def folded() -> bool:
+            return not (await rollups.status(conn)).pending
+        await until(folded, "the rollups and the directory to catch up")
+    await query.ListNetworks(qpb.ListNetworksRequest(), metadata=viewer)
+    await query.ListClients(qpb.ListClientsRequest(parent="networks/N_1"), metadata=viewer)
+    found = await query.ListClients(qpb.ListClientsRequest(parent="networks/N_1", query="02:cc", page_size=1),
+                                    metadata=viewer)
+    await query.ListClients(qpb.ListClientsRequest(parent="networks/N_1", query="02:cc", page_size=1,
+                                                   page_token=found.next_page_token), metadata=viewer)
 
 
 async def _live_tail(stack: Stack, a: Tenant) -> None:

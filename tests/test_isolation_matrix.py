@@ -196,6 +196,31 @@ async def grpc_watch(w: World, role: str, whose: str) -> str:
         call.cancel()
 
 
+def _own_networks(w: World, ids: list[str]) -> str:
+    """The own tenant's networks (its own, and those the write cells' events
+    named, such as the Zequenze shape's): never the other tenant's."""
+    if w.networks["other"] in ids:
+        return f"LEAK: {ids}"
+    return "ok" if w.networks["own"] in ids else f"wrong: {ids}"
+
+
+def _own_clients(w: World, names: list[str]) -> str:
+    """The own network's client directory: never the other tenant's client
+    (the directory may not hold the own event yet: it lags by a fold)."""
+    return f"LEAK: {names}" if any(w.macs["other"] in n for n in names) else "ok"
+
+
+async def grpc_list_networks(w: World, role: str, whose: str) -> str:
+    return await _grpc(w.clients.query.ListNetworks(qpb.ListNetworksRequest(), metadata=w.md(role)),
+                       lambda r: _own_networks(w, [n.network_id for n in r.networks]))
+
+
+async def grpc_list_clients(w: World, role: str, whose: str) -> str:
+    request = qpb.ListClientsRequest(parent=f"networks/{w.networks[whose]}")
+    return await _grpc(w.clients.query.ListClients(request, metadata=w.md(role)),
+                       lambda r: _own_clients(w, [c.name for c in r.clients]))
+
+
 async def grpc_ingest(w: World, role: str, whose: str) -> str:
     request = ipb.IngestConnectionEventsRequest(events=[_write_event(w, whose)])
     return await _grpc(w.clients.ingest.IngestConnectionEvents(request, metadata=w.md(role)),
@@ -420,6 +445,16 @@ async def rest_list(w: World, role: str, whose: str) -> str:
                  else f"LEAK: {r.json()}")
 
 
+async def rest_list_networks(w: World, role: str, whose: str) -> str:
+    response = await w.http.get("/v1/networks", headers=w.headers(role))
+    return _http(response, lambda r: _own_networks(w, [n["networkId"] for n in r.json().get("networks", [])]))
+
+
+async def rest_list_clients(w: World, role: str, whose: str) -> str:
+    response = await w.http.get(f"/v1/networks/{w.networks[whose]}/clients", headers=w.headers(role))
+    return _http(response, lambda r: _own_clients(w, [c["name"] for c in r.json().get("clients", [])]))
+
+
 async def rest_ingest(w: World, role: str, whose: str) -> str:
     body = {"events": [json_format.MessageToDict(_write_event(w, whose))]}
     response = await w.http.post("/v1/connectionEvents:ingest", json=body, headers=w.headers(role))
@@ -444,6 +479,8 @@ OPERATIONS = [
     Operation("grpc.Query.GetConnectionEvent", grpc_get, READERS, "hidden"),
     Operation("grpc.Query.ListConnectionEvents", grpc_list, READERS, "hidden"),
     Operation("grpc.Query.WatchConnectionEvents", grpc_watch, READERS, "hidden"),
+    Operation("grpc.Query.ListNetworks", grpc_list_networks, READERS, None),
+    Operation("grpc.Query.ListClients", grpc_list_clients, READERS, "hidden"),
     Operation("grpc.Insights.SummarizeConnections", grpc_summarize, READERS, "hidden"),
     Operation("grpc.Insights.SummarizeTimeToConnect", grpc_time_to_connect, READERS, "hidden"),
     Operation("grpc.Insights.ListClientSessions", grpc_sessions, READERS, "hidden"),
@@ -471,6 +508,8 @@ OPERATIONS = [
     Operation("rest.zequenze.connectionLog", zequenze_post, frozenset({"device"}), None),
     Operation("rest.v1.GetConnectionEvent", rest_get, READERS, "hidden"),
     Operation("rest.v1.ListConnectionEvents", rest_list, READERS, "hidden"),
+    Operation("rest.v1.ListNetworks", rest_list_networks, READERS, None),
+    Operation("rest.v1.ListClients", rest_list_clients, READERS, "hidden"),
     Operation("rest.v1.SummarizeConnections", rest_summarize, READERS, "hidden"),
     Operation("rest.v1.SummarizeTimeToConnect", rest_time_to_connect, READERS, "hidden"),
     Operation("rest.v1.ListClientSessions", rest_sessions, READERS, "hidden"),

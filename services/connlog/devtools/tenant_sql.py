@@ -40,7 +40,8 @@ import pglast
 from pglast import ast, enums
 
 # The tables distributed by tenant_ref (and their daily partitions).
-DISTRIBUTED = frozenset({"connection_events", "connection_rollups", "connection_rollups_daily", "access_points"})
+DISTRIBUTED = frozenset({"connection_events", "connection_rollups", "connection_rollups_daily", "access_points",
+                         "client_directory", "client_directory_days"})
 TENANT = "tenant_ref"
 _PARTITION = re.compile(r"^(connection_events)_p\d{8}$")
 

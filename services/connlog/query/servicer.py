@@ -18,6 +18,7 @@ from connlog.core.identifiers import normalise_mac, parse_event_name, parse_netw
 from connlog.core.server import ServiceContext
 from connlog.core.validation import InvalidArgument
 from connlog.query import page_token
+from connlog.query.directory import Directory, check_clients_request
 from connlog.query.reader import EventReader
 from connlog.query.tail import Batch, EndReason, TailHub, TailUnavailable, TooManyWatchers, WatchEnded, Watcher
 from connlog.shapes import registry
@@ -119,6 +120,7 @@ class QueryServicer(query_grpc.QueryServiceServicer):
         self._accounts = AccountStore(ctx.pool)  # network names: on the primary (never "not found" for a
         # network an acknowledged ingest created, whatever the replica's lag)
         self._tail = tail if tail is not None else tail_hub(ctx)
+        self._directory = Directory(ctx.read_pool, ctx.read_gate)  # the read replica's, as the reader's
 
     async def _resolve_network(self, flt: EventFilter, parent: str, network: str, tenant_ref: int,
                                context: grpc.aio.ServicerContext) -> None:
@@ -214,6 +216,23 @@ class QueryServicer(query_grpc.QueryServiceServicer):
                         resume_token=batch.resume.token())
             finally:
                 self._tail.unsubscribe(watcher)
+
+
+    async def ListNetworks(
+        self, request: query_pb.ListNetworksRequest, context: grpc.aio.ServicerContext
+    ) -> query_pb.ListNetworksResponse:
+        principal = await self._ctx.auth.require(context, Permission.READ_EVENTS)
+        return await self._directory.list_networks(principal.tenant_ref, request)
+
+    async def ListClients(
+        self, request: query_pb.ListClientsRequest, context: grpc.aio.ServicerContext
+    ) -> query_pb.ListClientsResponse:
+        principal = await self._ctx.auth.require(context, Permission.READ_EVENTS)
+        query = check_clients_request(request)
+        network_ref = await self._accounts.network_ref(principal.tenant_ref, query.network_id)
+        if network_ref is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"{request.parent} not found")
+        return await self._directory.list_clients(principal.tenant_ref, network_ref, query)
 
 
 def event_reader(ctx: ServiceContext) -> EventReader:

@@ -1,18 +1,22 @@
-"""Connection rollups (migrations 0009, 0014): the counts behind the
-connection summary, kept up to date from the commit feed, exactly once.
+"""Connection rollups (migrations 0009, 0014) and the client directory
+(0016): the counts behind the connection summary and the client listing,
+kept up to date from the commit feed, exactly once.
 
 ``connection_rollups`` holds, per network, UTC hour of occurrence and
 bounded dimension (``ROLLUP_DIMENSIONS``), how many events there are, their
 first and last occurrence and the id of the most recent one;
 ``connection_rollups_daily`` the same per UTC day (``LEVELS``: a long range
-reads ~24 times fewer rows). The watermark row says how far the feed is
-rolled up: every event with ``stored_xid`` below its ``xid`` (and every
-event stored before 0008, rolled up by 0009) is counted in both levels, no
-other. ``fold`` counts the next range of final transactions into both
-levels (one statement) and advances the watermark in one transaction: a
-crash leaves all three as they were, and the ``FOR UPDATE`` on the
-watermark row makes two folders take turns (so a range is never counted
-twice). Duplicates are never stored
+reads ~24 times fewer rows); ``client_directory`` per network and client
+(its MAC, else its client id) the first and last occurrence and the event
+and failure counts, with ``client_directory_days`` the same per UTC day
+(what retention subtracts: ``forget``). The watermark row says how far the
+feed is rolled up: every event with ``stored_xid`` below its ``xid`` (and
+every event stored before 0008, rolled up by 0009) is counted in both
+levels and in the directory, no other. ``fold`` counts the next range of
+final transactions into all of them (one statement) and advances the
+watermark in one transaction: a crash leaves everything as it was, and the
+``FOR UPDATE`` on the watermark row makes two folders take turns (so a
+range is never counted twice). Duplicates are never stored
 (``connection_events``' dedup key), so they are never counted.
 
 A rollup row and a raw event are read alike, as *units* (``UNIT_COLUMNS``:
@@ -57,10 +61,11 @@ class Level:
         return f"date_bin('{self.interval}', e.occurred_at, {ORIGIN})"
 
 
-# (0014 renamed the hourly key from connection_rollups_key, so that a fold
-# of a version before it, which knows no daily rollups, fails instead of
-# leaving the days short)
-HOURLY = Level("1 hour", "connection_rollups", "hour", "connection_rollups_hour_key")
+# (0014 renamed the hourly key from connection_rollups_key, and 0016 from
+# connection_rollups_hour_key, so that a fold of a version before either,
+# which knows no daily rollups or no client directory, fails instead of
+# leaving them short)
+HOURLY = Level("1 hour", "connection_rollups", "hour", "connection_rollups_hourly_key")
 DAILY = Level("1 day", "connection_rollups_daily", "day", "connection_rollups_day_key")
 LEVELS = (HOURLY, DAILY)
 
@@ -128,15 +133,69 @@ def _upsert(level: Level, source: str) -> str:
     RETURNING 1"""
 
 
+# A client's key in the directory: its MAC's text, else its client id (the
+# ``{client}`` of its resource name, as ListClientSessions reads it).
+CLIENT_KEY = "coalesce(e.client_mac::text, e.client_id)"
+FAILURE = 2  # connlog.api.v1.Outcome.OUTCOME_FAILURE
+
+# The directory's part of the fold: the batch's clients per day (``c``),
+# added to the day rows and, per client, to the directory (a client's
+# client id: the one of its latest event that has one).
+_CLIENT_DAYS = """INSERT INTO client_directory_days AS r (tenant_ref, network_ref, client_key, day, events, failures,
+                                               first_at, last_at)
+    SELECT c.tenant_ref, c.network_ref, c.client_key, c.day, c.events, c.failures, c.first_at, c.last_at
+    FROM clients c
+    ON CONFLICT (tenant_ref, network_ref, client_key, day) DO UPDATE SET
+        events = r.events + EXCLUDED.events,
+        failures = r.failures + EXCLUDED.failures,
+        first_at = least(r.first_at, EXCLUDED.first_at),
+        last_at = greatest(r.last_at, EXCLUDED.last_at)
+    RETURNING 1"""
+_DIRECTORY = """INSERT INTO client_directory AS r (tenant_ref, network_ref, client_key, client_mac, client_id,
+                                          client_id_at, first_seen_at, last_seen_at, events, failures)
+    SELECT c.tenant_ref, c.network_ref, c.client_key,
+           (array_agg(c.client_mac) FILTER (WHERE c.client_mac IS NOT NULL))[1],
+           (array_agg(c.client_id ORDER BY c.client_id_at DESC) FILTER (WHERE c.client_id IS NOT NULL))[1],
+           max(c.client_id_at), min(c.first_at), max(c.last_at), sum(c.events)::bigint, sum(c.failures)::bigint
+    FROM clients c
+    GROUP BY c.tenant_ref, c.network_ref, c.client_key
+    ON CONFLICT (tenant_ref, network_ref, client_key) DO UPDATE SET
+        client_mac = coalesce(r.client_mac, EXCLUDED.client_mac),
+        client_id = CASE WHEN r.client_id_at IS NULL OR EXCLUDED.client_id_at >= r.client_id_at
+                         THEN coalesce(EXCLUDED.client_id, r.client_id) ELSE r.client_id END,
+        client_id_at = greatest(r.client_id_at, EXCLUDED.client_id_at),
+        first_seen_at = least(r.first_seen_at, EXCLUDED.first_seen_at),
+        last_seen_at = greatest(r.last_seen_at, EXCLUDED.last_seen_at),
+        events = r.events + EXCLUDED.events,
+        failures = r.failures + EXCLUDED.failures
+    RETURNING 1"""
+
 # Deliberately multi-tenant: one fold counts every tenant's events of a feed
-# range, into both levels in one statement (the events are aggregated once,
-# per hour: the hourly rows; the days aggregate those hours, as units with
-# the same AGGREGATES, keyed by the day of the events' occurrence).
+# range, into both levels and the client directory in one statement (the
+# events are aggregated once per hour: the hourly rows; the days aggregate
+# those hours, as units with the same AGGREGATES, keyed by the day of the
+# events' occurrence; and once per client and day: the directory's rows).
 FOLD = f"""
-WITH batch AS (
-    SELECT {event_units({"hour": HOURLY.bin, "day": DAILY.bin})}
+WITH batch AS MATERIALIZED (
+    SELECT {event_units({"hour": HOURLY.bin, "day": DAILY.bin, "client_key": CLIENT_KEY,
+                         "client_mac": "e.client_mac", "client_id": "e.client_id"})}
     FROM connection_events e
     WHERE e.stored_xid >= $1 AND e.stored_xid < $2
+), clients AS MATERIALIZED (
+    SELECT e.tenant_ref, e.network_ref, e.client_key, e.day, count(*) AS events,
+           count(*) FILTER (WHERE e.outcome = {FAILURE}) AS failures,
+           min(e.occurred_at) AS first_at, max(e.occurred_at) AS last_at,
+           (array_agg(e.client_mac) FILTER (WHERE e.client_mac IS NOT NULL))[1] AS client_mac,
+           (array_agg(e.client_id ORDER BY e.occurred_at DESC, e.last_id DESC)
+                FILTER (WHERE e.client_id IS NOT NULL))[1] AS client_id,
+           max(e.occurred_at) FILTER (WHERE e.client_id IS NOT NULL) AS client_id_at
+    FROM batch e
+    WHERE e.client_key IS NOT NULL
+    GROUP BY e.tenant_ref, e.network_ref, e.client_key, e.day
+), client_days AS (
+    {_CLIENT_DAYS}
+), directory AS (
+    {_DIRECTORY}
 ), hours AS MATERIALIZED (
     SELECT {", ".join(f"e.{d}" for d in ROLLUP_DIMENSIONS)}, e.day,
            {", ".join(f"{expression} AS {name}" for name, expression in AGGREGATES.items())}
@@ -147,21 +206,23 @@ WITH batch AS (
 ), daily AS (
     {_upsert(DAILY, "hours")}
 )
-SELECT (SELECT count(*) FROM hourly) AS hours, (SELECT count(*) FROM daily) AS days
+SELECT (SELECT count(*) FROM hourly) AS hours, (SELECT count(*) FROM daily) AS days,
+       (SELECT count(*) FROM directory) AS clients, (SELECT count(*) FROM client_days) AS client_days
 """
 
 
 @dataclass(frozen=True)
 class Fold:
     """What one fold did: the watermark before and after (``upper``), the
-    feed's horizon when it ran, and the rollup rows it wrote (hourly, and
-    ``days``: daily)."""
+    feed's horizon when it ran, and the rows it wrote (hourly rollups,
+    ``days``: daily rollups, ``clients``: directory entries)."""
 
     lower: int
     upper: int
     horizon: int
     rows: int
     days: int = 0
+    clients: int = 0
 
     @property
     def caught_up(self) -> bool:
@@ -177,16 +238,16 @@ async def fold(conn: asyncpg.Connection, span: int) -> Fold:
         lower: int = await conn.fetchval("SELECT xid FROM connection_rollup_watermark FOR UPDATE")
         head: int = await conn.fetchval(f"SELECT {HORIZON}")
         upper = max(lower, min(head, lower + span))
-        rows = days = 0
+        rows = days = clients = 0
         if upper > lower:
             written = await conn.fetchrow(FOLD, lower, upper)
             assert written is not None
-            rows, days = written["hours"], written["days"]
+            rows, days, clients = written["hours"], written["days"], written["clients"]
             await conn.execute(
                 """UPDATE connection_rollup_watermark SET xid = $1, updated_at = now(),
                        caught_up_at = CASE WHEN $2 THEN now() ELSE caught_up_at END""",
                 upper, upper >= head)
-        return Fold(lower, upper, head, rows, days)
+        return Fold(lower, upper, head, rows, days, clients)
 
 
 @dataclass(frozen=True)
@@ -237,14 +298,47 @@ async def try_lock(conn: asyncpg.Connection, lock_id: int) -> bool:
 
 
 async def forget(conn: Connection, start: dt.datetime, end: dt.datetime) -> None:
-    """Delete the rollup rows of the hours and days in ``[start, end)``
-    (whole UTC days; retention: in the transaction that drops those days'
-    events)."""
+    """Delete the rollup rows of the hours and days in ``[start, end)``, and
+    take those days out of the client directory (whole UTC days; retention:
+    in the transaction that drops those days' events)."""
     await conn.execute(FORGET_HOURS, start, end)
     await conn.execute(FORGET_DAYS, start, end)
+    await conn.execute(FORGET_CLIENTS, start, end)
 
 
 # Every tenant's rollups of the hours / days [$1, $2): deliberately
 # multi-tenant (retention drops a whole day of every tenant).
 FORGET_HOURS = "DELETE FROM connection_rollups WHERE hour >= $1 AND hour < $2"
 FORGET_DAYS = "DELETE FROM connection_rollups_daily WHERE day >= $1 AND day < $2"
+# Every tenant's client directory without the days [$1, $2): a client with
+# no other day is deleted; the others lose those days' counts and take their
+# first and last occurrence from the days kept; then the day rows go
+# (deliberately multi-tenant, as the two above). The CTEs all read the day
+# rows as they were before the statement.
+FORGET_CLIENTS = """
+WITH lost AS (
+    SELECT d.tenant_ref, d.network_ref, d.client_key, sum(d.events)::bigint AS events,
+           sum(d.failures)::bigint AS failures
+    FROM client_directory_days d WHERE d.day >= $1 AND d.day < $2
+    GROUP BY d.tenant_ref, d.network_ref, d.client_key
+), kept AS (
+    SELECT d.tenant_ref, d.network_ref, d.client_key, min(d.first_at) AS first_at, max(d.last_at) AS last_at
+    FROM client_directory_days d JOIN lost l USING (tenant_ref, network_ref, client_key)
+    WHERE d.day < $1 OR d.day >= $2
+    GROUP BY d.tenant_ref, d.network_ref, d.client_key
+), gone AS (
+    DELETE FROM client_directory c USING lost l
+    WHERE c.tenant_ref = l.tenant_ref AND c.network_ref = l.network_ref AND c.client_key = l.client_key
+      AND NOT EXISTS (SELECT 1 FROM kept k WHERE k.tenant_ref = l.tenant_ref AND k.network_ref = l.network_ref
+                      AND k.client_key = l.client_key)
+    RETURNING 1
+), changed AS (
+    UPDATE client_directory c
+    SET events = c.events - l.events, failures = c.failures - l.failures, first_seen_at = k.first_at,
+        last_seen_at = k.last_at
+    FROM lost l JOIN kept k USING (tenant_ref, network_ref, client_key)
+    WHERE c.tenant_ref = l.tenant_ref AND c.network_ref = l.network_ref AND c.client_key = l.client_key
+    RETURNING 1
+)
+DELETE FROM client_directory_days WHERE day >= $1 AND day < $2
+"""

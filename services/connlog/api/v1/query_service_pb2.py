@@ -28,7 +28,7 @@ from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior_
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"connlog/api/v1/query_service.proto\x12\x0e\x63onnlog.api.v1\x1a%connlog/api/v1/connection_event.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"/\n\x19GetConnectionEventRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\x81\x05\n\x1bListConnectionEventsRequest\x12\x14\n\x06parent\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\x12\x11\n\tclient_id\x18\x04 \x01(\t\x12\x1a\n\x12\x63lient_mac_address\x18\x05 \x01(\t\x12.\n\nstart_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\x05steps\x18\x08 \x03(\x0e\x32\x1e.connlog.api.v1.ConnectionStep\x12)\n\x08outcomes\x18\t \x03(\x0e\x32\x17.connlog.api.v1.Outcome\x12,\n\nseverities\x18\n \x03(\x0e\x32\x18.connlog.api.v1.Severity\x12#\n\x05\x62\x61nds\x18\x0b \x03(\x0e\x32\x14.connlog.api.v1.Band\x12\x0c\n\x04ssid\x18\x0c \x01(\t\x12\x18\n\x0bssid_number\x18\r \x01(\x05H\x00\x88\x01\x01\x12\x1b\n\x13\x61\x63\x63\x65ss_point_serial\x18\x0e \x01(\t\x12\x19\n\x11\x61\x63\x63\x65ss_point_name\x18\x0f \x01(\t\x12\r\n\x05\x62ssid\x18\x10 \x01(\t\x12\x15\n\rfailure_codes\x18\x11 \x03(\x05\x12&\n\x06vendor\x18\x12 \x01(\x0e\x32\x16.connlog.api.v1.Vendor\x12-\n\nsort_order\x18\x13 \x01(\x0e\x32\x19.connlog.api.v1.SortOrderB\x0e\n\x0c_ssid_number\"s\n\x1cListConnectionEventsResponse\x12:\n\x11\x63onnection_events\x18\x01 \x03(\x0b\x32\x1f.connlog.api.v1.ConnectionEvent\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xce\x04\n\x1cWatchConnectionEventsRequest\x12\x14\n\x06parent\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x14\n\x0cresume_token\x18\x02 \x01(\t\x12\x11\n\tclient_id\x18\x04 \x01(\t\x12\x1a\n\x12\x63lient_mac_address\x18\x05 \x01(\t\x12.\n\nstart_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\x05steps\x18\x08 \x03(\x0e\x32\x1e.connlog.api.v1.ConnectionStep\x12)\n\x08outcomes\x18\t \x03(\x0e\x32\x17.connlog.api.v1.Outcome\x12,\n\nseverities\x18\n \x03(\x0e\x32\x18.connlog.api.v1.Severity\x12#\n\x05\x62\x61nds\x18\x0b \x03(\x0e\x32\x14.connlog.api.v1.Band\x12\x0c\n\x04ssid\x18\x0c \x01(\t\x12\x18\n\x0bssid_number\x18\r \x01(\x05H\x00\x88\x01\x01\x12\x1b\n\x13\x61\x63\x63\x65ss_point_serial\x18\x0e \x01(\t\x12\x19\n\x11\x61\x63\x63\x65ss_point_name\x18\x0f \x01(\t\x12\r\n\x05\x62ssid\x18\x10 \x01(\t\x12\x15\n\rfailure_codes\x18\x11 \x03(\x05\x12&\n\x06vendor\x18\x12 \x01(\x0e\x32\x16.connlog.api.v1.VendorB\x0e\n\x0c_ssid_numberJ\x04\x08\x03\x10\x04J\x04\x08\x13\x10\x14\"q\n\x1dWatchConnectionEventsResponse\x12:\n\x11\x63onnection_events\x18\x01 \x03(\x0b\x32\x1f.connlog.api.v1.ConnectionEvent\x12\x14\n\x0cresume_token\x18\x02 \x01(\t*\\\n\tSortOrder\x12\x1a\n\x16SORT_ORDER_UNSPECIFIED\x10\x00\x12\x18\n\x14SORT_ORDER_ASCENDING\x10\x01\x12\x19\n\x15SORT_ORDER_DESCENDING\x10\x02\x32\xfa\x03\n\x0cQueryService\x12\x92\x01\n\x12GetConnectionEvent\x12).connlog.api.v1.GetConnectionEventRequest\x1a\x1f.connlog.api.v1.ConnectionEvent\"0\x82\xd3\xe4\x93\x02*\x12(/v1/{name=networks/*/connectionEvents/*}\x12\xa3\x01\n\x14ListConnectionEvents\x12+.connlog.api.v1.ListConnectionEventsRequest\x1a,.connlog.api.v1.ListConnectionEventsResponse\"0\x82\xd3\xe4\x93\x02*\x12(/v1/{parent=networks/*}/connectionEvents\x12\xae\x01\n\x15WatchConnectionEvents\x12,.connlog.api.v1.WatchConnectionEventsRequest\x1a-.connlog.api.v1.WatchConnectionEventsResponse\"6\x82\xd3\xe4\x93\x02\x30\x12./v1/{parent=networks/*}/connectionEvents:watch0\x01\x42\x65\n\x12\x64\x65v.connlog.api.v1B\x11QueryServiceProtoP\x01Z:github.com/connlog/connlog/gen/go/connlog/api/v1;connlogv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"connlog/api/v1/query_service.proto\x12\x0e\x63onnlog.api.v1\x1a%connlog/api/v1/connection_event.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"/\n\x19GetConnectionEventRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\x81\x05\n\x1bListConnectionEventsRequest\x12\x14\n\x06parent\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\x12\x11\n\tclient_id\x18\x04 \x01(\t\x12\x1a\n\x12\x63lient_mac_address\x18\x05 \x01(\t\x12.\n\nstart_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\x05steps\x18\x08 \x03(\x0e\x32\x1e.connlog.api.v1.ConnectionStep\x12)\n\x08outcomes\x18\t \x03(\x0e\x32\x17.connlog.api.v1.Outcome\x12,\n\nseverities\x18\n \x03(\x0e\x32\x18.connlog.api.v1.Severity\x12#\n\x05\x62\x61nds\x18\x0b \x03(\x0e\x32\x14.connlog.api.v1.Band\x12\x0c\n\x04ssid\x18\x0c \x01(\t\x12\x18\n\x0bssid_number\x18\r \x01(\x05H\x00\x88\x01\x01\x12\x1b\n\x13\x61\x63\x63\x65ss_point_serial\x18\x0e \x01(\t\x12\x19\n\x11\x61\x63\x63\x65ss_point_name\x18\x0f \x01(\t\x12\r\n\x05\x62ssid\x18\x10 \x01(\t\x12\x15\n\rfailure_codes\x18\x11 \x03(\x05\x12&\n\x06vendor\x18\x12 \x01(\x0e\x32\x16.connlog.api.v1.Vendor\x12-\n\nsort_order\x18\x13 \x01(\x0e\x32\x19.connlog.api.v1.SortOrderB\x0e\n\x0c_ssid_number\"s\n\x1cListConnectionEventsResponse\x12:\n\x11\x63onnection_events\x18\x01 \x03(\x0b\x32\x1f.connlog.api.v1.ConnectionEvent\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xce\x04\n\x1cWatchConnectionEventsRequest\x12\x14\n\x06parent\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x14\n\x0cresume_token\x18\x02 \x01(\t\x12\x11\n\tclient_id\x18\x04 \x01(\t\x12\x1a\n\x12\x63lient_mac_address\x18\x05 \x01(\t\x12.\n\nstart_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\x05steps\x18\x08 \x03(\x0e\x32\x1e.connlog.api.v1.ConnectionStep\x12)\n\x08outcomes\x18\t \x03(\x0e\x32\x17.connlog.api.v1.Outcome\x12,\n\nseverities\x18\n \x03(\x0e\x32\x18.connlog.api.v1.Severity\x12#\n\x05\x62\x61nds\x18\x0b \x03(\x0e\x32\x14.connlog.api.v1.Band\x12\x0c\n\x04ssid\x18\x0c \x01(\t\x12\x18\n\x0bssid_number\x18\r \x01(\x05H\x00\x88\x01\x01\x12\x1b\n\x13\x61\x63\x63\x65ss_point_serial\x18\x0e \x01(\t\x12\x19\n\x11\x61\x63\x63\x65ss_point_name\x18\x0f \x01(\t\x12\r\n\x05\x62ssid\x18\x10 \x01(\t\x12\x15\n\rfailure_codes\x18\x11 \x03(\x05\x12&\n\x06vendor\x18\x12 \x01(\x0e\x32\x16.connlog.api.v1.VendorB\x0e\n\x0c_ssid_numberJ\x04\x08\x03\x10\x04J\x04\x08\x13\x10\x14\"q\n\x1dWatchConnectionEventsResponse\x12:\n\x11\x63onnection_events\x18\x01 \x03(\x0b\x32\x1f.connlog.api.v1.ConnectionEvent\x12\x14\n\x0cresume_token\x18\x02 \x01(\t\"<\n\x13ListNetworksRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"\x8e\x01\n\x07Network\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x18\n\nnetwork_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1a\n\x0c\x64isplay_name\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\x12\x39\n\x0flast_event_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"Z\n\x14ListNetworksResponse\x12)\n\x08networks\x18\x01 \x03(\x0b\x32\x17.connlog.api.v1.Network\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"`\n\x12ListClientsRequest\x12\x14\n\x06parent\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\x12\r\n\x05query\x18\x04 \x01(\t\"\x84\x02\n\rNetworkClient\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x19\n\x0bmac_address\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x17\n\tclient_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\x12\x39\n\x0f\x66irst_seen_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x38\n\x0elast_seen_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x19\n\x0b\x65vent_count\x18\x06 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x1b\n\rfailure_count\x18\x07 \x01(\x03\x42\x04\xe2\x41\x01\x03\"^\n\x13ListClientsResponse\x12.\n\x07\x63lients\x18\x01 \x03(\x0b\x32\x1d.connlog.api.v1.NetworkClient\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*\\\n\tSortOrder\x12\x1a\n\x16SORT_ORDER_UNSPECIFIED\x10\x00\x12\x18\n\x14SORT_ORDER_ASCENDING\x10\x01\x12\x19\n\x15SORT_ORDER_DESCENDING\x10\x02\x32\xec\x05\n\x0cQueryService\x12\x92\x01\n\x12GetConnectionEvent\x12).connlog.api.v1.GetConnectionEventRequest\x1a\x1f.connlog.api.v1.ConnectionEvent\"0\x82\xd3\xe4\x93\x02*\x12(/v1/{name=networks/*/connectionEvents/*}\x12\xa3\x01\n\x14ListConnectionEvents\x12+.connlog.api.v1.ListConnectionEventsRequest\x1a,.connlog.api.v1.ListConnectionEventsResponse\"0\x82\xd3\xe4\x93\x02*\x12(/v1/{parent=networks/*}/connectionEvents\x12\xae\x01\n\x15WatchConnectionEvents\x12,.connlog.api.v1.WatchConnectionEventsRequest\x1a-.connlog.api.v1.WatchConnectionEventsResponse\"6\x82\xd3\xe4\x93\x02\x30\x12./v1/{parent=networks/*}/connectionEvents:watch0\x01\x12o\n\x0cListNetworks\x12#.connlog.api.v1.ListNetworksRequest\x1a$.connlog.api.v1.ListNetworksResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\x0c/v1/networks\x12\x7f\n\x0bListClients\x12\".connlog.api.v1.ListClientsRequest\x1a#.connlog.api.v1.ListClientsResponse\"\'\x82\xd3\xe4\x93\x02!\x12\x1f/v1/{parent=networks/*}/clientsBe\n\x12\x64\x65v.connlog.api.v1B\x11QueryServiceProtoP\x01Z:github.com/connlog/connlog/gen/go/connlog/api/v1;connlogv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -42,14 +42,42 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTCONNECTIONEVENTSREQUEST'].fields_by_name['parent']._serialized_options = b'\342A\001\002'
   _globals['_WATCHCONNECTIONEVENTSREQUEST'].fields_by_name['parent']._loaded_options = None
   _globals['_WATCHCONNECTIONEVENTSREQUEST'].fields_by_name['parent']._serialized_options = b'\342A\001\002'
+  _globals['_NETWORK'].fields_by_name['name']._loaded_options = None
+  _globals['_NETWORK'].fields_by_name['name']._serialized_options = b'\342A\001\010'
+  _globals['_NETWORK'].fields_by_name['network_id']._loaded_options = None
+  _globals['_NETWORK'].fields_by_name['network_id']._serialized_options = b'\342A\001\003'
+  _globals['_NETWORK'].fields_by_name['display_name']._loaded_options = None
+  _globals['_NETWORK'].fields_by_name['display_name']._serialized_options = b'\342A\001\003'
+  _globals['_NETWORK'].fields_by_name['last_event_time']._loaded_options = None
+  _globals['_NETWORK'].fields_by_name['last_event_time']._serialized_options = b'\342A\001\003'
+  _globals['_LISTCLIENTSREQUEST'].fields_by_name['parent']._loaded_options = None
+  _globals['_LISTCLIENTSREQUEST'].fields_by_name['parent']._serialized_options = b'\342A\001\002'
+  _globals['_NETWORKCLIENT'].fields_by_name['name']._loaded_options = None
+  _globals['_NETWORKCLIENT'].fields_by_name['name']._serialized_options = b'\342A\001\010'
+  _globals['_NETWORKCLIENT'].fields_by_name['mac_address']._loaded_options = None
+  _globals['_NETWORKCLIENT'].fields_by_name['mac_address']._serialized_options = b'\342A\001\003'
+  _globals['_NETWORKCLIENT'].fields_by_name['client_id']._loaded_options = None
+  _globals['_NETWORKCLIENT'].fields_by_name['client_id']._serialized_options = b'\342A\001\003'
+  _globals['_NETWORKCLIENT'].fields_by_name['first_seen_time']._loaded_options = None
+  _globals['_NETWORKCLIENT'].fields_by_name['first_seen_time']._serialized_options = b'\342A\001\003'
+  _globals['_NETWORKCLIENT'].fields_by_name['last_seen_time']._loaded_options = None
+  _globals['_NETWORKCLIENT'].fields_by_name['last_seen_time']._serialized_options = b'\342A\001\003'
+  _globals['_NETWORKCLIENT'].fields_by_name['event_count']._loaded_options = None
+  _globals['_NETWORKCLIENT'].fields_by_name['event_count']._serialized_options = b'\342A\001\003'
+  _globals['_NETWORKCLIENT'].fields_by_name['failure_count']._loaded_options = None
+  _globals['_NETWORKCLIENT'].fields_by_name['failure_count']._serialized_options = b'\342A\001\003'
   _globals['_QUERYSERVICE'].methods_by_name['GetConnectionEvent']._loaded_options = None
   _globals['_QUERYSERVICE'].methods_by_name['GetConnectionEvent']._serialized_options = b'\202\323\344\223\002*\022(/v1/{name=networks/*/connectionEvents/*}'
   _globals['_QUERYSERVICE'].methods_by_name['ListConnectionEvents']._loaded_options = None
   _globals['_QUERYSERVICE'].methods_by_name['ListConnectionEvents']._serialized_options = b'\202\323\344\223\002*\022(/v1/{parent=networks/*}/connectionEvents'
   _globals['_QUERYSERVICE'].methods_by_name['WatchConnectionEvents']._loaded_options = None
   _globals['_QUERYSERVICE'].methods_by_name['WatchConnectionEvents']._serialized_options = b'\202\323\344\223\0020\022./v1/{parent=networks/*}/connectionEvents:watch'
-  _globals['_SORTORDER']._serialized_start=1707
-  _globals['_SORTORDER']._serialized_end=1799
+  _globals['_QUERYSERVICE'].methods_by_name['ListNetworks']._loaded_options = None
+  _globals['_QUERYSERVICE'].methods_by_name['ListNetworks']._serialized_options = b'\202\323\344\223\002\016\022\014/v1/networks'
+  _globals['_QUERYSERVICE'].methods_by_name['ListClients']._loaded_options = None
+  _globals['_QUERYSERVICE'].methods_by_name['ListClients']._serialized_options = b'\202\323\344\223\002!\022\037/v1/{parent=networks/*}/clients'
+  _globals['_SORTORDER']._serialized_start=2463
+  _globals['_SORTORDER']._serialized_end=2555
   _globals['_GETCONNECTIONEVENTREQUEST']._serialized_start=189
   _globals['_GETCONNECTIONEVENTREQUEST']._serialized_end=236
   _globals['_LISTCONNECTIONEVENTSREQUEST']._serialized_start=239
@@ -60,6 +88,18 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_WATCHCONNECTIONEVENTSREQUEST']._serialized_end=1590
   _globals['_WATCHCONNECTIONEVENTSRESPONSE']._serialized_start=1592
   _globals['_WATCHCONNECTIONEVENTSRESPONSE']._serialized_end=1705
-  _globals['_QUERYSERVICE']._serialized_start=1802
-  _globals['_QUERYSERVICE']._serialized_end=2308
+  _globals['_LISTNETWORKSREQUEST']._serialized_start=1707
+  _globals['_LISTNETWORKSREQUEST']._serialized_end=1767
+  _globals['_NETWORK']._serialized_start=1770
+  _globals['_NETWORK']._serialized_end=1912
+  _globals['_LISTNETWORKSRESPONSE']._serialized_start=1914
+  _globals['_LISTNETWORKSRESPONSE']._serialized_end=2004
+  _globals['_LISTCLIENTSREQUEST']._serialized_start=2006
+  _globals['_LISTCLIENTSREQUEST']._serialized_end=2102
+  _globals['_NETWORKCLIENT']._serialized_start=2105
+  _globals['_NETWORKCLIENT']._serialized_end=2365
+  _globals['_LISTCLIENTSRESPONSE']._serialized_start=2367
+  _globals['_LISTCLIENTSRESPONSE']._serialized_end=2461
+  _globals['_QUERYSERVICE']._serialized_start=2558
+  _globals['_QUERYSERVICE']._serialized_end=3306
 # @@protoc_insertion_point(module_scope)

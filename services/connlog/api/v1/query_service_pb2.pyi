@@ -123,3 +123,69 @@ class WatchConnectionEventsResponse(_message.Message):
     connection_events: _containers.RepeatedCompositeFieldContainer[_connection_event_pb2.ConnectionEvent]
     resume_token: str
     def __init__(self, connection_events: _Optional[_Iterable[_Union[_connection_event_pb2.ConnectionEvent, _Mapping]]] = ..., resume_token: _Optional[str] = ...) -> None: ...
+
+class ListNetworksRequest(_message.Message):
+    __slots__ = ("page_size", "page_token")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class Network(_message.Message):
+    __slots__ = ("name", "network_id", "display_name", "last_event_time")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    NETWORK_ID_FIELD_NUMBER: _ClassVar[int]
+    DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
+    LAST_EVENT_TIME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    network_id: str
+    display_name: str
+    last_event_time: _timestamp_pb2.Timestamp
+    def __init__(self, name: _Optional[str] = ..., network_id: _Optional[str] = ..., display_name: _Optional[str] = ..., last_event_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ListNetworksResponse(_message.Message):
+    __slots__ = ("networks", "next_page_token")
+    NETWORKS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    networks: _containers.RepeatedCompositeFieldContainer[Network]
+    next_page_token: str
+    def __init__(self, networks: _Optional[_Iterable[_Union[Network, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class ListClientsRequest(_message.Message):
+    __slots__ = ("parent", "page_size", "page_token", "query")
+    PARENT_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    QUERY_FIELD_NUMBER: _ClassVar[int]
+    parent: str
+    page_size: int
+    page_token: str
+    query: str
+    def __init__(self, parent: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., query: _Optional[str] = ...) -> None: ...
+
+class NetworkClient(_message.Message):
+    __slots__ = ("name", "mac_address", "client_id", "first_seen_time", "last_seen_time", "event_count", "failure_count")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    MAC_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    FIRST_SEEN_TIME_FIELD_NUMBER: _ClassVar[int]
+    LAST_SEEN_TIME_FIELD_NUMBER: _ClassVar[int]
+    EVENT_COUNT_FIELD_NUMBER: _ClassVar[int]
+    FAILURE_COUNT_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    mac_address: str
+    client_id: str
+    first_seen_time: _timestamp_pb2.Timestamp
+    last_seen_time: _timestamp_pb2.Timestamp
+    event_count: int
+    failure_count: int
+    def __init__(self, name: _Optional[str] = ..., mac_address: _Optional[str] = ..., client_id: _Optional[str] = ..., first_seen_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_seen_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., event_count: _Optional[int] = ..., failure_count: _Optional[int] = ...) -> None: ...
+
+class ListClientsResponse(_message.Message):
+    __slots__ = ("clients", "next_page_token")
+    CLIENTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    clients: _containers.RepeatedCompositeFieldContainer[NetworkClient]
+    next_page_token: str
+    def __init__(self, clients: _Optional[_Iterable[_Union[NetworkClient, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...

@@ -55,6 +55,16 @@ class QueryServiceStub:
                 request_serializer=connlog_dot_api_dot_v1_dot_query__service__pb2.WatchConnectionEventsRequest.SerializeToString,
                 response_deserializer=connlog_dot_api_dot_v1_dot_query__service__pb2.WatchConnectionEventsResponse.FromString,
                 _registered_method=True)
+        self.ListNetworks = channel.unary_unary(
+                '/connlog.api.v1.QueryService/ListNetworks',
+                request_serializer=connlog_dot_api_dot_v1_dot_query__service__pb2.ListNetworksRequest.SerializeToString,
+                response_deserializer=connlog_dot_api_dot_v1_dot_query__service__pb2.ListNetworksResponse.FromString,
+                _registered_method=True)
+        self.ListClients = channel.unary_unary(
+                '/connlog.api.v1.QueryService/ListClients',
+                request_serializer=connlog_dot_api_dot_v1_dot_query__service__pb2.ListClientsRequest.SerializeToString,
+                response_deserializer=connlog_dot_api_dot_v1_dot_query__service__pb2.ListClientsResponse.FromString,
+                _registered_method=True)
 
 
 class QueryServiceServicer:
@@ -105,6 +115,23 @@ class QueryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListNetworks(self, request, context):
+        """Lists the networks of the caller's tenant, by network id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListClients(self, request, context):
+        """Lists the clients of a network: the client directory, kept from the
+        stored events by the rollup maintainer (so it lags the events by up to
+        its fold interval), most recently seen first; `query` searches it by a
+        prefix of the MAC address or of the client id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_QueryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -122,6 +149,16 @@ def add_QueryServiceServicer_to_server(servicer, server):
                     servicer.WatchConnectionEvents,
                     request_deserializer=connlog_dot_api_dot_v1_dot_query__service__pb2.WatchConnectionEventsRequest.FromString,
                     response_serializer=connlog_dot_api_dot_v1_dot_query__service__pb2.WatchConnectionEventsResponse.SerializeToString,
+            ),
+            'ListNetworks': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListNetworks,
+                    request_deserializer=connlog_dot_api_dot_v1_dot_query__service__pb2.ListNetworksRequest.FromString,
+                    response_serializer=connlog_dot_api_dot_v1_dot_query__service__pb2.ListNetworksResponse.SerializeToString,
+            ),
+            'ListClients': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListClients,
+                    request_deserializer=connlog_dot_api_dot_v1_dot_query__service__pb2.ListClientsRequest.FromString,
+                    response_serializer=connlog_dot_api_dot_v1_dot_query__service__pb2.ListClientsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -210,6 +247,60 @@ class QueryService:
             '/connlog.api.v1.QueryService/WatchConnectionEvents',
             connlog_dot_api_dot_v1_dot_query__service__pb2.WatchConnectionEventsRequest.SerializeToString,
             connlog_dot_api_dot_v1_dot_query__service__pb2.WatchConnectionEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListNetworks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/connlog.api.v1.QueryService/ListNetworks',
+            connlog_dot_api_dot_v1_dot_query__service__pb2.ListNetworksRequest.SerializeToString,
+            connlog_dot_api_dot_v1_dot_query__service__pb2.ListNetworksResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListClients(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/connlog.api.v1.QueryService/ListClients',
+            connlog_dot_api_dot_v1_dot_query__service__pb2.ListClientsRequest.SerializeToString,
+            connlog_dot_api_dot_v1_dot_query__service__pb2.ListClientsResponse.FromString,
             options,
             channel_credentials,
             insecure,
