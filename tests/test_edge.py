@@ -120,7 +120,7 @@ def test_envoy_replies_use_every_shape_format():
     for shape in SHAPES:
         body = shape.error_body(599, "%LOCAL_REPLY_BODY%")
         assert any(json.dumps(body).replace("599", '"%RESPONSE_CODE%"') ==
-                   json.dumps(m["body_format_override"]["json_format"]) for m in mappers)
+                   json.dumps(m.get("body_format_override", {}).get("json_format")) for m in mappers)
         for prefix in shape.path_prefixes:
             assert json.dumps(prefix) in lua
     assert 'local RETRY_AFTER = "7"' in lua and "-- rendered" not in lua

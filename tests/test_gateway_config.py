@@ -44,8 +44,9 @@ def _filter(envoy: dict, name: str) -> dict:
 
 
 def _routes(envoy: dict) -> list[dict]:
+    """The routes, less the page's (under /ui: tests/test_gateway_ui.py)."""
     [host] = _manager(envoy)["route_config"]["virtual_hosts"]
-    return host["routes"]
+    return [r for r in host["routes"] if not r["match"].get("path", r["match"].get("prefix", "")).startswith("/ui")]
 
 
 def test_every_service_is_transcoded_and_nothing_else(envoy):

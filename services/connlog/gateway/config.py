@@ -194,6 +194,105 @@ def _buffer(limit: int | None) -> JsonObject:
 NOT_FOUND = {"status": 404, "body": {"inline_string": "Not found"}}
 
 
+# --- The browser page (gateway/ui/, docs/ui.md) ---
+# Every file of the assets' ui/ folder is served at UI_PREFIX + its name by a
+# direct_response route of Envoy's own (the file is read when Envoy loads the
+# configuration): no service behind it.
+UI_PATH = "/ui"
+UI_PREFIX = UI_PATH + "/"
+UI_INDEX = "index.html"
+# The largest asset Envoy serves (RouteConfiguration.max_direct_response_body_size_bytes).
+UI_MAX_ASSET_BYTES = 256 * 1024
+# The Content-Type of each kind of asset; any other file in ui/ is refused.
+UI_CONTENT_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".svg": "image/svg+xml",
+    ".json": "application/json",
+    ".ico": "image/x-icon",
+    ".png": "image/png",
+}
+# Only the page's own files and the same-origin REST API: no inline script
+# or style, no framing, no plugins, no other origin.
+UI_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+          "font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+# Every asset is revalidated on each use (no-cache) against its ETag, the
+# hash of its content when the configuration was rendered: an unchanged file
+# costs a 304 without a body, a changed one is never served stale.
+UI_CACHE_CONTROL = "no-cache"
+
+
+_TRANSCODER = "envoy.filters.http.grpc_json_transcoder"
+# A page's route: nothing to buffer, and no transcoding (which would answer
+# every path that is not a gRPC method with a 404 of its own).
+_UI_FILTERS: JsonObject = {**_buffer(None), _TRANSCODER: {
+    "@type": "type.googleapis.com/envoy.config.route.v3.FilterConfig", "disabled": True}}
+
+
+def ui_folder() -> Path:
+    """The folder of the page's assets (``ui/`` of ``assets_folder``)."""
+    return assets_folder() / "ui"
+
+
+def ui_assets() -> list[Path]:
+    """The page's files (sorted; dot files left out). ValueError for a file
+    of a kind the gateway has no Content-Type for or larger than
+    ``UI_MAX_ASSET_BYTES``."""
+    folder = ui_folder()
+    found = sorted(path for path in folder.rglob("*") if path.is_file()
+                   and not any(part.startswith(".") for part in path.relative_to(folder).parts))
+    for path in found:
+        if path.suffix not in UI_CONTENT_TYPES:
+            raise ValueError(f"{path}: no Content-Type for {path.suffix!r} files (UI_CONTENT_TYPES)")
+        if path.stat().st_size > UI_MAX_ASSET_BYTES:
+            raise ValueError(f"{path}: larger than {UI_MAX_ASSET_BYTES} bytes")
+    return found
+
+
+def etag(content: bytes) -> str:
+    """The strong ETag of an asset: a hash of its content."""
+    return '"' + hashlib.sha256(content).hexdigest()[:32] + '"'
+
+
+def _header(name: str, value: str) -> JsonObject:
+    return {"header": {"key": name, "value": value}, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}
+
+
+def ui_headers(content_type: str, tag: str) -> list[JsonObject]:
+    """The response headers of one asset: its type, caching, and the
+    security headers."""
+    return [_header("content-type", content_type), _header("cache-control", UI_CACHE_CONTROL),
+            _header("etag", tag), _header("content-security-policy", UI_CSP),
+            _header("x-content-type-options", "nosniff"), _header("referrer-policy", "no-referrer"),
+            _header("x-frame-options", "DENY"), _header("cross-origin-opener-policy", "same-origin")]
+
+
+def ui_routes() -> list[JsonObject]:
+    """The page's routes: each file at ``/ui/<name>`` (``/ui/`` the index,
+    ``/ui`` a redirect to it, so the page's relative URLs resolve), a 304
+    when the request's If-None-Match is the file's ETag; any other path
+    under /ui falls through to the gateway's 404 (google.rpc.Status JSON)."""
+    folder = ui_folder()
+    found: list[JsonObject] = [{"match": {"path": UI_PATH}, "redirect": {"path_redirect": UI_PREFIX},
+                                "typed_per_filter_config": _UI_FILTERS}]
+    for path in ui_assets():
+        name = path.relative_to(folder).as_posix()
+        tag = etag(path.read_bytes())
+        headers = ui_headers(UI_CONTENT_TYPES[path.suffix], tag)
+        paths = [UI_PREFIX + name] + ([UI_PREFIX] if name == UI_INDEX else [])
+        for url in paths:
+            found.append({"match": {"path": url, "headers": [
+                              {"name": "if-none-match", "string_match": {"exact": tag}}]},
+                          "direct_response": {"status": 304}, "response_headers_to_add": headers,
+                          "typed_per_filter_config": _UI_FILTERS})
+            found.append({"match": {"path": url}, "direct_response": {"status": 200, "body": {"filename": str(path)}},
+                          "response_headers_to_add": headers, "typed_per_filter_config": _UI_FILTERS})
+    # anything else under /ui/: the gateway's 404
+    found.append({"match": {"prefix": UI_PREFIX}, "direct_response": NOT_FOUND, "typed_per_filter_config": _UI_FILTERS})
+    return found
+
+
 def routes(settings: Settings) -> list[JsonObject]:
     """The gateway's routes: each gRPC service to the cluster of the process
     hosting it (``connlog.shapes.registry``; reflection and health only when
@@ -221,7 +320,7 @@ def routes(settings: Settings) -> list[JsonObject]:
                for prefix, limit in body_limits(settings)]
     # anything else is a 404, or a Meraki SDK's doubled path to a shape's (the
     # Lua filter checks the inner path's limit)
-    return [*found, grpc_not_found, *limited,
+    return [*found, grpc_not_found, *ui_routes(), *limited,
             {"match": {"prefix": "/"}, "direct_response": NOT_FOUND,
              "typed_per_filter_config": _buffer(max_shape_limit() + BUFFER_HEADROOM_BYTES)}]
 
@@ -280,7 +379,10 @@ def local_reply_config(settings: Settings) -> JsonObject:
     JSON elsewhere. (Replies about an unreachable service are rewritten by the
     Lua filter, which also sees the transcoder's.)"""
     health = {"header_filter": {"header": {"name": ":path", "string_match": {"exact": HEALTH_PATH}}}}
-    mappers: list[JsonObject] = [  # the gateway's own health, for probes
+    ui = _both(_prefix_filter((UI_PATH,)), _status_filter("LE", 399))
+    mappers: list[JsonObject] = [  # the page's files and redirect: as they are
+        {"filter": ui},
+        # the gateway's own health, for probes
         {"filter": _both(health, _status_filter("EQ", 200)),
          "body_format_override": {"json_format": {"status": "SERVING"}}},
         {"filter": health, "body_format_override": {"json_format": {"status": "NOT_SERVING"}}},
@@ -379,6 +481,7 @@ def render(settings: Settings, *, gateway_port: int | None = None) -> str:
         vendor_sync_port=sync_port,
         local_reply_config=json.dumps(local_reply_config(settings)),
         routes=json.dumps(routes(settings)),
+        max_direct_response_bytes=UI_MAX_ASSET_BYTES,
         transcoder_services=json.dumps(registry.transcoded_services()),
     )
 
