@@ -78,6 +78,7 @@ async def summaries(suite: Suite, token: str, calls: int, raw_calls: int, *, cat
         async with grpc.aio.insecure_channel(suite.query_address) as channel, aiohttp.ClientSession(
                 base_url=suite.gateway_url, timeout=aiohttp.ClientTimeout(120)) as http:
             stub = insights_service_pb2_grpc.InsightsServiceStub(channel)
+            background = asyncio.create_task(_background_work(suite, out.setdefault("background", {})))
             for name, (net, ref) in networks.items():
                 request = ipb.SummarizeConnectionsRequest(parent=f"networks/{net}",
                                                           group_by=[ipb.GROUP_BY_ACCESS_POINT])
@@ -116,7 +117,27 @@ async def summaries(suite: Suite, token: str, calls: int, raw_calls: int, *, cat
                     "grpc_p50_ms": percentile(timings, 50) * 1000, "grpc_p99_ms": percentile(timings, 99) * 1000,
                     "rest_ms": rest * 1000, "raw_sql_p50_ms": percentile(raw, 50) * 1000,
                 }
+            background.cancel()
+            await asyncio.gather(background, return_exceptions=True)
         return out
+    finally:
+        await conn.close()
+
+
+async def _background_work(suite: Suite, seen: dict[str, int]) -> None:
+    """What else the database was doing while the summaries were measured
+    (they share its cores): every half second, each autovacuum worker's
+    and other active backend's query, counted by the samples it was seen in."""
+    conn = await asyncpg.connect(suite.database_url)
+    try:
+        while True:
+            for row in await conn.fetch(
+                    """SELECT backend_type, left(query, 80) AS query FROM pg_stat_activity
+                       WHERE state = 'active' AND pid <> pg_backend_pid()
+                         AND (backend_type = 'autovacuum worker' OR query NOT LIKE '%connection_rollups%')"""):
+                key = f"{row['backend_type']}: {row['query']}"
+                seen[key] = seen.get(key, 0) + 1
+            await asyncio.sleep(0.5)  # a sampling interval, not a wait for anything
     finally:
         await conn.close()
 

@@ -69,7 +69,7 @@ LATENCY_PACE_S = 0.02  # between them (a steady trickle, not a load)
 RATE_EVENTS = 20_000  # events of each rate run
 RATE_CALL_EVENTS = 100
 RATE_CONCURRENCY = 4
-RATE_ROUNDS = 3  # rounds of the rate runs with watches open
+RATE_ROUNDS = 5  # rounds of the rate runs with watches open
 DEADLINE_S = 120.0
 # The client the watches follow: every event of the latency run, one in
 # WATCHED_EVERY of the rate runs (every event is still matched against every

@@ -85,6 +85,9 @@ ALLOWED = (
     Allowed("rollups.FOLD", lambda: rollups.FOLD,
             "the rollup maintainer folds one feed range of every tenant under the one watermark "
             "(INSERT ... SELECT grouped by tenant_ref: pushed down shard by shard on Citus)"),
+    Allowed("rollups.FOLD_LIMIT", lambda: rollups.FOLD_LIMIT,
+            "where the next fold of the one watermark ends: the feed's (N+1)-th event of every tenant "
+            "(on Citus: per worker, as the feed itself, docs/operations.md)"),
     Allowed("rollups.STATUS", lambda: rollups.STATUS,
             "health/lag of the one watermark: whether any tenant's final event waits to be rolled up"),
     Allowed("rollups.FORGET_HOURS", lambda: rollups.FORGET_HOURS,

@@ -191,6 +191,23 @@ async def test_late_events_duplicates_and_a_partial_fold_still_give_the_raw_answ
         await early.close()
 
 
+async def test_a_fold_takes_at_most_max_events_but_always_a_whole_transaction(store):
+    """The maintainer's folds are bounded by events (a fold holds the feed's
+    horizon until it commits): fewer transactions when they hold more than
+    ``max_events``, but at least one, whole, however large."""
+    await store.fold_all()  # (past the setup's transactions)
+    async with store.conn.transaction():  # one transaction of 5 events
+        await store.insert(*[{"at": at(0.1 * i)} for i in range(5)])
+    await store.insert(*[{"at": at(1 + 0.1 * i)} for i in range(4)])  # four of one event each
+    folded = []
+    while not (await rollups.fold(store.conn, 1 << 40, max_events=3)).caught_up and len(folded) < 20:
+        folded.append(await store.rollup_events())
+    folded.append(await store.rollup_events())
+    # (a fold past transactions without events, such as a fold's own, adds nothing)
+    assert list(dict.fromkeys(n for n in folded if n)) == [5, 8, 9], folded
+    assert await store.check(at(0), at(5)) == 9
+
+
 def days_events() -> list[dict]:
     """Events over three UTC days (DAY - 1 to DAY + 1), at and around the
     midnights, of two networks: whole days in the middle, partial days and

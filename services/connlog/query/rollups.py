@@ -124,7 +124,7 @@ class RollupMaintainer:
 
     async def _fold(self, conn: asyncpg.Connection) -> Fold:
         began = time.monotonic()
-        done = await fold(conn, self._span)
+        done = await fold(conn, self._span, self._settings.rollup_fold_max_events)
         took = time.monotonic() - began
         self.folds += 1
         target = self._settings.rollup_fold_seconds

@@ -191,7 +191,9 @@ def position_of(row: asyncpg.Record) -> FeedPosition:
 # (``watch_conditions``), so that PostgreSQL returns only the events some
 # watch wants; the follower still reads the whole range of the feed (that
 # is what advances it), but an event no watch wants costs no row sent,
-# decoded or matched in Python.
+# decoded or matched in Python. They too are a filter only ("IS TRUE"): a
+# watch of a network or a client must not lead the planner to that
+# network's or client's index, every event of it in every partition.
 _READ_FACTS = f"""SELECT e.tenant_ref, e.id, e.stored_xid, {", ".join(f"e.{name}" for name in FACT_COLUMNS)}
                  FROM connection_events e
                  WHERE e.stored_xid >= $1 AND e.stored_xid < $3
@@ -236,7 +238,7 @@ async def read_facts_after(
     args: list[object] = []
     if filters:
         condition, args = watch_conditions(filters, 6)
-        statement = _READ_FACTS.format(watches=f"\n                   AND {condition}")
+        statement = _READ_FACTS.format(watches=f"\n                   AND {condition} IS TRUE")
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         head: int = await conn.fetchval(f"SELECT {HORIZON}")
         rows = await conn.fetch(statement, after.xid, after.event_id, head, limit, list(tenant_refs), *args)

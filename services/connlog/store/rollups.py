@@ -230,14 +230,32 @@ class Fold:
         return self.upper >= self.horizon
 
 
-async def fold(conn: asyncpg.Connection, span: int) -> Fold:
+# Deliberately multi-tenant (the watermark is one for all tenants): the
+# transaction id of the feed's ($3 + 1)-th event from $1 on, below $2 (a
+# fold of at most $3 events ends before it); read on the feed's
+# (stored_xid, id) index.
+FOLD_LIMIT = """SELECT e.stored_xid FROM connection_events e
+                WHERE e.stored_xid >= $1 AND e.stored_xid < $2
+                ORDER BY e.stored_xid OFFSET $3 LIMIT 1"""
+
+
+async def fold(conn: asyncpg.Connection, span: int, max_events: int | None = None) -> Fold:
     """Fold the events of the next ``span`` transaction ids after the
-    watermark (at most up to the feed's horizon) into the rollups and
-    advance the watermark, in one transaction."""
+    watermark (at most up to the feed's horizon; with ``max_events``, fewer
+    ids where they hold more events than that, but at least one) into the
+    rollups and advance the watermark, in one transaction.
+
+    The fold's transaction holds the feed's horizon back until it commits
+    (``connlog.store.feed``: every reader, the live tail included, waits for
+    it), so the maintainer keeps folds short: ``max_events``."""
     async with conn.transaction():
         lower: int = await conn.fetchval("SELECT xid FROM connection_rollup_watermark FOR UPDATE")
         head: int = await conn.fetchval(f"SELECT {HORIZON}")
         upper = max(lower, min(head, lower + span))
+        if max_events is not None and upper > lower:
+            beyond: int | None = await conn.fetchval(FOLD_LIMIT, lower, upper, max_events)
+            if beyond is not None:
+                upper = max(beyond, lower + 1)
         rows = days = clients = 0
         if upper > lower:
             written = await conn.fetchrow(FOLD, lower, upper)
