@@ -11,6 +11,7 @@ after a failure and never holds a summary up; the query service runs it."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import itertools
 import secrets
@@ -28,8 +29,8 @@ from connlog.core.settings import Settings
 from connlog.query.insights import Insights
 from connlog.query.rollups import RollupCollector, RollupMaintainer
 from connlog.store import rollups
-from connlog.store.events import EventFilter
-from connlog.store.insights import Grouping
+from connlog.store.events import EventFilter, listing_conditions
+from connlog.store.insights import Grouping, RollupRange, SummaryReader, rollup_ranges
 from connlog.store.migrate import available_migrations, migrate
 from connlog.store.partitions import create_partitions, maintain_partitions
 from tests.support import waiting
@@ -206,6 +207,32 @@ async def test_a_fold_takes_at_most_max_events_but_always_a_whole_transaction(st
     # (a fold past transactions without events, such as a fold's own, adds nothing)
     assert list(dict.fromkeys(n for n in folded if n)) == [5, 8, 9], folded
     assert await store.check(at(0), at(5)) == 9
+
+
+async def test_the_partial_hours_at_the_edges_come_from_the_rollups_when_no_row_reaches_past_the_range(store):
+    """A week ending now holds the current hour: read from the hourly
+    rollups (not event by event) when none of that hour's rows has an
+    event at or after the range's end, nor the start hour's one before its
+    start; raw otherwise. The answer is the raw one either way."""
+    flt = EventFilter(network_ref=1, start=at(1.5), end=at(3.75))
+    where, args = listing_conditions(1, dataclasses.replace(flt, start=None, end=None), None, False)
+    whole = rollup_ranges(flt, Grouping(()))
+    assert whole == [RollupRange(rollups.HOURLY, at(2), at(3))]
+
+    async def ranges() -> list[RollupRange]:
+        return await SummaryReader(store.conn)._whole_edge_hours(whole, flt, where, list(args))
+
+    await store.insert({"at": at(1.75)}, {"at": at(2.5)}, {"at": at(3.5)}, {"at": at(3.9), "network": 2})
+    await store.fold_all()
+    assert await ranges() == [RollupRange(rollups.HOURLY, at(1), at(4))]
+    assert await store.check(flt.start, flt.end, network_ref=1) == 3
+    await store.insert({"at": at(3.9)})  # after the end, in the end's hour: that hour is read raw
+    await store.fold_all()
+    assert await ranges() == [RollupRange(rollups.HOURLY, at(1), at(3))]
+    await store.insert({"at": at(1.25)})  # before the start, in the start's hour: so is that one
+    await store.fold_all()
+    assert await ranges() == whole
+    assert await store.check(flt.start, flt.end, network_ref=1) == 3
 
 
 def days_events() -> list[dict]:

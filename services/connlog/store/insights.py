@@ -167,6 +167,8 @@ class SummaryReader:
         extra = {"client_mac": "e.client_mac", "client_id": "e.client_id"} if "client" in grouping.dimensions else {}
         raw = f"SELECT {event_units(extra)} FROM connection_events e WHERE {where}"
         ranges = rollup_ranges(flt, grouping) if use_rollups else []
+        if ranges:
+            ranges = await self._whole_edge_hours(ranges, flt, where, list(args))
         branches = []
         edges = [(flt.start, flt.end)] if not ranges else [(flt.start, ranges[0].start), (ranges[-1].end, flt.end)]
         for start, end in edges:
@@ -176,7 +178,10 @@ class SummaryReader:
                 [f"e.occurred_at < {param(end)}"] if end is not None else [])
             branches.append(" AND ".join([raw, *bounds]))
         if ranges:
-            lo, hi = param(ranges[0].start), param(ranges[-1].end)
+            # (an edge hour read from the rollups reaches past the range: the
+            # raw events past the watermark are bounded by the range itself)
+            lo = param(max(ranges[0].start, flt.start) if flt.start is not None else ranges[0].start)
+            hi = param(min(ranges[-1].end, flt.end) if flt.end is not None else ranges[-1].end)
             # the feed from the watermark on, found on the (stored_xid, id) index
             mark = param(await watermark(self._conn))
             branches.append(f"{raw} AND e.occurred_at >= {lo} AND e.occurred_at < {hi} AND e.stored_xid >= {mark}")
@@ -198,6 +203,35 @@ class SummaryReader:
                   ORDER BY {order}
                   LIMIT ${len(args)}"""
         return await self._conn.fetch(sql, *args)
+
+    async def _whole_edge_hours(self, ranges: list[RollupRange], flt: EventFilter, where: str,
+                                args: list[object]) -> list[RollupRange]:
+        """``ranges`` with the partial hours at the range's edges added as
+        hourly rollups where their rows hold no event outside the range
+        (the hour holding the range's start: none before it, by the rows'
+        ``first_at``; the hour holding its end: none at or after it, by
+        ``last_at``), so that they are not read raw. A week ending now
+        holds the current hour, whose events (all before now) would
+        otherwise be read one by one. Rows of the summary's filters only
+        (``where``, ``args``: its conditions without the time range)."""
+        assert flt.start is not None and flt.end is not None
+        edge = (f"SELECT min(e.first_at) AS earliest, max(e.last_at) AS latest FROM {HOURLY.table} e "
+                f"WHERE {where} AND e.hour = ${len(args) + 1}")
+        first, last = ranges[0], ranges[-1]
+        head = _floor(flt.start, HOUR)
+        if head < flt.start and head + HOUR == first.start:
+            earliest = await self._conn.fetchval(edge, *args, head, column=0)
+            if earliest is None or earliest >= flt.start:
+                ranges = ([RollupRange(HOURLY, head, first.end)] if first.level is HOURLY
+                          else [RollupRange(HOURLY, head, first.start), *ranges]) + ranges[1:]
+        tail = _floor(flt.end, HOUR)
+        if tail < flt.end and tail == last.end:
+            latest = await self._conn.fetchval(edge, *args, tail, column=1)
+            if latest is None or latest < flt.end:
+                last = ranges[-1]
+                ranges = ranges[:-1] + ([RollupRange(HOURLY, last.start, tail + HOUR)] if last.level is HOURLY
+                                        else [last, RollupRange(HOURLY, tail, tail + HOUR)])
+        return ranges
 
     async def payloads(self, tenant_ref: int, events: Sequence[tuple[int, dt.datetime]]) -> dict[int, bytes]:
         """The payloads of events by (id, occurred_at), by id."""
