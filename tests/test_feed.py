@@ -12,7 +12,7 @@ import random
 import asyncpg
 import pytest
 
-from connlog.store.feed import CHANNEL, FeedPosition, horizon, read_after
+from connlog.store.feed import CHANNEL, FOLDER_LOCK_ID, FeedPosition, horizon, read_after
 from connlog.store.partitions import create_partitions
 from tests.support.factories import now, simple_event
 from tests.support.gateway_calls import ingest
@@ -66,6 +66,29 @@ async def test_an_event_waits_for_every_transaction_that_began_writing_before_it
         assert (await _drain(conn, after))[0] == [third]
     finally:
         await early.close()
+
+
+async def test_a_fold_in_progress_holds_no_event_back_but_any_other_writer_does(db):
+    """The rollup maintainer's fold (its session holds FOLDER_LOCK_ID) stores
+    no event: readers pass its transaction at once. Any other transaction
+    that began writing before an event still holds that event back."""
+    url, conn = db
+    start = await horizon(conn)
+    folder, other = await asyncpg.connect(url), await asyncpg.connect(url)
+    try:
+        assert await folder.fetchval("SELECT pg_try_advisory_lock($1)", FOLDER_LOCK_ID)
+        async with folder.transaction():
+            await folder.execute("SELECT xid FROM connection_rollup_watermark FOR UPDATE")  # (as a fold: an xid)
+            stored = await _insert(conn, 1)
+            assert (await _drain(conn, start))[0] == [stored]
+        async with other.transaction():
+            await other.execute("SELECT xid FROM connection_rollup_watermark FOR UPDATE")  # the same, unlocked
+            held = await _insert(conn, 2)
+            assert (await _drain(conn, start))[0] == [stored]
+        assert (await _drain(conn, start))[0] == [stored, held]
+    finally:
+        await folder.close()
+        await other.close()
 
 
 async def test_a_rolled_back_write_leaves_no_gap_and_a_page_limit_resumes_exactly(db):

@@ -134,16 +134,17 @@ class Settings(BaseSettings):
     # notification and at least every ``rollup_period_seconds`` (also how
     # often a standby process tries to take over). A fold covers a span of
     # transaction ids sized to take about ``rollup_fold_seconds`` and to hold
-    # at most ``rollup_fold_max_events`` events (a fold holds the feed's
-    # horizon, so the live tail's deliveries, until it commits); a failed
+    # at most ``rollup_fold_max_events`` events (a bound on one transaction's
+    # work after a backlog; the live tail's readers pass a fold in progress,
+    # connlog.store.feed.READER_HORIZON); a failed
     # pass is logged and retried after ``rollup_retry_seconds``. Passes that
     # fold come at most every ``rollup_fold_interval_seconds`` (a heavy load
     # is folded in fewer, larger folds: each fold has a fixed cost).
     rollup_maintainer: bool = True
     rollup_fold_interval_seconds: float = Field(default=2.0, ge=0, le=3600)
     rollup_period_seconds: float = Field(default=2.0, gt=0, le=3600)
-    rollup_fold_seconds: float = Field(default=0.1, gt=0, le=60)
-    rollup_fold_max_events: int = Field(default=2000, ge=1, le=10_000_000)
+    rollup_fold_seconds: float = Field(default=0.5, gt=0, le=60)
+    rollup_fold_max_events: int = Field(default=50_000, ge=1, le=10_000_000)
     rollup_retry_seconds: float = Field(default=5.0, gt=0, le=3600)
 
     meraki_rate_limit_per_second: float = Field(default=10.0, gt=0)

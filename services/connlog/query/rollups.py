@@ -34,10 +34,10 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 
 from connlog.core.logging import get_logger
 from connlog.core.settings import Settings
-from connlog.store.feed import CHANNEL
+from connlog.store.feed import CHANNEL, FOLDER_LOCK_ID
 from connlog.store.rollups import Fold, fold, status, try_lock
 
-LOCK_ID = 0x636C5F726F6C6C  # "cl_roll"
+LOCK_ID = FOLDER_LOCK_ID
 FIRST_SPAN, MAX_SPAN = 1 << 12, 1 << 40  # transaction ids per fold: where the adaptation starts, at most
 
 Connect = Callable[[], Awaitable[asyncpg.Connection]]

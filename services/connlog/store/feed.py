@@ -44,6 +44,23 @@ CHANNEL = "connlog_events"
 # The feed's horizon: every transaction id below it has ended.
 HORIZON = "pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
 
+# The session advisory lock the rollup maintainer holds while it folds
+# (``connlog.query.rollups``): its session's transactions write no events.
+FOLDER_LOCK_ID = 0x636C5F726F6C6C  # "cl_roll"
+
+# The horizon of the feed's readers (the live tail): every transaction id
+# below it has ended, or is the rollup maintainer's fold in progress, which
+# stores no event (found by its advisory lock: no other session can hold
+# it). A fold takes up to ``rollup_fold_seconds`` and used to hold every
+# event stored meanwhile back from the live tail until it committed.
+READER_HORIZON = f"""coalesce(
+    (SELECT min(x::text::bigint) FROM pg_snapshot_xip(pg_current_snapshot()) x
+     WHERE xid(x) NOT IN (SELECT a.backend_xid FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+                          WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+                            AND (l.classid::bigint << 32 | l.objid::bigint) = {FOLDER_LOCK_ID}
+                            AND a.backend_xid IS NOT NULL)),
+    pg_snapshot_xmax(pg_current_snapshot())::text::bigint)"""
+
 
 @dataclass(frozen=True, order=True, slots=True)
 class FeedPosition:
@@ -119,7 +136,7 @@ async def horizon(conn: asyncpg.Connection) -> FeedPosition:
     """The position before every event not yet final: a new reader that
     starts here sees every event stored from now on (and possibly a few
     stored just before)."""
-    value: int = await conn.fetchval(f"SELECT {HORIZON}")
+    value: int = await conn.fetchval(f"SELECT {READER_HORIZON}")
     return FeedPosition(value)
 
 
@@ -146,7 +163,7 @@ async def read_after(
     tenant, or of every tenant). The horizon and the events are read in one
     snapshot."""
     async with conn.transaction(isolation="repeatable_read", readonly=True):
-        head: int = await conn.fetchval(f"SELECT {HORIZON}")
+        head: int = await conn.fetchval(f"SELECT {READER_HORIZON}")
         if tenant_ref is None:
             rows = await conn.fetch(READ_ALL, after.xid, after.event_id, head, limit, record_class=EventRow)
         else:
@@ -240,7 +257,7 @@ async def read_facts_after(
         condition, args = watch_conditions(filters, 6)
         statement = _READ_FACTS.format(watches=f"\n                   AND {condition} IS TRUE")
     async with conn.transaction(isolation="repeatable_read", readonly=True):
-        head: int = await conn.fetchval(f"SELECT {HORIZON}")
+        head: int = await conn.fetchval(f"SELECT {READER_HORIZON}")
         rows = await conn.fetch(statement, after.xid, after.event_id, head, limit, list(tenant_refs), *args)
     return FactsPage(rows, head, len(rows) < limit)
 

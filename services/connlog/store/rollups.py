@@ -245,9 +245,9 @@ async def fold(conn: asyncpg.Connection, span: int, max_events: int | None = Non
     ids where they hold more events than that, but at least one) into the
     rollups and advance the watermark, in one transaction.
 
-    The fold's transaction holds the feed's horizon back until it commits
-    (``connlog.store.feed``: every reader, the live tail included, waits for
-    it), so the maintainer keeps folds short: ``max_events``."""
+    ``max_events`` bounds one fold's work after a backlog. (The feed's
+    readers do not wait for a fold in progress: the maintainer's session
+    holds ``FOLDER_LOCK_ID``, ``connlog.store.feed.READER_HORIZON``.)"""
     async with conn.transaction():
         lower: int = await conn.fetchval("SELECT xid FROM connection_rollup_watermark FOR UPDATE")
         head: int = await conn.fetchval(f"SELECT {HORIZON}")
