@@ -28,7 +28,7 @@ from connlog.api.v1 import ingest_service_pb2 as ipb
 from connlog.api.v1 import insights_service_pb2 as inspb
 from connlog.api.v1 import query_service_pb2 as qpb
 from connlog.store import rollups
-from connlog.store.migrate import available_migrations, migrate
+from connlog.store.migrate import migrate
 from connlog.store.partitions import create_partitions, maintain_partitions
 from tests.support.factories import now, simple_event
 
@@ -361,21 +361,11 @@ async def test_retention_takes_the_dropped_days_out_of_the_directory(own_db):
     assert await directory(conn) == expected
 
 
-async def _apply(conn: asyncpg.Connection, versions: range) -> None:
-    for m in available_migrations():
-        if m.version in versions:
-            await conn.execute(m.sql)
-            await conn.execute("INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
-                               m.version, m.name, m.checksum)
-
-
 async def test_the_migration_backfills_the_folded_events_and_stops_older_folds(pg_server):
     url = await pg_server.create_database()
     conn = await asyncpg.connect(url)
     try:
-        await conn.execute("""CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL,
-                                  checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())""")
-        await _apply(conn, range(1, 16))
+        await migrate(conn, up_to=15)
         await create_partitions(conn, [DAY.date()])
         await conn.execute("INSERT INTO tenants (tenant_id) VALUES ('t1')")
         await conn.execute("INSERT INTO networks (tenant_ref, network_id) VALUES (1, 'N1')")

@@ -31,7 +31,7 @@ from connlog.query.rollups import RollupCollector, RollupMaintainer
 from connlog.store import rollups
 from connlog.store.events import EventFilter, listing_conditions
 from connlog.store.insights import Grouping, RollupRange, SummaryReader, rollup_ranges
-from connlog.store.migrate import available_migrations, migrate
+from connlog.store.migrate import migrate
 from connlog.store.partitions import create_partitions, maintain_partitions
 from tests.support import waiting
 from tests.support.factories import simple_event, ts
@@ -343,13 +343,7 @@ async def test_the_migration_rolls_up_events_stored_before_it(pg_server):
     conn = await asyncpg.connect(url)
     try:
         # the schema as it was before 0009
-        await conn.execute("""CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL,
-                                  checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())""")
-        for m in available_migrations():
-            if m.version < 9:
-                await conn.execute(m.sql)
-                await conn.execute("INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
-                                   m.version, m.name, m.checksum)
+        await migrate(conn, up_to=8)
         await create_partitions(conn, [DAY.date()])
         await conn.execute("INSERT INTO tenants (tenant_id) VALUES ('t1')")
         await conn.execute("INSERT INTO networks (tenant_ref, network_id) VALUES (1, 'N1'), (1, 'N2')")
@@ -372,22 +366,12 @@ async def test_the_migration_rolls_up_events_stored_before_it(pg_server):
         await conn.close()
 
 
-async def _apply(conn: asyncpg.Connection, versions: range) -> None:
-    for m in available_migrations():
-        if m.version in versions:
-            await conn.execute(m.sql)
-            await conn.execute("INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
-                               m.version, m.name, m.checksum)
-
-
 async def test_the_daily_migration_rolls_the_hourly_rollups_up_to_days(pg_server):
     url = await pg_server.create_database()
     conn = await asyncpg.connect(url)
     try:
         # the schema as it was before 0014, with events rolled up by 0009 and events above its watermark
-        await conn.execute("""CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL,
-                                  checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())""")
-        await _apply(conn, range(1, 9))
+        await migrate(conn, up_to=8)
         await create_partitions(conn, [(DAY + dt.timedelta(days=d)).date() for d in range(-1, 2)])
         await conn.execute("INSERT INTO tenants (tenant_id) VALUES ('t1')")
         await conn.execute("INSERT INTO networks (tenant_ref, network_id) VALUES (1, 'N1'), (1, 'N2')")
@@ -395,7 +379,7 @@ async def test_the_daily_migration_rolls_the_hourly_rollups_up_to_days(pg_server
         store = Store(url, conn, pool)
         try:
             await store.insert(*days_events())
-            await _apply(conn, range(9, 14))
+            await migrate(conn, up_to=13)
             pending = [{"at": at(3.5), "step": DHCP}, {"at": at(30), "step": AUTH, "outcome": F, "code": 8}]
             await store.insert(*pending)
             hourly = await conn.fetchval("SELECT sum(events) FROM connection_rollups")

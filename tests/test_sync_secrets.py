@@ -33,7 +33,7 @@ from connlog.core.server import ServiceContext, start_service
 from connlog.core.settings import Settings
 from connlog.devtools.ports import free_ports
 from connlog.store.accounts import AccountStore
-from connlog.store.migrate import available_migrations, migrate
+from connlog.store.migrate import migrate
 from connlog.store.sync import SyncStore
 from connlog.vendorsync import credentials
 from tests.support.factories import now
@@ -263,13 +263,7 @@ async def test_a_database_from_before_sealing_is_sealed_when_vendor_sync_starts(
     conn = await asyncpg.connect(url)
     try:
         # the schema as it was before sealing, with a source stored the old way
-        await conn.execute("""CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL,
-                              checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())""")
-        for migration in available_migrations():
-            if migration.version < SEALING:
-                await conn.execute(migration.sql)
-                await conn.execute("INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
-                                   migration.version, migration.name, migration.checksum)
+        await migrate(conn, up_to=SEALING - 1)
         tenant_ref = await conn.fetchval("INSERT INTO tenants (tenant_id) VALUES ('t-legacy') RETURNING tenant_ref")
         await conn.execute("""INSERT INTO api_keys (key_id, tenant_ref, role, secret_hash)
                               VALUES ('ingestkey', $1, 'operator', '\\x00')""", tenant_ref)

@@ -43,8 +43,10 @@ def available_migrations() -> list[Migration]:
     return sorted(found, key=lambda m: m.version)
 
 
-async def migrate(conn: Connection) -> list[Migration]:
-    """Apply every pending migration; returns the ones applied now."""
+async def migrate(conn: Connection, *, up_to: int | None = None) -> list[Migration]:
+    """Apply every pending migration (with ``up_to``: only those up to that
+    version, the schema as an older release left it: upgrade tests);
+    returns the ones applied now."""
     applied_now: list[Migration] = []
     await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_ID)
     try:
@@ -58,6 +60,8 @@ async def migrate(conn: Connection) -> list[Migration]:
         done = {r["version"]: r["checksum"]
                 for r in await conn.fetch("SELECT version, checksum FROM schema_migrations")}
         for migration in available_migrations():
+            if up_to is not None and migration.version > up_to:
+                break
             if migration.version in done:
                 if done[migration.version] != migration.checksum:
                     raise RuntimeError(
