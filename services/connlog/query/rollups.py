@@ -2,7 +2,7 @@
 commit feed (``connlog.store.rollups``), run by every query process.
 
 One process at a time folds: the one holding a PostgreSQL session advisory
-lock (``LOCK_ID``) on a connection of its own; the others check now and
+lock (``connlog.store.feed.FOLDER_LOCK_ID``) on a connection of its own; the others check now and
 then, and take over when that connection ends (its lock goes with it). The
 holder folds on every feed notification (``connlog.store.feed.CHANNEL``)
 and at least every ``rollup_period_seconds`` (events stored by paths that
@@ -37,7 +37,6 @@ from connlog.core.settings import Settings
 from connlog.store.feed import CHANNEL, FOLDER_LOCK_ID
 from connlog.store.rollups import Fold, fold, status, try_lock
 
-LOCK_ID = FOLDER_LOCK_ID
 FIRST_SPAN, MAX_SPAN = 1 << 12, 1 << 40  # transaction ids per fold: where the adaptation starts, at most
 
 Connect = Callable[[], Awaitable[asyncpg.Connection]]
@@ -107,7 +106,7 @@ class RollupMaintainer:
         """Fold until the rollups hold every final event, if this process
         holds the lock (taking it if free); otherwise read the lag."""
         if not self.holder:
-            self.holder = await try_lock(conn, LOCK_ID)
+            self.holder = await try_lock(conn, FOLDER_LOCK_ID)
             if self.holder:
                 self._log.info("maintaining the rollups")
         if self.holder:
