@@ -99,6 +99,7 @@ class SyncWorker:
         self._holder = replica_id()
         self._lease = settings.sync_lease_seconds
         self._running: dict[str, asyncio.Task[None]] = {}  # source id -> its poll, under this replica's lease
+        self._started = asyncio.Event()  # set (and replaced) whenever a poll starts here
         self._channel = grpc.aio.insecure_channel(
             settings.sync_ingest_address or f"{_loopback(settings.host)}:{settings.ingest_port}",
             options=[("grpc.max_send_message_length", settings.max_message_bytes)],
@@ -165,7 +166,14 @@ class SyncWorker:
         """Wait until the poll of whoever holds ``source_id``'s lease ends; if
         its lease lapses first (that replica died), poll it here."""
         first = await self._store.lease(source_id)
-        if first is None or first.holder is None or first.holder == self._holder:
+        if first is not None and first.holder == self._holder:
+            # this replica's own scheduler claimed it a moment ago: its poll
+            # is about to start here
+            own = await self._own_poll(source_id)
+            if own is not None:
+                await asyncio.wait({own})
+            return
+        if first is None or first.holder is None:
             return  # gone, paused, not active, or just released
         while True:
             await asyncio.sleep(min(1.0, self._lease / 10))
@@ -178,9 +186,29 @@ class SyncWorker:
                     await asyncio.wait({self._start(source)})
                 return
 
+    async def _own_poll(self, source_id: str) -> asyncio.Task[None] | None:
+        """The poll of ``source_id`` this replica holds the lease for, once
+        it has started (None if the lease is released first: it ended)."""
+        while True:
+            running = self._running.get(source_id)
+            if running is not None:
+                return running
+            lease = await self._store.lease(source_id)
+            if lease is None or lease.holder != self._holder or not lease.live:
+                return None
+            started = self._started
+            if source_id in self._running:
+                continue
+            try:  # (woken by the start; the timeout re-checks the lease)
+                await asyncio.wait_for(started.wait(), min(1.0, self._lease / 10))
+            except TimeoutError:
+                pass
+
     def _start(self, source: SourceRecord) -> asyncio.Task[None]:
         poll = asyncio.create_task(self._leased_poll(source), name=f"poll {source.source_id}")
         self._running[source.source_id] = poll
+        self._started.set()
+        self._started = asyncio.Event()
         poll.add_done_callback(lambda done: self._forget(source.source_id, done))
         return poll
 
