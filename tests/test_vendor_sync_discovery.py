@@ -254,9 +254,17 @@ async def test_two_replicas_polling_one_organisation_keep_one_budget(sync, suite
     ) as service, grpc.aio.insecure_channel(f"127.0.0.1:{service.port}") as channel:
         other = sgrpc.VendorSyncServiceStub(channel)
         meraki_fake.request_times.clear()
-        sources = [await create(sync, tenant, discovering(meraki_fake, net, organization_id="org-shared"))
+        # created paused, then enabled but not due, in one statement: no
+        # replica's scheduler can claim them, so each is polled by the
+        # replica asked to run it (a scheduler claiming the second source
+        # first would leave the second replica only waiting for that poll)
+        sources = [await create(sync, tenant, discovering(meraki_fake, net, organization_id="org-shared",
+                                                          enabled=False))
                    for net in nets]
-        # one source each: whichever replica is asked first claims it and polls it
+        enabled = await pool.execute(
+            "UPDATE sync_sources SET enabled = true, next_poll_at = now() + interval '1 hour' "
+            "WHERE source_id = ANY($1::text[])", [s.name.removeprefix("syncSources/") for s in sources])
+        assert enabled == "UPDATE 2"
         await asyncio.gather(run(sync, tenant, sources[0]), run(other, tenant, sources[1]))
         # the second replica did poll (a source's 8 clients at least)
         assert service.ctx.metrics.polls.labels("meraki", "ok")._value.get() >= 8
