@@ -1,7 +1,9 @@
-"""``python -m bench.profile [--processes N] [--events N] [--kind grpc|rest]``:
+"""``python -m bench.profile [--processes N] [--events N] [--kind grpc|rest|bulk]``:
 start the suite, run the single-event load (gRPC unary or Zequenze POST via
-Envoy, 64 callers) long enough to profile, record the ingest process(es)
-with py-spy (``pip install py-spy``) and print where their time goes:
+Envoy, 64 callers) or the bulk load (two tenants streaming, as in the bench's
+bulk stage, ``--events`` in all) long enough to profile, record the ingest
+process(es) and their validation workers with py-spy (``pip install py-spy``)
+and print where their time goes:
 the share of samples in each of a list of parts of the single-event path
 (inclusive), and the top functions by own time. The raw stacks are kept in
 bench/results/profile-<kind>.txt (collapsed: one stack and its count a line)."""
@@ -48,6 +50,11 @@ PARTS = {
     "logging": ("structlog",),
     "grpc (aio server, C-core glue)": ("grpc/_cython", "grpc/aio", "_cygrpc", "grpc_core", "cygrpc"),
     "socket writes (asyncio transports)": ("_SelectorSocketTransport.write",),
+    "stream: ingest_stream_batch": ("ingest_stream_batch (connlog/ingest/pipeline.py",),
+    "stream: worker hand-over (serialize, wait, results)": ("normalise (connlog/ingest/workers.py",),
+    "stream: insert_counting": ("insert_counting",),
+    "stream: access points": ("_record_access_points",),
+    "stream: receiving messages": ("_stream (connlog/ingest/servicer.py",),
 }
 
 
@@ -120,8 +127,15 @@ async def main(kind: str, processes: int, events: int, native: bool, overrides: 
             event.occur_time.GetCurrentTime()
             serialized.append(event.SerializeToString())
         pids = [proc.pid for name, proc in suite.processes.items() if name.startswith("ingest")]
+        if kind == "bulk":
+            import psutil
+
+            pids += [child.pid for pid in list(pids) for child in psutil.Process(pid).children(recursive=True)
+                     if "python" in child.name()]
         raws = [ROOT / "bench" / "results" / f"profile-{kind}-{n}.txt" for n in range(len(pids))]
         spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+        if kind == "bulk":
+            return await _bulk(suite, events, pids, raws, spy, native)
         with ProcessPoolExecutor(max_workers=measure.LOAD_PROCESSES) as executor:
             # warm up (caches, connections), then the profiled load
             if kind == "grpc":
@@ -155,9 +169,41 @@ async def main(kind: str, processes: int, events: int, native: bool, overrides: 
         return "\n\n".join([head, cpu, *(summarise(raw) for raw in raws)])
 
 
+async def _bulk(suite, events: int, pids: list[int], raws: list[Path], spy: str, native: bool) -> str:
+    """Two tenants streaming their events (the bench's bulk shape), recorded."""
+    import datetime as dt
+
+    from bench.data import Shape
+    from bench.load import stream_ingest
+
+    pool = await create_pool(suite.settings, suite.database_url, min_size=1, max_size=2)
+    tokens = [(await create_key(AccountStore(pool), tenant_id=f"bulk-{t}", role=Role.OPERATOR)).token
+              for t in range(2)]
+    await pool.close()
+    shape = Shape(2, 2, 25, max(1, events // 100), 7)
+    end = (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)).timestamp()
+    loop = asyncio.get_running_loop()
+    with ProcessPoolExecutor(max_workers=2) as executor:
+        start_at = time.time() + 3 + shape.total / 200_000
+        recorders = [subprocess.Popen(
+            [spy, "record", "-f", "raw", "-r", "250", "-o", str(raw), "-p", str(pid), *(["--native"] if native
+                                                                                     else [])],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for pid, raw in zip(pids, raws, strict=True)]
+        results = await asyncio.gather(*(loop.run_in_executor(
+            executor, stream_ingest, suite.ingest_address, tokens[t], shape, t, end, 1, start_at) for t in range(2)))
+        for recorder in recorders:
+            recorder.send_signal(2)
+        for recorder in recorders:
+            recorder.wait(60)
+    accepted = sum(r[0] for r in results)
+    seconds = max(r[3] for r in results) - min(r[2] for r in results)
+    head = f"bulk: {accepted} of {shape.total} events accepted in {seconds:.1f} s, {accepted / seconds:,.0f}/s"
+    return "\n\n".join([head, *(f"process {pid}:\n\n" + summarise(raw) for pid, raw in zip(pids, raws, strict=True))])
+
+
 def cli() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__)
-    parser.add_argument("--kind", choices=("grpc", "rest"), default="grpc")
+    parser.add_argument("--kind", choices=("grpc", "rest", "bulk"), default="grpc")
     parser.add_argument("--processes", type=int, default=1)
     parser.add_argument("--events", type=int, default=22_000)
     parser.add_argument("--native", action="store_true", help="py-spy --native (C frames too)")

@@ -16,6 +16,7 @@ import pytest
 from pydantic import SecretStr
 
 from connlog.api.v1 import ingest_service_pb2_grpc, insights_service_pb2_grpc, query_service_pb2_grpc
+from connlog.core import event_loop
 from connlog.core.database import DatabaseServer, create_pool
 from connlog.core.logging import configure_logging
 from connlog.core.sealing import new_key
@@ -24,6 +25,12 @@ from connlog.core.settings import Settings
 from connlog.store.accounts import AccountStore
 from tests.support.gateway import Gateway, envoy_in_front
 from tests.support.services import Clients, Suite, Tenant, new_tenant, vendor_sync_service
+
+
+def pytest_asyncio_loop_factories(config, item):
+    """The tests' loop is the kind the services run on (Settings.event_loop
+    ``auto``: uvloop where installed; connlog.core.event_loop)."""
+    return {"auto": event_loop.loop_factory("auto")}
 
 
 @pytest.fixture(scope="session")

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 
+from connlog.core import event_loop
 from connlog.core.logging import configure_logging
 from connlog.core.settings import Settings
 from connlog.shapes.registry import SYNCED
@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings()
     configure_logging(settings.log_level, settings.log_format)
     try:
-        return asyncio.run(_dispatch(args, settings)) or 0
+        return event_loop.run(_dispatch(args, settings), settings.event_loop) or 0
     except KeyboardInterrupt:
         return 130
 

@@ -260,7 +260,8 @@ async def start_service(
     await health_servicer.set(LIVENESS, health_pb2.HealthCheckResponse.SERVING)
     ctx.background.append(asyncio.create_task(database_watch.run(health_servicer, ["", *services])))
     bound_metrics = metrics.serve(settings.host, metrics_port) if metrics_port is not None else None
-    log.info("listening", address=f"{settings.host}:{bound}", metrics_port=bound_metrics, services=services)
+    log.info("listening", address=f"{settings.host}:{bound}", metrics_port=bound_metrics, services=services,
+             event_loop=type(asyncio.get_running_loop()).__module__.split(".")[0])
     return RunningService(name, server, ctx, health_servicer, bound, bound_metrics, own_pool)
 
 

@@ -7,7 +7,7 @@ database, which is ``DATABASE_URL`` (and its read replica ``DATABASE_READ_URL``)
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -202,6 +202,11 @@ class Settings(BaseSettings):
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)
     log_level: str = "info"
     log_format: str = Field(default="json", pattern="^(json|console)$")
+    # The asyncio event loop of every connlog process: uvloop (libuv, the
+    # loop asyncpg recommends; ~12% less CPU per single-event call,
+    # docs/performance.md) or Python's own. ``auto``: uvloop where it is
+    # installed (it is a dependency on Linux and macOS), else Python's.
+    event_loop: Literal["auto", "uvloop", "asyncio"] = "auto"
 
     # --- Security (docs/security.md) ---
     # Keys that seal vendor credentials at rest (AES-256-GCM): each the
