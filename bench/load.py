@@ -12,6 +12,7 @@ import grpc
 from bench.data import Shape, events_for
 from connlog.api.v1 import ingest_service_pb2 as ipb
 from connlog.api.v1 import ingest_service_pb2_grpc
+from connlog.core import event_loop
 
 BATCH = 5000
 
@@ -59,7 +60,7 @@ def stream_ingest(address: str, token: str, shape: Shape, tenant: int, end_ts: f
                 ("authorization", f"Bearer {token}"),), timeout=3600)
             return reply.accepted_count, reply.rejected_count, began, time.time()
 
-    return asyncio.run(run())
+    return event_loop.run(run(), "auto")  # the loop connlog runs on (uvloop where installed)
 
 
 def unary_load(kind: str, target: str, token: str, bodies: list[bytes], concurrency: int, start_at: float = 0.0,
@@ -131,7 +132,7 @@ def unary_load(kind: str, target: str, token: str, bodies: list[bytes], concurre
         return {"requests": len(bodies), "seconds": ended - began, "errors": errors, "latencies": latencies,
                 "began": began, "ended": ended, "cpu_seconds": cpu}
 
-    return asyncio.run(run())
+    return event_loop.run(run(), "auto")  # the loop connlog runs on (uvloop where installed)
 
 
 # wrk's Lua script for the REST load: POSTs of one JSON event each (the
@@ -238,4 +239,4 @@ def single_row_load(url: str, sql: str, rows: list[tuple], concurrency: int) -> 
         await asyncio.gather(*(conn.close() for conn in connections))
         return {"requests": len(rows), "seconds": elapsed, "errors": 0, "latencies": latencies, "cpu_seconds": cpu}
 
-    return asyncio.run(run())
+    return event_loop.run(run(), "auto")  # the loop connlog runs on (uvloop where installed)

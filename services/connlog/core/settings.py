@@ -100,14 +100,15 @@ class Settings(BaseSettings):
     # group commit, every call writes alone; a second lane starts only while
     # more is queued than one group takes); a group holds at most
     # ``group_commit_max_events`` events; at most ``group_commit_queue_calls``
-    # calls wait for a group (more wait to queue: backpressure). A lane may
-    # linger ``group_commit_linger_ms`` before taking a group (0: it takes
-    # what is queued as soon as it is free).
+    # calls wait for a group (more wait to queue: backpressure). After a
+    # group of several calls a lane lingers until as many calls are queued
+    # again, at most ``group_commit_linger_ms`` (0: it takes what is queued
+    # as soon as it is free); after a group of one call it never waits.
     group_commit_lanes: int = Field(default=2, ge=0, le=16)
     group_commit_call_events: int = Field(default=16, ge=1)
     group_commit_max_events: int = Field(default=1000, ge=1)
     group_commit_queue_calls: int = Field(default=4096, ge=1)
-    group_commit_linger_ms: float = Field(default=0.0, ge=0, le=100)
+    group_commit_linger_ms: float = Field(default=5.0, ge=0, le=100)
     # The commit feed (connlog.store.feed): after storing events an ingest
     # process wakes the feed's readers (live tail, rollups) with one NOTIFY,
     # sent after the commit in a statement of its own and at most once per

@@ -62,7 +62,8 @@ class HeldStore:
 
 
 def group_commit(store: HeldStore, **settings) -> GroupCommit:
-    return GroupCommit(store, Settings(**({"group_commit_lanes": 1} | settings)))
+    """One lane, no linger unless asked for."""
+    return GroupCommit(store, Settings(**({"group_commit_lanes": 1, "group_commit_linger_ms": 0} | settings)))
 
 
 async def _idle(rounds: int = 50) -> None:
@@ -287,3 +288,70 @@ async def test_close_answers_queued_callers_unavailable():
         assert is_transient(caught.value)
     with pytest.raises(ShuttingDown):
         await gc.insert(1, [row("late")], {"N_1": 7})
+
+
+def _sizes(store: HeldStore) -> list[int]:
+    return [sum(len(b.events) for b in g) for g in store.groups]
+
+
+def lingering(store: HeldStore, **settings) -> GroupCommit:
+    """Group commit whose lanes linger without a deadline (only calls end a
+    linger here: no test waits on time)."""
+    gc = group_commit(store, group_commit_linger_ms=100, **settings)
+    gc._linger = 3600.0
+    return gc
+
+
+async def test_after_a_group_of_several_calls_the_lane_lingers_for_as_many_again():
+    store = HeldStore(hold=False)
+    gc = lingering(store)
+    await asyncio.gather(*[_call(gc, f"a{i}") for i in range(4)])  # queued in one step: one group of four
+    second = []
+    for i in range(4):  # they come one by one, the loop running between them
+        second.append(_call(gc, f"b{i}"))
+        await _idle()
+        assert _sizes(store) == ([4] if i < 3 else [4, 4])  # the lane waits for the fourth
+    assert all(a[0].new for a in await asyncio.gather(*second))
+
+
+async def test_after_a_group_of_one_call_the_lane_stops_at_once():
+    store = HeldStore(hold=False)
+    gc = lingering(store)
+    await asyncio.wait_for(_call(gc, "a"), 60)  # (a guard against a hang, not a timing)
+    await _idle()
+    assert gc._active == 0  # no lane lingers: the next lone call starts one and is taken at once
+    await asyncio.wait_for(_call(gc, "b"), 60)
+    assert _sizes(store) == [1, 1]
+
+
+async def test_a_group_worth_of_events_ends_a_linger():
+    store = HeldStore(hold=False)
+    gc = lingering(store, group_commit_max_events=3)
+    await asyncio.gather(*[_call(gc, f"a{i}") for i in range(3)])
+    big = _call(gc, "b0", "b1", "b2")  # one call, a whole group's events
+    await asyncio.wait_for(big, 60)
+    assert _sizes(store) == [3, 3]
+
+
+async def test_a_linger_ends_at_its_deadline_with_the_calls_that_came():
+    store = HeldStore(hold=False)
+    gc = group_commit(store, group_commit_linger_ms=1)
+    await asyncio.gather(*[_call(gc, f"a{i}") for i in range(4)])
+    fewer = [_call(gc, "b0"), _call(gc, "b1")]  # two of four: stored when the linger runs out
+    await asyncio.wait_for(asyncio.gather(*fewer), 60)
+    assert _sizes(store) == [4, 2]
+    await asyncio.wait_for(asyncio.gather(*gc._running), 60)  # nothing more came: the lane stops
+    assert gc._active == 0 and _sizes(store) == [4, 2]
+
+
+async def test_close_ends_a_lingering_lane():
+    store = HeldStore(hold=False)
+    gc = lingering(store)
+    await asyncio.gather(*[_call(gc, f"a{i}") for i in range(2)])
+    queued = _call(gc, "q")  # one of the two the lane waits for
+    await _idle()
+    assert gc._active == 1 and gc.queued == 1
+    gc.close()
+    with pytest.raises(ShuttingDown):
+        await queued
+    await _settle(lambda: gc._active == 0)
