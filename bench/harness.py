@@ -193,7 +193,7 @@ class running_suite:
         # Envoy's admin socket in a private folder of its own (the work
         # folder is open to the database server's user)
         (workdir / "gateway").mkdir(mode=0o700)
-        settings = Settings(
+        defaults = dict(
             database_url=url, data_dir=workdir, ingest_port=ingest, query_port=query,
             ingest_metrics_port=ingest_metrics[0], query_metrics_port=query_metrics, gateway_port=gateway_port,
             # more than one: every ingest process binds with SO_REUSEPORT
@@ -207,8 +207,9 @@ class running_suite:
             # the load comes from a handful of keys: budgets far above it
             key_write_events_per_second=1e9, key_write_burst=1e9,
             device_write_events_per_second=1e9, device_write_burst=1e9,
-            **self._overrides,  # type: ignore[arg-type]
         )
+        # an experiment's settings win (python -m bench.profile --set)
+        settings = Settings(**(defaults | self._overrides))  # type: ignore[arg-type]
         conn = await asyncpg.connect(url)
         await maintain_partitions(conn, retention_days=self._retention, ahead_days=7)
         await conn.close()
