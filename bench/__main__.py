@@ -70,13 +70,17 @@ async def main(mode: str) -> dict[str, Any]:
         await conn.close()
 
         print(f"[bench] {mode}: {shape.describe()}", flush=True)
+        suite.memory.stage = "bulk ingest"
         report["bulk_ingest"] = await measure.bulk_ingest(suite, shape, tokens, config["repeats"])
         print("[bench] bulk ingest done", flush=True)
+        suite.memory.stage = "single-event ingest"
         report["single_event_ingest"] = await measure.single_event_ingest(suite, device, tokens[0], config["unary"],
                                                                           config["repeats"], INGEST_PROCESSES)
         print("[bench] single-event ingest done", flush=True)
+        suite.memory.stage = "live tail"
         report["live_tail"] = await tail.measure(suite, watchers=100)
         print("[bench] live tail done", flush=True)
+        suite.memory.stage = "reads"
         report["storage"] = await measure.stored(suite)
         await measure.analyze(suite)
         report["reads_small"] = await measure.reads(suite, shape, tokens[0], config["samples"], config["repeats"])
@@ -85,7 +89,9 @@ async def main(mode: str) -> dict[str, Any]:
         print("[bench] read capacity done", flush=True)
         report["insights_small"] = await insights.summaries(suite, tokens[0], **config["summaries"])
         print(f"[bench] summaries at {report['storage']['events']:,} events done", flush=True)
+        suite.memory.stage = "growing the store"
         await measure.grow(suite, config["grow_to"])
+        suite.memory.stage = "reads"
         report["storage_large"] = await measure.stored(suite)
         report["reads_large"] = await measure.reads(suite, shape, tokens[0], config["samples"], config["repeats"])
         print(f"[bench] reads at {report['storage_large']['events']:,} events done", flush=True)
@@ -96,6 +102,7 @@ async def main(mode: str) -> dict[str, Any]:
             path: report["reads_large"][f"{path}_p50_ms"]["median"] / report["reads_small"][f"{path}_p50_ms"]["median"]
             for path in ("meraki", "grpc", "mojo")}
         report["peak_rss_mb"] = {name: rss / 2**20 for name, rss in suite.memory.peak.items()}
+        report["peak_rss_stage"] = dict(suite.memory.peak_stage)
     report["seconds"] = time.perf_counter() - began
     return report
 

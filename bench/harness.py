@@ -39,6 +39,8 @@ class MemorySampler:
     def __init__(self) -> None:
         self.processes: dict[str, psutil.Process] = {}
         self.peak: dict[str, int] = {}
+        self.stage = "start-up"  # the benchmark stage running now (set by its driver)
+        self.peak_stage: dict[str, str] = {}  # the stage during which each process peaked
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -55,7 +57,9 @@ class MemorySampler:
                     rss = proc.memory_info().rss + sum(c.memory_info().rss for c in proc.children(recursive=True))
                 except psutil.Error:
                     continue
-                self.peak[name] = max(self.peak.get(name, 0), rss)
+                if rss > self.peak.get(name, 0):
+                    self.peak[name] = rss
+                    self.peak_stage[name] = self.stage
             time.sleep(0.1)
 
     def stop(self) -> None:

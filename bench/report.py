@@ -5,6 +5,11 @@ from __future__ import annotations
 from bench import insights
 
 
+def _stage(r: dict, name: str) -> str:
+    stage = r.get("peak_rss_stage", {}).get(name)
+    return f" ({stage})" if stage else ""
+
+
 def _f(value: float, digits: int = 1) -> str:
     return f"{value:,.{digits}f}"
 
@@ -137,8 +142,9 @@ def markdown(r: dict) -> str:
     lines += [
         f"| read p50 growth, small → large store | Meraki {_f(growth['meraki'], 2)}×, gRPC {_f(growth['grpc'], 2)}×, "
         f"Mojo {_f(growth['mojo'], 2)}× | | | < 1.5× | {_verdict(max(growth.values()) < 1.5)} |",
-        f"| peak RSS, MB | ingest {_f(rss.get('ingest', 0), 0)}, query {_f(rss.get('query', 0), 0)}, "
-        f"envoy {_f(rss.get('envoy', 0), 0)} | | | < 250 each | {_verdict(max(rss.values()) < 250)} |",
+        "| peak RSS, MB (the stage it was reached in) | "
+        + ", ".join(f"{name} {_f(rss.get(name, 0), 0)}{_stage(r, name)}" for name in ("ingest", "query", "envoy"))
+        + f" | | | < 250 each | {_verdict(max(rss.values()) < 250)} |",
         f"| storage, bytes/event (table + indexes) | {_f(r['storage']['bytes_per_event'], 0)} at "
         f"{r['storage']['events']:,}; {_f(r['storage_large']['bytes_per_event'], 0)} at "
         f"{r['storage_large']['events']:,} | | | < 600 | {_verdict(r['storage_large']['bytes_per_event'] < 600)} |",
