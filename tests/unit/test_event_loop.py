@@ -45,4 +45,6 @@ def test_the_setting_defaults_to_auto_and_refuses_others(monkeypatch):
 
 
 async def test_the_tests_run_on_the_loop_the_services_run_on():
-    assert type(asyncio.get_running_loop()) is event_loop.loop_factory("auto")().__class__
+    services_loop = event_loop.loop_factory("auto")()
+    services_loop.close()
+    assert type(asyncio.get_running_loop()) is type(services_loop)
