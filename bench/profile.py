@@ -98,12 +98,13 @@ def summarise(raw: Path, top: int = 25) -> str:
     for line in raw.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
         stacks.append((stack.split(";"), int(count)))
-    # the main thread only (the event loop's; a worker's spawned main): the
-    # root frame with the most samples
+    # the main thread only: a service's event loop (run as ``-m``), else (a
+    # spawned worker) the root frame with the most samples
     roots: collections.Counter[str] = collections.Counter()
     for frames, count in stacks:
         roots[frames[0]] += count
-    main_root = roots.most_common(1)[0][0] if roots else ""
+    main_root = next((root for root in roots if root.startswith("_run_module_as_main")),
+                     roots.most_common(1)[0][0] if roots else "")
     stacks = [(frames, count) for frames, count in stacks if frames[0] == main_root]
     total = sum(n for _, n in stacks) or 1
     lines = [f"{total} samples of the main thread", "", "| part | share of samples (inclusive) |", "|---|---|"]
