@@ -101,9 +101,10 @@ class Settings(BaseSettings):
     # more is queued than one group takes); a group holds at most
     # ``group_commit_max_events`` events; at most ``group_commit_queue_calls``
     # calls wait for a group (more wait to queue: backpressure). After a
-    # group of several calls a lane lingers until as many calls are queued
-    # again, at most ``group_commit_linger_ms`` (0: it takes what is queued
-    # as soon as it is free); after a group of one call it never waits.
+    # round with several callers (a group and the calls queued while it was
+    # written) a lane lingers until as many calls are queued again, at most
+    # ``group_commit_linger_ms`` (0: it takes what is queued as soon as it is
+    # free); after a round with a single caller it never waits.
     group_commit_lanes: int = Field(default=2, ge=0, le=16)
     group_commit_call_events: int = Field(default=16, ge=1)
     group_commit_max_events: int = Field(default=1000, ge=1)

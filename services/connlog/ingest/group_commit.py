@@ -12,15 +12,16 @@ the group is answered when that transaction has committed, never before.
 * **Natural batching.** A lane starts when a call is queued and no lane
   runs, and takes whatever is queued as soon as it is free again: the busier
   the database, the larger the groups; a lone call waits for no one.
-* **Lingering only under concurrency.** After a group of several calls, the
-  lane waits for as many calls again before taking the next group, at most
+* **Lingering only under concurrency.** After a round with several callers
+  (the group just written and the calls queued meanwhile), the lane waits
+  for as many calls again before taking the next group, at most
   ``group_commit_linger_ms`` (5 ms by default), or until a group's worth of
   events is queued: callers answered a moment ago are about to send their
   next call, and a group taken at once would hold only the few that came
   first (at 64 single-event callers ~5 events a group without lingering;
   with it most of the callers, and a third less CPU per call in the ingest
-  process: docs/performance.md). After a group of one call it does not
-  wait, so a lone caller is never delayed; when nothing comes within the
+  process: docs/performance.md). After a round with a single caller it
+  does not wait, so a lone caller is never delayed; when nothing comes within the
   linger the lane stops. A further lane (up to
   ``group_commit_lanes``, each on its own connection) starts only while more
   events are queued than one group takes (``group_commit_max_events``): a

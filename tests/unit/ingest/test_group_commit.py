@@ -314,7 +314,7 @@ async def test_after_a_group_of_several_calls_the_lane_lingers_for_as_many_again
     assert all(a[0].new for a in await asyncio.gather(*second))
 
 
-async def test_after_a_group_of_one_call_the_lane_stops_at_once():
+async def test_after_a_round_with_a_single_caller_the_lane_stops_at_once():
     store = HeldStore(hold=False)
     gc = lingering(store)
     await asyncio.wait_for(_call(gc, "a"), 60)  # (a guard against a hang, not a timing)
