@@ -24,13 +24,13 @@ import httpx
 import pytest
 
 from connlog.api.v1 import connection_event_pb2 as pb
-from connlog.api.v1 import ingest_service_pb2 as ipb
 from connlog.api.v1 import insights_service_pb2 as inspb
 from connlog.api.v1 import query_service_pb2 as qpb
 from connlog.store import rollups
 from connlog.store.migrate import migrate
 from connlog.store.partitions import create_partitions, maintain_partitions
 from tests.support.factories import now, simple_event
+from tests.support.gateway_calls import ingest
 
 S, F = pb.OUTCOME_SUCCESS, pb.OUTCOME_FAILURE
 ASSOC, AUTH = pb.CONNECTION_STEP_ASSOCIATION, pb.CONNECTION_STEP_AUTHENTICATION
@@ -46,13 +46,6 @@ async def fold_all(conn: asyncpg.Connection) -> None:
 async def conn(pool):
     async with pool.acquire() as connection:
         yield connection
-
-
-async def ingest(clients, tenant, events: list[pb.ConnectionEvent]) -> ipb.IngestConnectionEventsResponse:
-    reply = await clients.ingest.IngestConnectionEvents(ipb.IngestConnectionEventsRequest(events=events),
-                                                        metadata=tenant.md())
-    assert reply.rejected_count == 0, [r.reason for r in reply.results if r.reason]
-    return reply
 
 
 async def list_clients(clients, tenant, network: str, **fields) -> qpb.ListClientsResponse:

@@ -17,6 +17,7 @@ from connlog.api.v1 import connection_event_pb2 as pb
 from connlog.api.v1 import ingest_service_pb2 as ingest_pb
 from connlog.api.v1 import insights_service_pb2 as ipb
 from tests.support.factories import now, simple_event, ts
+from tests.support.gateway_calls import ingest
 
 S = pb.OUTCOME_SUCCESS
 F = pb.OUTCOME_FAILURE
@@ -48,13 +49,6 @@ def ev(when: dt.datetime, step: int, outcome: int = S, *, mac: str, network: str
         event.timing.association_time.CopyFrom(ts(when + dt.timedelta(seconds=timing[0])))
         event.timing.network_time.CopyFrom(ts(when + dt.timedelta(seconds=timing[1])))
     return event
-
-
-async def ingest(clients, tenant, events: list[pb.ConnectionEvent]) -> ingest_pb.IngestConnectionEventsResponse:
-    reply = await clients.ingest.IngestConnectionEvents(ingest_pb.IngestConnectionEventsRequest(events=events),
-                                                        metadata=tenant.md())
-    assert reply.rejected_count == 0, [r.reason for r in reply.results if r.reason]
-    return reply
 
 
 def mac(i: int) -> str:
