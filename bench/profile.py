@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -58,7 +59,7 @@ PARTS = {
 }
 
 
-def cpu_by_role(ingest: list[int], load: list[int]) -> dict[str, float]:
+def cpu_by_role(ingest: list[int], load: list[int], workers: Sequence[int] = ()) -> dict[str, float]:
     """CPU seconds used so far by every process of the machine, by role."""
     import psutil
 
@@ -69,7 +70,9 @@ def cpu_by_role(ingest: list[int], load: list[int]) -> dict[str, float]:
             continue
         cmdline = " ".join(proc.info["cmdline"] or ())
         name = proc.info["name"] or ""
-        if proc.info["pid"] in ingest:
+        if proc.info["pid"] in workers:
+            role = "ingest validation worker(s)"
+        elif proc.info["pid"] in ingest:
             role = "ingest process(es)"
         elif proc.info["pid"] in load or name == "wrk":
             role = "load generators"
@@ -119,7 +122,7 @@ def summarise(raw: Path, top: int = 25) -> str:
     return "\n".join(lines)
 
 
-async def main(kind: str, processes: int, events: int, native: bool, overrides: dict[str, str]) -> str:
+async def main(kind: str, processes: int, events: int, native: bool, record: bool, overrides: dict[str, str]) -> str:
     async with running_suite(ingest_processes=processes, **overrides) as suite:
         await suite.scale_ingest(processes)
         pool = await create_pool(suite.settings, suite.database_url, min_size=1, max_size=2)
@@ -142,7 +145,7 @@ async def main(kind: str, processes: int, events: int, native: bool, overrides: 
         raws = [ROOT / "bench" / "results" / f"profile-{kind}-{n}.txt" for n in range(len(pids))]
         spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
         if kind == "bulk":
-            return await _bulk(suite, events, pids, raws, spy, native)
+            return await _bulk(suite, events, pids, raws, spy, native, record)
         with ProcessPoolExecutor(max_workers=measure.LOAD_PROCESSES) as executor:
             # warm up (caches, connections), then the profiled load
             if kind == "grpc":
@@ -176,8 +179,9 @@ async def main(kind: str, processes: int, events: int, native: bool, overrides: 
         return "\n\n".join([head, cpu, *(summarise(raw) for raw in raws)])
 
 
-async def _bulk(suite, events: int, pids: list[int], raws: list[Path], spy: str, native: bool) -> str:
-    """Two tenants streaming their events (the bench's bulk shape), recorded."""
+async def _bulk(suite, events: int, pids: list[int], raws: list[Path], spy: str, native: bool, record: bool) -> str:
+    """Two tenants streaming their events (the bench's bulk shape), recorded
+    (unless not ``record``: then only the CPU each kind of process used)."""
     import datetime as dt
 
     from bench.data import Shape
@@ -195,9 +199,16 @@ async def _bulk(suite, events: int, pids: list[int], raws: list[Path], spy: str,
         recorders = [subprocess.Popen(
             [spy, "record", "-f", "raw", "-r", "250", "-o", str(raw), "-p", str(pid), *(["--native"] if native
                                                                                      else [])],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for pid, raw in zip(pids, raws, strict=True)]
-        results = await asyncio.gather(*(loop.run_in_executor(
-            executor, stream_ingest, suite.ingest_address, tokens[t], shape, t, end, 1, start_at) for t in range(2)))
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for pid, raw in zip(pids, raws, strict=True)
+            if record]
+        work = [loop.run_in_executor(executor, stream_ingest, suite.ingest_address, tokens[t], shape, t, end, 1,
+                                     start_at) for t in range(2)]
+        load_pids = [p.pid for p in executor._processes.values()] if executor._processes else []
+        await asyncio.sleep(max(0.0, start_at - time.time()))  # the generators build their requests first
+        workers = pids[1:]  # the service process's children
+        cpu_before = cpu_by_role(pids, load_pids, workers)
+        results = await asyncio.gather(*work)
+        cpu_after = cpu_by_role(pids, load_pids, workers)
         for recorder in recorders:
             recorder.send_signal(2)
         for recorder in recorders:
@@ -205,7 +216,10 @@ async def _bulk(suite, events: int, pids: list[int], raws: list[Path], spy: str,
     accepted = sum(r[0] for r in results)
     seconds = max(r[3] for r in results) - min(r[2] for r in results)
     head = f"bulk: {accepted} of {shape.total} events accepted in {seconds:.1f} s, {accepted / seconds:,.0f}/s"
-    return "\n\n".join([head, *(f"process {pid}:\n\n" + summarise(raw) for pid, raw in zip(pids, raws, strict=True))])
+    # (from the generators' start to the last answer: a few ms more than ``seconds``)
+    cpu = cpu_table(cpu_before, cpu_after, seconds, accepted).replace("per request", "per event")
+    profiles = [f"process {pid}:\n\n" + summarise(raw) for pid, raw in zip(pids, raws, strict=True) if record]
+    return "\n\n".join([head, cpu, *profiles])
 
 
 def cli() -> int:
@@ -214,13 +228,15 @@ def cli() -> int:
     parser.add_argument("--processes", type=int, default=1)
     parser.add_argument("--events", type=int, default=22_000)
     parser.add_argument("--native", action="store_true", help="py-spy --native (C frames too)")
+    parser.add_argument("--no-record", dest="record", action="store_false",
+                        help="bulk: no py-spy (it takes a share of the 2 cores); the CPU table only")
     parser.add_argument("--set", action="append", default=[], metavar="SETTING=VALUE",
                         help="a setting of the suite (e.g. group_commit_lanes=1), repeatable")
     args = parser.parse_args()
     overrides = dict(item.split("=", 1) for item in args.set)
     configure_logging("warning", "console")
     (ROOT / "bench" / "results").mkdir(exist_ok=True)
-    print(asyncio.run(main(args.kind, args.processes, args.events, args.native, overrides)))
+    print(asyncio.run(main(args.kind, args.processes, args.events, args.native, args.record, overrides)))
     return 0
 
 

@@ -25,8 +25,9 @@ from connlog.api.v1 import ingest_service_pb2_grpc, query_service_pb2_grpc, vend
 from connlog.api.v1 import query_service_pb2 as qpb
 from connlog.api.v1 import vendor_sync_service_pb2 as vpb
 from connlog.core.auth import Principal, Role
+from connlog.ingest.batches import prepare_events
 from connlog.ingest.normalise import IngestWindow
-from connlog.ingest.workers import NormaliserPool, normalise_events
+from connlog.ingest.workers import NormaliserPool
 from tests.support.factories import now, simple_event
 from tests.support.faults import (
     CHANNEL_OPTIONS,
@@ -84,19 +85,18 @@ class _BrokenExecutor:
 
 async def test_worker_pool_gives_up_on_a_pool_that_keeps_breaking(monkeypatch):
     """Bounded: a batch tries the pool and one replacement, then it is
-    normalised in-process (the broken pool is replaced for the next batch)."""
+    prepared in-process (the broken pool is replaced for the next batch)."""
     monkeypatch.setattr(NormaliserPool, "_new_executor", lambda self: _BrokenExecutor())
     _BrokenExecutor.submitted = 0
     pool = NormaliserPool(2)
     principal, window = _principal_and_window()
     events = [simple_event("N_pool", client_id=f"c-{i}") for i in range(20)] + [simple_event("N_pool", mac="nope")]
-    expected = normalise_events([type(e).FromString(e.SerializeToString()) for e in events], principal, window)
-    stored, rejected = await pool.normalise(events, principal, window)
-    assert [(p, s.dedup_key) for p, s in stored] == [(p, s.dedup_key) for p, s in expected[0]]
-    assert rejected == expected[1] and len(rejected) == 1
+    expected = prepare_events([type(e).FromString(e.SerializeToString()) for e in events], principal, window)
+    prepared = await pool.prepare(events, principal, window)
+    assert prepared == expected and len(prepared.rejected) == 1 and prepared.rows.row_count == 20
     assert _BrokenExecutor.submitted == 2 and pool.replacements == 2
-    stored, _ = await pool.normalise(events[:3], principal, window)
-    assert len(stored) == 3 and _BrokenExecutor.submitted == 4 and pool.replacements == 4
+    prepared = await pool.prepare(events[:3], principal, window)
+    assert prepared.rows.row_count == 3 and _BrokenExecutor.submitted == 4 and pool.replacements == 4
     pool.close()
 
 
@@ -120,11 +120,11 @@ async def test_a_killed_worker_is_replaced_and_its_batch_runs_again():
         victim.kill()
         await poll(lambda: not _alive(victim), "the worker to die")
         events = [simple_event("N_pool", client_id=f"c-{i}") for i in range(300)]
-        stored, rejected = await pool.normalise(events, principal, window)
-        assert len(stored) == 300 and not rejected
+        prepared = await pool.prepare(events, principal, window)
+        assert prepared.rows.row_count == 300 and not prepared.rejected
         assert pool.replacements == 1
-        stored, _ = await pool.normalise(events, principal, window)  # and it stays healthy
-        assert len(stored) == 300 and pool.replacements == 1
+        prepared = await pool.prepare(events, principal, window)  # and it stays healthy
+        assert prepared.rows.row_count == 300 and pool.replacements == 1
     finally:
         pool.close()
 

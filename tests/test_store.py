@@ -12,12 +12,15 @@ import pytest
 from connlog.core.auth import Principal, Role
 from connlog.core.database import create_pool
 from connlog.core.metrics import ServiceMetrics
-from connlog.ingest.pipeline import IngestPipeline
+from connlog.ingest.pipeline import WORKER_MIN_EVENTS, IngestPipeline
+from connlog.ingest.workers import NormaliserPool
+from connlog.store import row
 from connlog.store.accounts import AccountStore
 from connlog.store.events import COPY_THRESHOLD
 from connlog.store.migrate import available_migrations, current_version, migrate
 from connlog.store.partitions import create_partitions, existing_partitions, maintain_partitions, partition_name
 from connlog.store.retention import retention_loop, run_once
+from connlog.store.row import StoredEvent
 from tests.support.factories import now, simple_event
 
 
@@ -176,3 +179,63 @@ async def test_ingest_creates_a_missing_partition_and_drops_none(own_settings):
     finally:
         await conn.close()
         await pool.close()
+
+
+async def test_ingest_through_the_workers_creates_a_missing_partition(own_settings):
+    """The worker path (COPY rows prepared in a worker process) creates the
+    days it writes too, from the days the prepared rows name."""
+    pool = await create_pool(own_settings, own_settings.database_url, min_size=1, max_size=1)
+    workers = NormaliserPool(1)
+    conn = await asyncpg.connect(own_settings.database_url)
+    try:
+        await workers.start()
+        tenant_ref = await AccountStore(pool).ensure_tenant("t-worker-partitions")
+        principal = Principal("k", "t-worker-partitions", tenant_ref, Role.OPERATOR, None)
+        pipeline = IngestPipeline(own_settings, pool, ServiceMetrics("ingest"), workers)
+        days_ago = [now() - dt.timedelta(days=d) for d in (2, 3)]
+        events = [simple_event("N_w", client_id=f"w{i}", when=days_ago[i % 2]) for i in range(WORKER_MIN_EVENTS)]
+        events.append(simple_event("N_w", client_id="w0", when=days_ago[0]))  # the first again
+        assert not await existing_partitions(conn)
+        outcome = await pipeline.ingest_stream_batch(principal, events)
+        assert (outcome.accepted, outcome.duplicate, outcome.rejected) == (WORKER_MIN_EVENTS, 1, 0)
+        assert set(await existing_partitions(conn)) == {partition_name(d.date()) for d in days_ago}
+        assert await conn.fetchval("SELECT count(*) FROM connection_events") == WORKER_MIN_EVENTS
+    finally:
+        workers.close()
+        await conn.close()
+        await pool.close()
+
+
+# --- the binary COPY rows are what PostgreSQL reads -------------------------------------------------------------
+
+_UTC = dt.UTC
+EDGE_ROWS = [
+    StoredEvent("N_a", dt.datetime(2026, 3, 10, 23, 59, 59, 999999, tzinfo=_UTC), b"\x00" * 16, 1, 2, 3, 4, 5,
+                "02:00:00:00:00:01", "client ünïcødé 🙂", "SSID \\ \t \n", 0, "Q2AB-0000", "AP 'quoted'",
+                "00:11:22:33:44:55", 2**31 - 1, b"\x00\xff payload"),
+    StoredEvent("N_b", dt.datetime(1999, 12, 31, 23, 59, 59, tzinfo=_UTC), b"", -(2**15), 2**15 - 1, 0, 0, 0,
+                None, None, None, None, None, None, None, None, b""),
+    StoredEvent("N_c", dt.datetime(2000, 1, 1, tzinfo=_UTC), b"k" * 16, 0, 0, 0, 0, 0,
+                None, "", "", 255, "", "", None, -(2**31), b"p"),
+]
+
+
+async def test_copy_rows_are_read_by_postgresql_as_asyncpg_would_send_them(empty_db):
+    """The rows connlog encodes itself (row.copy_rows) and asyncpg's own
+    COPY of the same records give the same staging rows: NULLs, text with
+    every kind of character, the extremes of each integer, times on both
+    sides of PostgreSQL's epoch and of midnight, empty and binary bytea."""
+    conn = empty_db
+    await conn.execute(row.CREATE_STAGING.replace("TEMP TABLE", "TABLE").replace(" ON COMMIT DELETE ROWS", ""))
+    await conn.execute(f"CREATE TABLE theirs (LIKE {row.STAGING_TABLE})")
+    copied = row.copy_rows(EDGE_ROWS)
+    assert copied.days == {dt.date(2026, 3, 10), dt.date(1999, 12, 31), dt.date(2000, 1, 1)}
+
+    async def chunks():
+        yield copied.data
+
+    await conn.copy_to_table(row.STAGING_TABLE, source=chunks(), columns=row.COPY_COLUMNS, format="binary")
+    await conn.copy_records_to_table("theirs", records=EDGE_ROWS, columns=row.COPY_COLUMNS)
+    ours = [tuple(r) for r in await conn.fetch(f"SELECT * FROM {row.STAGING_TABLE} ORDER BY network_id")]
+    theirs = [tuple(r) for r in await conn.fetch("SELECT * FROM theirs ORDER BY network_id")]
+    assert ours == theirs == [tuple(e) for e in EDGE_ROWS]

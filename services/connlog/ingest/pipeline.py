@@ -4,8 +4,9 @@ report what happened to it. One method per mode:
 * ``ingest_batch``: every event's result, in order (the unary RPC, REST
   shapes such as Zequenze's); normalised in-process.
 * ``ingest_stream_batch``: counts and the rejected events' results only (a
-  stream reports no more); large batches are normalised by the worker
-  processes, if any, and no ids come back from the database.
+  stream reports no more); large batches are prepared by the worker
+  processes, if any (``connlog.ingest.batches.prepare_events``), and no ids
+  come back from the database.
 """
 
 from __future__ import annotations
@@ -22,10 +23,11 @@ from connlog.core.auth import Principal
 from connlog.core.identifiers import event_name
 from connlog.core.metrics import ServiceMetrics
 from connlog.core.settings import Settings
+from connlog.ingest.batches import Sightings, access_point_sightings, distinct_events, normalise_events
 from connlog.ingest.caches import ACCESS_POINTS, NETWORK_REFS, VALIDATION_MEMO, new_validation_memo
 from connlog.ingest.group_commit import GroupCommit
 from connlog.ingest.normalise import IngestWindow
-from connlog.ingest.workers import NormaliserPool, normalise_events
+from connlog.ingest.workers import NormaliserPool
 from connlog.store.accounts import AccountStore
 from connlog.store.events import EventStore, StoredEvent
 from connlog.store.feed import FeedNotifier
@@ -140,7 +142,7 @@ class IngestPipeline:
                 outcomes = await self._events.insert(tenant_ref, to_store, refs)
             new = [stored for stored, outcome in zip(to_store, outcomes, strict=True) if outcome.new]
             accepted = len(new)
-            await self._record_access_points(tenant_ref, new, refs)
+            await self._record_access_points(tenant_ref, access_point_sightings(new), refs)
             for stored, outcome, shared in zip(to_store, outcomes, positions, strict=True):
                 for n, position in enumerate(shared):
                     results[position] = ingest_pb.IngestResult(
@@ -164,25 +166,26 @@ class IngestPipeline:
     ) -> StreamBatchOutcome:
         """Ingest one batch of a stream whose first event is the stream's
         ``first_index``-th: the counts and the rejected events' results
-        (indexed in the stream). The events are normalised in place, or by
-        the worker processes when the batch is large."""
+        (indexed in the stream). The events are normalised in place, or,
+        when the batch is large, prepared by the worker processes (which
+        send back binary COPY rows: this process only copies them on)."""
         window = self.window()
+        tenant_ref = principal.tenant_ref
+        accepted = 0
         if self._workers is not None and len(events) >= WORKER_MIN_EVENTS:
-            normalised, invalid = await self._workers.normalise(events, principal, window)
+            prepared = await self._workers.prepare(events, principal, window)
+            invalid = prepared.rejected
+            if prepared.rows.row_count:
+                refs = await self._network_refs_for(tenant_ref, set(prepared.network_ids))
+                accepted = await self._events.insert_copied(tenant_ref, prepared.rows)  # no ids sent back
+                await self._record_access_points(tenant_ref, prepared.access_points, refs)
         else:
             normalised, invalid = normalise_events(events, principal, window, self._passed)
-        unique: dict[tuple[bytes, dt.datetime], StoredEvent] = {}
-        for _, stored in normalised:
-            key = (stored.dedup_key, stored.occurred_at)
-            if key not in unique:  # else the same event twice in one batch
-                unique[key] = stored
-        accepted = 0
-        if unique:
-            tenant_ref = principal.tenant_ref
-            to_store = list(unique.values())
-            refs = await self._network_refs_for(tenant_ref, {e.network_id for e in to_store})
-            accepted = await self._events.insert_counting(tenant_ref, to_store, refs)  # no ids sent back
-            await self._record_access_points(tenant_ref, to_store, refs)
+            to_store = distinct_events(normalised)
+            if to_store:
+                refs = await self._network_refs_for(tenant_ref, {e.network_id for e in to_store})
+                accepted = await self._events.insert_counting(tenant_ref, to_store, refs)  # no ids sent back
+                await self._record_access_points(tenant_ref, access_point_sightings(to_store), refs)
         rejected = len(invalid)
         outcome = StreamBatchOutcome(
             accepted=accepted,
@@ -193,24 +196,15 @@ class IngestPipeline:
         self._count(outcome)
         return outcome
 
-    async def _record_access_points(
-        self, tenant_ref: int, stored: Sequence[StoredEvent], refs: dict[str, int]
-    ) -> None:
-        """Keep the access point inventory current from stored events; an AP
-        already recorded with the same network and name within the last hour
-        is skipped."""
-        latest: dict[str, tuple[str, int, str, dt.datetime]] = {}
-        for event in stored:
-            if event.ap_serial:
-                seen = latest.get(event.ap_serial)
-                if seen is None or seen[3] < event.occurred_at:
-                    latest[event.ap_serial] = (
-                        event.ap_serial, refs[event.network_id], event.ap_name or "", event.occurred_at
-                    )
+    async def _record_access_points(self, tenant_ref: int, sightings: Sightings, refs: dict[str, int]) -> None:
+        """Keep the access point inventory current from the latest sighting
+        of each AP among stored events; an AP already recorded with the same
+        network and name within the last hour is skipped."""
         changed = []
-        for serial, row in latest.items():
+        for serial, (network_id, name, when) in sightings.items():
+            row = (serial, refs[network_id], name, when)
             known = self._access_points.get((tenant_ref, serial))
-            if known is None or known[:2] != row[1:3] or row[3] - known[2] > dt.timedelta(hours=1):
+            if known is None or known[:2] != row[1:3] or when - known[2] > dt.timedelta(hours=1):
                 changed.append(row)
         if changed:
             await self._accounts.record_access_points(tenant_ref, sorted(changed))

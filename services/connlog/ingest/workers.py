@@ -2,15 +2,17 @@
 
 One Python process validates and normalises events on one core, which caps a
 single ingest process (docs/benchmarks.md has the profile). With
-``ingest_workers`` > 0 the batches of a stream are normalised in that many
-worker processes while the service's own process receives the stream and
-talks to the database. Small batches (single events, REST) stay in-process:
-for them the hand-over would cost more than it saves.
+``ingest_workers`` > 0 the batches of a stream are prepared in that many
+worker processes (normalised, de-duplicated and encoded as binary COPY rows:
+``connlog.ingest.batches.prepare_events``) while the service's own process
+receives the stream and copies the prepared bytes to the database. Small
+batches (single events, REST) stay in-process: for them the hand-over would
+cost more than it saves.
 
 The pool heals itself: when a worker dies (killed, out of memory) the
 executor is broken for good, so the pool replaces it with a new one and runs
-the failed batch again (normalising is pure, so running it twice is safe). If
-the new executor breaks too, that batch is normalised in-process. Workers die
+the failed batch again (preparing is pure, so running it twice is safe). If
+the new executor breaks too, that batch is prepared in-process. Workers die
 with the service process: ``PR_SET_PDEATHSIG`` on Linux, and a thread that
 watches the parent everywhere.
 """
@@ -24,7 +26,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
@@ -34,11 +36,8 @@ from connlog.api.v1 import connection_event_pb2 as pb
 from connlog.api.v1 import ingest_service_pb2 as ingest_pb
 from connlog.core.auth import Principal
 from connlog.core.logging import get_logger
-from connlog.ingest.normalise import FieldError, IngestWindow, ValidationMemo, normalise
-from connlog.store.row import StoredEvent
-
-# (position, stored event) for the valid ones; (position, field, reason) for the rest
-Normalised = tuple[list[tuple[int, StoredEvent]], list[tuple[int, str, str]]]
+from connlog.ingest.batches import PreparedBatch, prepare_events
+from connlog.ingest.normalise import IngestWindow
 
 # How often a worker checks that its parent still lives (the fallback for
 # platforms without PR_SET_PDEATHSIG).
@@ -49,29 +48,13 @@ REPLACEMENTS_PER_BATCH = 1
 _PR_SET_PDEATHSIG = 1
 
 
-def normalise_events(
-    events: Iterable[pb.ConnectionEvent],
-    principal: Principal,
-    window: IngestWindow,
-    passed: ValidationMemo | None = None,
-) -> Normalised:
-    """Normalise a batch of events (in place), keeping their positions."""
-    stored, rejected = [], []
-    for position, event in enumerate(events):
-        try:
-            stored.append((position, normalise(event, principal, window, passed)))
-        except FieldError as err:
-            rejected.append((position, err.field, err.reason))
-    return stored, rejected
-
-
 def _parse(data: bytes) -> RepeatedCompositeFieldContainer[pb.ConnectionEvent]:
     return ingest_pb.StreamIngestConnectionEventsRequest.FromString(data).events
 
 
-def _normalise_serialized(data: bytes, principal: Principal, window: IngestWindow) -> Normalised:
-    """In a worker: the same, from a serialized batch."""
-    return normalise_events(_parse(data), principal, window)
+def _prepare_serialized(data: bytes, principal: Principal, window: IngestWindow) -> PreparedBatch:
+    """In a worker: a serialized batch prepared for the database."""
+    return prepare_events(_parse(data), principal, window)
 
 
 def _ready() -> int:
@@ -111,7 +94,7 @@ def worker_count(setting: int, processes: int = 1) -> int:
 
 
 class NormaliserPool:
-    """Worker processes that normalise serialized batches."""
+    """Worker processes that prepare serialized batches."""
 
     def __init__(self, workers: int) -> None:
         self.workers = workers
@@ -148,21 +131,21 @@ class NormaliserPool:
             "validation worker died; worker pool replaced", error=str(error), replacements=self.replacements
         )
 
-    async def normalise(
+    async def prepare(
         self, events: Sequence[pb.ConnectionEvent], principal: Principal, window: IngestWindow
-    ) -> Normalised:
+    ) -> PreparedBatch:
         data = ingest_pb.StreamIngestConnectionEventsRequest(events=events).SerializeToString()
         loop = asyncio.get_running_loop()
         for _ in range(1 + REPLACEMENTS_PER_BATCH):
             executor = self._executor
             try:
-                return await loop.run_in_executor(executor, _normalise_serialized, data, principal, window)
+                return await loop.run_in_executor(executor, _prepare_serialized, data, principal, window)
             except BrokenProcessPool as err:
                 if self._closed:
                     raise
                 self._replace(executor, err)
-        self._log.warning("worker pool broke again; batch normalised in-process", events=len(events))
-        return normalise_events(_parse(data), principal, window)
+        self._log.warning("worker pool broke again; batch prepared in-process", events=len(events))
+        return prepare_events(_parse(data), principal, window)
 
     def close(self) -> None:
         self._closed = True

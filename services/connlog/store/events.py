@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple, TypeVar
 
@@ -27,7 +27,9 @@ from connlog.store.row import (
     RESTORED_SLICE,
     STAGING_TABLE,
     TABLE,
+    CopyRows,
     StoredEvent,
+    copy_rows,
     restore_columns,
     restored_value,
 )
@@ -174,6 +176,12 @@ class NoPartitionError(Exception):
 # (asyncpg's array parameters check every element's type in Python, which
 # costs more than the COPY), then one INSERT ... SELECT like the small path.
 COPY_THRESHOLD = 64
+
+
+async def _chunks(data: bytes) -> AsyncIterator[bytes]:
+    """``data`` as what ``copy_to_table`` reads (asyncpg would take bytes
+    themselves for a file's path)."""
+    yield data
 
 
 def _row_count(status: str) -> int:
@@ -330,14 +338,8 @@ class EventStore:
                     found[i] = await self._insert_returning(conn, batch.tenant_ref, ordered[i], batch.network_refs)
             return found
 
-        async with self._pool.acquire() as conn:
-            try:
-                found = await write(conn)
-            except NoPartitionError:  # as in _write: the days written are created now, and the group retried
-                created = await create_partitions(conn, {e.occurred_at.astimezone(dt.UTC).date()
-                                                         for events in ordered for e in events})
-                self._log.info("partitions created for incoming events", created=created)
-                found = await write(conn)
+        found = await self._with_partitions(
+            lambda: {e.occurred_at.astimezone(dt.UTC).date() for events in ordered for e in events}, write)
         self._stored()
         return found
 
@@ -361,6 +363,24 @@ class EventStore:
         if self._on_stored is not None:
             self._on_stored()
 
+    async def insert_copied(self, tenant_ref: int, rows: CopyRows) -> int:
+        """Like ``insert_counting``, for rows already in binary COPY form
+        (``connlog.store.row.copy_rows``: distinct events, their networks
+        existing): how many were new."""
+        if not rows.row_count:
+            return 0
+
+        async def write(conn: Connection) -> int:
+            with _partition_errors():
+                async with conn.transaction():  # the staging rows live until the commit
+                    await self._stage(conn, rows)
+                    return _row_count(await conn.execute(INSERT_STAGED_QUIET, tenant_ref))
+
+        count = await self._with_partitions(lambda: rows.days, write)
+        if count:
+            self._stored()
+        return count
+
     async def _write(
         self, events: Sequence[StoredEvent], write: Callable[[Connection, list[StoredEvent]], Awaitable[T]]
     ) -> T:
@@ -368,17 +388,24 @@ class EventStore:
         (so that concurrent batches sharing events take their unique-index
         locks in the same order: no deadlock)."""
         ordered = sorted(events, key=_key)
+        return await self._with_partitions(lambda: {e.occurred_at.astimezone(dt.UTC).date() for e in ordered},
+                                           lambda conn: write(conn, ordered))
+
+    async def _with_partitions(
+        self, days: Callable[[], Iterable[dt.date]], write: Callable[[Connection], Awaitable[T]]
+    ) -> T:
+        """Run ``write`` on a pooled connection; should a day it writes have
+        no partition, create the ``days()`` written and run it again."""
         async with self._pool.acquire() as conn:
             try:
-                return await write(conn, ordered)
+                return await write(conn)
             except NoPartitionError:
                 # Retention (connlog.store.retention) creates the days ahead;
                 # should it not have run yet, the days written here are
                 # created now (only created: dropping is retention's alone).
-                created = await create_partitions(conn, {e.occurred_at.astimezone(dt.UTC).date()
-                                                         for e in ordered})
+                created = await create_partitions(conn, days())
                 self._log.info("partitions created for incoming events", created=created)
-                return await write(conn, ordered)
+                return await write(conn)
 
     async def _insert_counting(
         self, conn: Connection, tenant_ref: int, events: list[StoredEvent], network_refs: dict[str, int]
@@ -387,7 +414,7 @@ class EventStore:
         with _partition_errors():
             if len(events) >= COPY_THRESHOLD:
                 async with conn.transaction():  # the staging rows live until the commit
-                    await self._stage(conn, events)
+                    await self._stage(conn, copy_rows(events))
                     return _row_count(await conn.execute(INSERT_STAGED_QUIET, tenant_ref))
             # one statement: atomic without BEGIN/COMMIT round trips
             return _row_count(await conn.execute(INSERT_QUIET, tenant_ref, *_columns(events, network_refs)))
@@ -399,7 +426,7 @@ class EventStore:
         with _partition_errors():
             if len(events) >= COPY_THRESHOLD:
                 async with conn.transaction():  # the staging rows live until the commit
-                    await self._stage(conn, events)
+                    await self._stage(conn, copy_rows(events))
                     inserted = await conn.fetch(INSERT_STAGED, tenant_ref)
             else:  # one statement: atomic without BEGIN/COMMIT round trips
                 inserted = await conn.fetch(INSERT, tenant_ref, *_columns(events, network_refs))
@@ -414,13 +441,13 @@ class EventStore:
         return outcomes
 
     @staticmethod
-    async def _stage(conn: Connection, events: list[StoredEvent]) -> None:
-        """Copy ``events`` into the session's staging table (inside the
+    async def _stage(conn: Connection, rows: CopyRows) -> None:
+        """Copy ``rows`` into the session's staging table (inside the
         caller's transaction: the rows go at its commit). The table is
         created by the session's first large batch; the statement is a no-op
         after that."""
         await conn.execute(CREATE_STAGING)
-        await conn.copy_records_to_table(STAGING_TABLE, records=events, columns=COPY_COLUMNS)
+        await conn.copy_to_table(STAGING_TABLE, source=_chunks(rows.data), columns=COPY_COLUMNS, format="binary")
 
     async def get(self, tenant_ref: int, network_id: str, event_id: int) -> ReadEvent | None:
         async with self._pool.acquire() as conn:

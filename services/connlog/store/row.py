@@ -7,7 +7,9 @@ is stored. Everything that depends on that order or those types is derived
 from it here, never written out again:
 
 * ``COPY_COLUMNS`` and ``CREATE_STAGING``: the per-connection staging table
-  large batches are copied into;
+  large batches are copied into, and ``copy_rows``: rows in PostgreSQL's
+  binary COPY format for it (built where the rows are: the ingest worker
+  processes send the service process bytes, not rows);
 * ``INSERT`` / ``INSERT_QUIET`` (``INSERT ... SELECT ... FROM unnest(...)``,
   small batches) and ``INSERT_STAGED`` / ``INSERT_STAGED_QUIET`` (from the
   staging table): each with and without its ``RETURNING`` clause, built from
@@ -21,9 +23,10 @@ from it here, never written out again:
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+import struct
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, NamedTuple, get_type_hints
+from typing import Annotated, Any, NamedTuple, get_args, get_type_hints
 
 from connlog.api.v1 import connection_event_pb2 as pb
 
@@ -156,6 +159,122 @@ INSERT_QUIET = "\n".join((_INSERT_INTO, _FROM_UNNEST, _ON_CONFLICT))
 # Parameters: $1 tenant_ref; the rows are in the staging table.
 INSERT_STAGED = "\n".join((_INSERT_INTO, _FROM_STAGING, _ON_CONFLICT, RETURNING))
 INSERT_STAGED_QUIET = "\n".join((_INSERT_INTO, _FROM_STAGING, _ON_CONFLICT))
+
+
+# --- binary COPY -----------------------------------------------------------------------------------------------
+
+class CopyRows(NamedTuple):
+    """Rows for the staging table (``COPY_COLUMNS``) in PostgreSQL's binary
+    COPY format, whole (header to trailer), and what a writer needs to know
+    of them without decoding: how many, and the days (UTC) they fall on (the
+    partitions they need)."""
+
+    data: bytes
+    row_count: int
+    days: frozenset[dt.date]
+
+
+# The format: a signature, flags (0) and an empty header extension; per row
+# its field count, then each field as a length (-1: NULL) and its binary
+# value; a trailer (-1). Values as PostgreSQL's binary send/recv have them.
+COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
+COPY_TRAILER = struct.pack(">h", -1)
+_PG_EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)  # timestamptz: int64 microseconds since
+_PG_EPOCH_DATE = _PG_EPOCH.date()
+_MICROS_PER_DAY = 86_400_000_000
+# pg_type -> (struct format of the value, or None for variable length; the
+# expression of the value sent, from the field's own)
+_BINARY = {
+    "smallint": (">h", "{}"),
+    "int": (">i", "{}"),
+    "timestamptz": (">q", "{}"),  # the field's micros, worked out first (they give the day too)
+    "text": (None, "{}.encode()"),
+    "bytea": (None, "{}"),
+}
+
+
+def _nullable(name: str) -> bool:
+    hint = get_type_hints(StoredEvent)[name]
+    return type(None) in get_args(hint)
+
+
+def _copy_source() -> str:
+    """The source of ``copy_rows``: straight-line code per row (it runs once
+    per event of a large batch), consecutive fixed-width values that are
+    never NULL packed by one ``struct`` call with the lengths around them."""
+    lines = ["def copy_rows(_events):", "    _out = [_HEADER]", "    _days = set()", "    _add_day = _days.add",
+             "    _count = 0", f"    for ({', '.join(StoredEvent._fields)},) in _events:", "        _count += 1"]
+    formats = {">i": "_pack_i"}  # struct format -> its name in the namespace
+    run_format, run_args, pieces = ">h", [str(len(COLUMNS))], []  # the row starts with its field count
+
+    def close_run() -> None:
+        nonlocal run_format, run_args
+        if run_args:
+            name = formats.setdefault(run_format, f"_pack{len(formats)}")
+            pieces.append(f"{name}({', '.join(run_args)})")
+        run_format, run_args = ">", []
+
+    for name, column in COLUMNS:
+        if column.pg_type not in _BINARY:
+            raise TypeError(f"StoredEvent.{name}: no binary COPY encoding for {column.pg_type}")
+        fixed, expression = _BINARY[column.pg_type]
+        if column.pg_type == "timestamptz":
+            lines.append(f"        _{name} = ({name} - _PG_EPOCH) // _MICROSECOND")
+            lines.append(f"        _add_day(_{name} // {_MICROS_PER_DAY})")
+            value = f"_{name}"
+        else:
+            value = expression.format(name)
+        if _nullable(name):
+            close_run()
+            if fixed is None:
+                lines.append(f"        _{name} = None if {name} is None else {value}")
+                piece = f"_NULL if _{name} is None else _pack_i(len(_{name})) + _{name}"
+            else:
+                size = struct.calcsize(fixed)
+                piece_format = formats.setdefault(">i" + fixed[1:], f"_pack{len(formats)}")
+                piece = f"_NULL if {name} is None else {piece_format}({size}, {value})"
+            pieces.append(f"({piece})")
+        elif fixed is None:
+            if value != name:
+                lines.append(f"        _{name} = {value}")
+                value = f"_{name}"
+            run_format += "i"
+            run_args.append(f"len({value})")
+            close_run()
+            pieces.append(value)
+        else:
+            run_format += "i" + fixed[1:]
+            run_args += [str(struct.calcsize(fixed)), value]
+    close_run()
+    lines.append(f"        _out.append(b''.join(({', '.join(pieces)},)))")
+    lines += ["    _out.append(_TRAILER)",
+              "    return CopyRows(b''.join(_out), _count,",
+              "                    frozenset(_PG_EPOCH_DATE + _timedelta(days=_day) for _day in _days))"]
+    header = [f"{name} = struct.Struct({fmt!r}).pack" for fmt, name in formats.items() if name != "_pack_i"]
+    return "\n".join(header) + "\n\n" + "\n".join(lines) + "\n"
+
+
+COPY_SOURCE = _copy_source()
+
+_COPY_DOC = """``events`` (``StoredEvent``s) as ``CopyRows``: what asyncpg's
+``copy_to_table(..., format='binary')`` sends to the staging table, byte
+for byte what ``copy_records_to_table`` would have encoded."""
+
+
+def _compile_copy() -> Callable[[Iterable[StoredEvent]], CopyRows]:
+    namespace: dict[str, Any] = {
+        "struct": struct, "CopyRows": CopyRows, "_HEADER": COPY_HEADER, "_TRAILER": COPY_TRAILER,
+        "_NULL": struct.pack(">i", -1), "_pack_i": struct.Struct(">i").pack, "_PG_EPOCH": _PG_EPOCH,
+        "_PG_EPOCH_DATE": _PG_EPOCH_DATE, "_MICROSECOND": dt.timedelta(microseconds=1), "_timedelta": dt.timedelta,
+    }
+    exec(compile(COPY_SOURCE, f"<{__name__}.copy_rows>", "exec"), namespace)
+    function = namespace["copy_rows"]
+    function.__doc__ = _COPY_DOC
+    function.__module__ = __name__
+    return function
+
+
+copy_rows: Callable[[Iterable[StoredEvent]], CopyRows] = _compile_copy()
 
 
 def table_row(event: StoredEvent, network_ref: int) -> tuple:

@@ -7,6 +7,7 @@ processes. The stores are in-memory fakes."""
 from __future__ import annotations
 
 import datetime as dt
+from typing import NamedTuple
 
 import pytest
 
@@ -17,9 +18,10 @@ from connlog.core.caches import BoundedCache
 from connlog.core.metrics import ServiceMetrics
 from connlog.core.settings import Settings
 from connlog.ingest import caches
+from connlog.ingest.batches import prepare_events
 from connlog.ingest.pipeline import WORKER_MIN_EVENTS, BatchResults, IngestPipeline, StreamBatchOutcome
-from connlog.ingest.workers import normalise_events
 from connlog.store.events import InsertOutcome
+from tests.support.copy_format import copy_fields, timestamptz
 from tests.support.factories import now, simple_event
 
 ACCEPTED, DUPLICATE, REJECTED = ipb.INGEST_STATUS_ACCEPTED, ipb.INGEST_STATUS_DUPLICATE, ipb.INGEST_STATUS_REJECTED
@@ -61,6 +63,18 @@ class FakeEvents:
         self.calls.append(("insert_counting", len(events)))
         return sum(outcome.new for outcome in self._put(events))
 
+    async def insert_copied(self, tenant_ref, rows):  # the worker path: COPY rows (key: time, dedup_key)
+        assert tenant_ref == PRINCIPAL.tenant_ref
+        self.calls.append(("insert_copied", rows.row_count))
+        keys = [(fields[2], timestamptz(fields[1])) for fields in copy_fields(rows.data)]
+        assert len(keys) == rows.row_count
+        return sum(outcome.new for outcome in self._put(_Keyed(*key) for key in keys))
+
+
+class _Keyed(NamedTuple):
+    dedup_key: bytes
+    occurred_at: dt.datetime
+
 
 class FakeAccounts:
     def __init__(self) -> None:
@@ -78,9 +92,9 @@ class FakeWorkers:
     def __init__(self) -> None:
         self.batches: list[int] = []
 
-    async def normalise(self, events, principal, window):
+    async def prepare(self, events, principal, window):
         self.batches.append(len(events))
-        return normalise_events(events, principal, window)
+        return prepare_events(events, principal, window)
 
 
 def _pipeline(workers=None) -> tuple[IngestPipeline, FakeEvents, FakeAccounts, ServiceMetrics]:

@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import struct
 import types
 import typing
 from importlib import resources
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from connlog.api.v1 import connection_event_pb2 as pb
 from connlog.core.auth import Principal, Role
@@ -19,6 +22,7 @@ from connlog.ingest.normalise import IngestWindow, normalise
 from connlog.store import events as store_events
 from connlog.store import row
 from connlog.store.row import StoredEvent
+from tests.support.copy_format import copy_fields, timestamptz
 from tests.support.factories import full_event, now, simple_event
 
 # field -> (type sent, connection_events column, unnest element type, cast on insert, payload field it comes from)
@@ -273,3 +277,48 @@ def test_a_read_event_gives_each_column_as_the_whole_event_holds_it(field, make)
     path = dict(RESTORED)[field]
     assert (_path(whole, path) or None) == columns[field]
     assert store_events.ReadEvent.of(whole).column(field) == columns[field]
+
+
+# --- binary COPY: copy_rows ------------------------------------------------------------------------------------
+
+_TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=40)
+_SMALLINT = st.integers(-(2**15), 2**15 - 1)
+_TIMES = st.datetimes(min_value=dt.datetime(1900, 1, 1), max_value=dt.datetime(2200, 1, 1),
+                      timezones=st.just(dt.UTC))
+_STRATEGIES = {"text": _TEXT, "bytea": st.binary(max_size=64), "smallint": _SMALLINT,
+               "int": st.integers(-(2**31), 2**31 - 1), "timestamptz": _TIMES}
+
+
+def _field_strategy(name: str, column: row.Column) -> st.SearchStrategy:
+    hint = typing.get_type_hints(StoredEvent)[name]
+    values = _STRATEGIES[column.pg_type]
+    return st.none() | values if type(None) in typing.get_args(hint) else values
+
+
+_STORED_EVENTS = st.builds(StoredEvent, *(_field_strategy(name, column) for name, column in row.COLUMNS))
+_DECODE = {
+    "text": lambda b: b.decode(), "bytea": bytes, "smallint": lambda b: struct.unpack(">h", b)[0],
+    "int": lambda b: struct.unpack(">i", b)[0], "timestamptz": timestamptz,
+}
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_STORED_EVENTS, max_size=5))
+def test_copy_rows_encode_every_value_as_postgresql_binary_copy(events):
+    """Framing, field count, NULLs and each type's binary form, value for
+    value (that PostgreSQL reads them so: tests/test_store.py)."""
+    copied = row.copy_rows(events)
+    fields = copy_fields(copied.data)
+    assert copied.row_count == len(events) == len(fields)
+    for event, sent in zip(events, fields, strict=True):
+        assert len(sent) == len(row.COLUMNS)
+        decoded = [None if raw is None else _DECODE[column.pg_type](raw)
+                   for raw, (_, column) in zip(sent, row.COLUMNS, strict=True)]
+        assert decoded == list(event)
+    assert copied.days == {e.occurred_at.astimezone(dt.UTC).date() for e in events}
+
+
+def test_copy_rows_name_the_field_a_type_cannot_be_sent_for(monkeypatch):
+    monkeypatch.setattr(row, "COLUMNS", (*row.COLUMNS[:-1], ("payload", row.Column("jsonb"))))
+    with pytest.raises(TypeError, match="payload: no binary COPY encoding for jsonb"):
+        row._copy_source()
