@@ -21,9 +21,10 @@ from bench import insights, measure, tail
 from bench.data import Shape
 from bench.harness import running_suite
 from bench.report import markdown
-from connlog.core.auth import Role, create_key
+from connlog.core.auth import create_key
 from connlog.core.database import create_pool
 from connlog.core.logging import configure_logging
+from connlog.core.principal import Role
 from connlog.store.accounts import AccountStore
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -21,7 +21,7 @@ from bench.load import generate_only, single_row_load, stream_ingest, unary_load
 from connlog.api.v1 import connection_event_pb2 as pb
 from connlog.api.v1 import query_service_pb2 as qpb
 from connlog.api.v1 import query_service_pb2_grpc
-from connlog.core.auth import Principal, Role
+from connlog.core.principal import Principal, Role
 from connlog.ingest.normalise import IngestWindow, normalise
 from connlog.store import row
 from connlog.store.events import READ_COLUMNS

@@ -24,9 +24,10 @@ from pathlib import Path
 from bench import measure
 from bench.harness import running_suite
 from connlog.api.v1 import connection_event_pb2 as pb
-from connlog.core.auth import Role, create_key
+from connlog.core.auth import create_key
 from connlog.core.database import create_pool
 from connlog.core.logging import configure_logging
+from connlog.core.principal import Role
 from connlog.store.accounts import AccountStore
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -56,8 +56,9 @@ from connlog.api.v1 import ingest_service_pb2 as ipb
 from connlog.api.v1 import ingest_service_pb2_grpc as igrpc
 from connlog.api.v1 import query_service_pb2 as qpb
 from connlog.api.v1 import query_service_pb2_grpc as qgrpc
-from connlog.core.auth import Role, create_key
+from connlog.core.auth import create_key
 from connlog.core.database import DatabaseServer, create_pool
+from connlog.core.principal import Role
 from connlog.query.event_match import matches
 from connlog.store.accounts import AccountStore
 from connlog.store.events import EventFilter

@@ -16,7 +16,8 @@ from connlog.api.v1 import connection_event_pb2 as pb
 from connlog.api.v1 import ingest_service_pb2 as ipb
 from connlog.api.v1 import query_service_pb2 as qpb
 from connlog.api.v1 import vendor_sync_service_pb2 as spb
-from connlog.core.auth import SYNC_SOURCE_HEADER, Role, create_key
+from connlog.core.auth import SYNC_SOURCE_HEADER, create_key
+from connlog.core.principal import Role
 from connlog.shapes.meraki import servicer as meraki
 from connlog.shapes.mojo import servicer as mojo
 from connlog.shapes.zequenze import servicer as zequenze

@@ -24,7 +24,7 @@ from connlog.api.v1 import ingest_service_pb2 as ipb
 from connlog.api.v1 import ingest_service_pb2_grpc, query_service_pb2_grpc, vendor_sync_service_pb2_grpc
 from connlog.api.v1 import query_service_pb2 as qpb
 from connlog.api.v1 import vendor_sync_service_pb2 as vpb
-from connlog.core.auth import Principal, Role
+from connlog.core.principal import Principal, Role
 from connlog.ingest.batches import prepare_events
 from connlog.ingest.normalise import IngestWindow
 from connlog.ingest.workers import NormaliserPool

@@ -13,7 +13,8 @@ import httpx
 import meraki
 import pytest
 
-from connlog.core.auth import Role, create_key
+from connlog.core.auth import create_key
+from connlog.core.principal import Role
 from connlog.store.accounts import AccountStore
 from tests.support.factories import now
 from tests.support.gateway_calls import MERAKI_PATH as PATH

@@ -17,10 +17,10 @@ import pytest
 
 from connlog.api.v1 import ingest_service_pb2 as ingest_pb
 from connlog.api.v1 import query_service_pb2 as query_pb
-from connlog.core.auth import Principal, Role
 from connlog.core.database import create_pool
 from connlog.core.edge import is_transient
 from connlog.core.metrics import ServiceMetrics
+from connlog.core.principal import Principal, Role
 from connlog.ingest.pipeline import IngestPipeline
 from connlog.store.accounts import AccountStore
 from connlog.store.events import EventStore

@@ -95,7 +95,8 @@ from connlog.api.v1 import (
     zequenze_service_pb2,
 )
 from connlog.api.v1 import vendor_sync_service_pb2 as spb
-from connlog.core.auth import Role, create_key
+from connlog.core.auth import create_key
+from connlog.core.principal import Role
 from connlog.core.server import start_service
 from connlog.query import page_token
 from connlog.shapes import registry

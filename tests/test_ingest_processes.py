@@ -16,7 +16,8 @@ import pytest
 
 from connlog.api.v1 import ingest_service_pb2 as ipb
 from connlog.api.v1 import ingest_service_pb2_grpc
-from connlog.core.auth import Role, create_key
+from connlog.core.auth import create_key
+from connlog.core.principal import Role
 from connlog.core.settings import Settings
 from connlog.devtools.ports import free_ports
 from connlog.ingest.main import metrics_port

@@ -17,8 +17,9 @@ import pytest
 from connlog.api.v1 import connection_event_pb2 as pb
 from connlog.api.v1 import ingest_service_pb2 as ipb
 from connlog.api.v1 import ingest_service_pb2_grpc
-from connlog.core.auth import Role, create_key
+from connlog.core.auth import create_key
 from connlog.core.caches import BoundedCache
+from connlog.core.principal import Role
 from connlog.devtools.ports import free_port
 from connlog.store.accounts import AccountStore
 from tests.support.factories import now, ts

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 from connlog.api.v1 import connection_event_pb2 as pb
-from connlog.core.auth import Principal, Role
+from connlog.core.principal import Principal, Role
 from connlog.ingest.batches import prepare_events
 from connlog.ingest.normalise import IngestWindow
 from connlog.ingest.workers import NormaliserPool

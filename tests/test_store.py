@@ -9,9 +9,9 @@ import datetime as dt
 import asyncpg
 import pytest
 
-from connlog.core.auth import Principal, Role
 from connlog.core.database import create_pool
 from connlog.core.metrics import ServiceMetrics
+from connlog.core.principal import Principal, Role
 from connlog.ingest.pipeline import WORKER_MIN_EVENTS, IngestPipeline
 from connlog.ingest.workers import NormaliserPool
 from connlog.store import row

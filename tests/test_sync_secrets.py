@@ -26,8 +26,9 @@ from connlog.api.v1 import connection_event_pb2 as pb
 from connlog.api.v1 import query_service_pb2 as qpb
 from connlog.api.v1 import vendor_sync_service_pb2 as spb
 from connlog.api.v1 import vendor_sync_service_pb2_grpc as sgrpc
-from connlog.core.auth import Role, create_service_key
+from connlog.core.auth import create_service_key
 from connlog.core.database import DatabaseServer, create_pool
+from connlog.core.principal import Role
 from connlog.core.sealing import Sealer, key_id
 from connlog.core.server import ServiceContext, start_service
 from connlog.core.settings import Settings

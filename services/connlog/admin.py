@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from connlog.core.auth import NewKey, Role, create_key, create_service_key
+from connlog.core.auth import NewKey, create_key, create_service_key
 from connlog.core.database import create_pool, resolve_database_url, stop_embedded
+from connlog.core.principal import Role
 from connlog.core.settings import Settings
 from connlog.shapes import registry
 from connlog.store.accounts import AccountStore

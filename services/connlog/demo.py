@@ -23,8 +23,9 @@ import grpc
 from connlog.api.v1 import connection_event_pb2 as pb
 from connlog.api.v1 import ingest_service_pb2 as ingest_pb
 from connlog.api.v1 import ingest_service_pb2_grpc
-from connlog.core.auth import Role, create_key
+from connlog.core.auth import create_key
 from connlog.core.database import create_pool, resolve_database_url
+from connlog.core.principal import Role
 from connlog.core.settings import Settings
 from connlog.shapes.meraki import records as meraki
 from connlog.shapes.mojo import records as mojo

@@ -64,9 +64,10 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from structlog.typing import FilteringBoundLogger
 
-from connlog.core.auth import NewKey, Role, create_key, create_service_key
+from connlog.core.auth import NewKey, create_key, create_service_key
 from connlog.core.database import create_pool, embedded_pgdata, resolve_database_url, stop_embedded
 from connlog.core.logging import get_logger
+from connlog.core.principal import Role
 from connlog.core.sealing import write_key_file
 from connlog.core.settings import Settings
 from connlog.gateway import process as gateway

@@ -13,7 +13,8 @@ import asyncpg
 from pydantic import SecretStr
 
 from connlog.api.v1 import ingest_service_pb2_grpc, insights_service_pb2_grpc, query_service_pb2_grpc
-from connlog.core.auth import NewKey, Role, create_key, create_service_key
+from connlog.core.auth import NewKey, create_key, create_service_key
+from connlog.core.principal import Role
 from connlog.core.server import RunningService, start_service
 from connlog.core.settings import Settings
 from connlog.store.accounts import AccountStore

@@ -14,8 +14,9 @@ from google.protobuf import duration_pb2, timestamp_pb2
 
 from connlog.api.v1 import connection_event_pb2 as pb
 from connlog.api.v1 import insights_service_pb2 as ipb
-from connlog.core.auth import KeyAuthenticator, Role
+from connlog.core.auth import KeyAuthenticator
 from connlog.core.edge import InvalidArgument
+from connlog.core.principal import Role
 from connlog.core.server import ServiceContext
 from connlog.core.settings import Settings
 from connlog.query import page_token

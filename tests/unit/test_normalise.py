@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from connlog.api.v1 import connection_event_pb2 as pb
-from connlog.core.auth import Principal, Role
+from connlog.core.principal import Principal, Role
 from connlog.ingest import normalise as nm
 from connlog.ingest.normalise import FieldError, _ip
 from tests.support.factories import deep_json, deep_struct, full_event, now, simple_event

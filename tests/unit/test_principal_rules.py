@@ -12,11 +12,10 @@ from collections.abc import Callable
 import pytest
 
 from connlog.api.v1 import connection_event_pb2 as pb
-from connlog.core.auth import Principal, Role
+from connlog.core.principal import Principal, Role, SourceScope
 from connlog.ingest import normalise as nm
 from connlog.ingest.normalise import FieldError
 from connlog.shapes import registry
-from connlog.store.accounts import SourceScope
 from tests.support.factories import now, simple_event
 
 DEVICE = Principal("k1", "t1", 1, Role.DEVICE, "dev-1", "zequenze")

@@ -16,7 +16,8 @@ from google.protobuf import timestamp_pb2
 
 from connlog.api.v1 import connection_event_pb2 as pb
 from connlog.api.v1 import query_service_pb2 as qpb
-from connlog.core.auth import KeyAuthenticator, Role
+from connlog.core.auth import KeyAuthenticator
+from connlog.core.principal import Role
 from connlog.core.server import ServiceContext
 from connlog.core.settings import Settings
 from connlog.query import page_token

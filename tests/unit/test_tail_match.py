@@ -13,7 +13,7 @@ import pytest
 
 from connlog.api.v1 import connection_event_pb2 as pb
 from connlog.api.v1 import query_service_pb2 as qpb
-from connlog.core.auth import Principal, Role
+from connlog.core.principal import Principal, Role
 from connlog.ingest import normalise as nm
 from connlog.query.event_match import matches
 from connlog.query.servicer import build_filter

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from typing import NamedTuple
 
 from connlog.api.v1 import connection_event_pb2 as pb
-from connlog.core.auth import Principal
+from connlog.core.principal import Principal
 from connlog.ingest.normalise import FieldError, IngestWindow, ValidationMemo, normalise
 from connlog.store.row import CopyRows, StoredEvent, copy_rows
 

@@ -23,8 +23,8 @@ from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
 from connlog.api.v1 import connection_event_pb2 as pb
-from connlog.core.auth import Principal, Role
 from connlog.core.identifiers import NETWORK_ID, normalise_mac
+from connlog.core.principal import Principal, Role
 from connlog.store.row import StoredEvent
 
 MAX_TEXT = 256

@@ -19,9 +19,9 @@ import asyncpg
 
 from connlog.api.v1 import connection_event_pb2 as pb
 from connlog.api.v1 import ingest_service_pb2 as ingest_pb
-from connlog.core.auth import Principal
 from connlog.core.identifiers import event_name
 from connlog.core.metrics import ServiceMetrics
+from connlog.core.principal import Principal
 from connlog.core.settings import Settings
 from connlog.ingest.batches import Sightings, access_point_sightings, distinct_events, normalise_events
 from connlog.ingest.caches import ACCESS_POINTS, NETWORK_REFS, VALIDATION_MEMO, new_validation_memo

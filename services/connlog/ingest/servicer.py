@@ -11,7 +11,8 @@ import grpc
 from connlog.api.v1 import connection_event_pb2 as pb
 from connlog.api.v1 import ingest_service_pb2 as ingest_pb
 from connlog.api.v1 import ingest_service_pb2_grpc as ingest_grpc
-from connlog.core.auth import SYNC_SOURCE_HEADER, Permission, Principal, Role
+from connlog.core.auth import SYNC_SOURCE_HEADER
+from connlog.core.principal import Permission, Principal, Role
 from connlog.core.server import ServiceContext
 from connlog.ingest.pipeline import IngestCounts, IngestPipeline, StreamBatchOutcome
 from connlog.ingest.workers import NormaliserPool, worker_count

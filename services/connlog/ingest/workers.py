@@ -22,65 +22,20 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
-import signal
-import sys
-import threading
-import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
-from google.protobuf.internal.containers import RepeatedCompositeFieldContainer
-
 from connlog.api.v1 import connection_event_pb2 as pb
 from connlog.api.v1 import ingest_service_pb2 as ingest_pb
-from connlog.core.auth import Principal
 from connlog.core.logging import get_logger
+from connlog.core.principal import Principal
 from connlog.ingest.batches import PreparedBatch, prepare_events
 from connlog.ingest.normalise import IngestWindow
+from connlog.ingest.worker_process import die_with_parent, parse_batch, prepare_serialized, ready
 
-# How often a worker checks that its parent still lives (the fallback for
-# platforms without PR_SET_PDEATHSIG).
-PARENT_CHECK_SECONDS = 1.0
-# New executors one batch may cause before it is normalised in-process.
+# New executors one batch may cause before it is prepared in-process.
 REPLACEMENTS_PER_BATCH = 1
-
-_PR_SET_PDEATHSIG = 1
-
-
-def _parse(data: bytes) -> RepeatedCompositeFieldContainer[pb.ConnectionEvent]:
-    return ingest_pb.StreamIngestConnectionEventsRequest.FromString(data).events
-
-
-def _prepare_serialized(data: bytes, principal: Principal, window: IngestWindow) -> PreparedBatch:
-    """In a worker: a serialized batch prepared for the database."""
-    return prepare_events(_parse(data), principal, window)
-
-
-def _ready() -> int:
-    return os.getpid()
-
-
-def _watch_parent(parent_pid: int) -> None:
-    while True:
-        time.sleep(PARENT_CHECK_SECONDS)
-        if os.getppid() != parent_pid:
-            os._exit(1)
-
-
-def _die_with_parent(parent_pid: int) -> None:
-    """A worker's initializer: end this worker when the service process ends,
-    however it ends (kill -9 included), so no worker outlives it."""
-    if sys.platform.startswith("linux"):
-        try:
-            import ctypes
-
-            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
-        except (OSError, AttributeError):
-            pass
-    if os.getppid() != parent_pid:  # it died before prctl took effect
-        os._exit(1)
-    threading.Thread(target=_watch_parent, args=(parent_pid,), name="parent-watch", daemon=True).start()
 
 
 def worker_count(setting: int, processes: int = 1) -> int:
@@ -111,14 +66,14 @@ class NormaliserPool:
         return ProcessPoolExecutor(
             self.workers,
             mp_context=multiprocessing.get_context("spawn"),
-            initializer=_die_with_parent,
+            initializer=die_with_parent,
             initargs=(os.getpid(),),
         )
 
     async def start(self) -> None:
         """Start every worker now rather than on the first stream."""
         loop = asyncio.get_running_loop()
-        await asyncio.gather(*(loop.run_in_executor(self._executor, _ready) for _ in range(self.workers)))
+        await asyncio.gather(*(loop.run_in_executor(self._executor, ready) for _ in range(self.workers)))
 
     def _replace(self, broken: ProcessPoolExecutor, error: BaseException) -> None:
         """Replace ``broken`` unless a concurrent batch already did."""
@@ -139,13 +94,13 @@ class NormaliserPool:
         for _ in range(1 + REPLACEMENTS_PER_BATCH):
             executor = self._executor
             try:
-                return await loop.run_in_executor(executor, _prepare_serialized, data, principal, window)
+                return await loop.run_in_executor(executor, prepare_serialized, data, principal, window)
             except BrokenProcessPool as err:
                 if self._closed:
                     raise
                 self._replace(executor, err)
         self._log.warning("worker pool broke again; batch prepared in-process", events=len(events))
-        return prepare_events(_parse(data), principal, window)
+        return prepare_events(parse_batch(data), principal, window)
 
     def close(self) -> None:
         self._closed = True

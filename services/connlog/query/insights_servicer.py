@@ -15,9 +15,9 @@ from connlog.api.v1 import connection_event_pb2 as pb
 from connlog.api.v1 import insights_service_pb2 as ipb
 from connlog.api.v1 import insights_service_pb2_grpc as igrpc
 from connlog.core import validation
-from connlog.core.auth import Permission
 from connlog.core.database import resolve_database_url
 from connlog.core.identifiers import NETWORK_ID, normalise_mac, parse_network_parent
+from connlog.core.principal import Permission
 from connlog.core.server import ServiceContext
 from connlog.core.validation import InvalidArgument
 from connlog.query import page_token

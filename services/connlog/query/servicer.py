@@ -12,9 +12,9 @@ from connlog.api.v1 import connection_event_pb2 as pb
 from connlog.api.v1 import query_service_pb2 as query_pb
 from connlog.api.v1 import query_service_pb2_grpc as query_grpc
 from connlog.core import validation
-from connlog.core.auth import Permission
 from connlog.core.database import resolve_database_url
 from connlog.core.identifiers import normalise_mac, parse_event_name, parse_network_parent
+from connlog.core.principal import Permission
 from connlog.core.server import ServiceContext
 from connlog.core.validation import InvalidArgument
 from connlog.query import page_token

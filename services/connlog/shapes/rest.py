@@ -34,8 +34,9 @@ import orjson
 from google.api.httpbody_pb2 import HttpBody
 from google.protobuf.message import Message
 
-from connlog.core.auth import KeyAuthenticator, Principal, session_cookie
+from connlog.core.auth import KeyAuthenticator, session_cookie
 from connlog.core.origin import PublicOrigin
+from connlog.core.principal import Principal
 
 STATUS_HEADER = "x-connlog-http-status"
 PATH_HEADER = "x-connlog-path"

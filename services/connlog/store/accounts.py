@@ -30,19 +30,6 @@ class KeyRecord:
     shape: str | None = None  # the REST shape a device key writes through
 
 
-@dataclass(frozen=True)
-class SourceScope:
-    """What a call of the sync service made for one sync source may write:
-    that source's tenant, vendor and network."""
-
-    source_id: str
-    tenant_ref: int
-    tenant_id: str
-    vendor: int
-    network_id: str
-    enabled: bool
-
-
 _KEY_COLUMNS = """k.key_id, t.tenant_id, k.tenant_ref, k.role, k.device_id, k.shape, k.secret_hash,
                   k.description, k.created_at, k.revoked_at"""
 

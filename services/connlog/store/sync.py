@@ -18,7 +18,7 @@ import asyncpg
 
 from connlog.api.v1 import connection_event_pb2 as pb
 from connlog.api.v1 import vendor_sync_service_pb2 as sync_pb
-from connlog.store.accounts import SourceScope
+from connlog.core.principal import SourceScope
 
 _COLUMNS = """s.source_id, t.tenant_id, s.tenant_ref, s.display_name, s.vendor, s.base_url, s.credential_sealed,
               s.network_id, s.vendor_network_id, s.clients, s.poll_interval_s, s.rate_limit_per_s,

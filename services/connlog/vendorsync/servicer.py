@@ -15,9 +15,9 @@ from connlog.api.v1 import connection_event_pb2 as pb
 from connlog.api.v1 import vendor_sync_service_pb2 as sync_pb
 from connlog.api.v1 import vendor_sync_service_pb2_grpc as sync_grpc
 from connlog.core import validation
-from connlog.core.auth import Permission, Principal
 from connlog.core.identifiers import NETWORK_ID
 from connlog.core.logging import get_logger
+from connlog.core.principal import Permission, Principal
 from connlog.core.sealing import NoSealingKey, Sealer
 from connlog.core.server import ServiceContext
 from connlog.core.settings import Settings

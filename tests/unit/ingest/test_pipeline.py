@@ -13,9 +13,9 @@ import pytest
 
 from connlog.api.v1 import connection_event_pb2 as pb
 from connlog.api.v1 import ingest_service_pb2 as ipb
-from connlog.core.auth import Principal, Role
 from connlog.core.caches import BoundedCache
 from connlog.core.metrics import ServiceMetrics
+from connlog.core.principal import Principal, Role
 from connlog.core.settings import Settings
 from connlog.ingest import caches
 from connlog.ingest.batches import prepare_events

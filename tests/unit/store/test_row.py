@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from connlog.api.v1 import connection_event_pb2 as pb
-from connlog.core.auth import Principal, Role
+from connlog.core.principal import Principal, Role
 from connlog.ingest.normalise import IngestWindow, normalise
 from connlog.store import events as store_events
 from connlog.store import row

@@ -14,11 +14,11 @@ import grpc
 from connlog.api.v1 import connection_event_pb2 as pb
 from connlog.api.v1 import insights_service_pb2 as ipb
 from connlog.api.v1 import meraki_service_pb2, meraki_service_pb2_grpc
-from connlog.core.auth import Permission, Principal
 from connlog.core.budgets import retry_after
 from connlog.core.edge import InvalidArgument
 from connlog.core.identifiers import NETWORK_ID
 from connlog.core.origin import PublicOrigin
+from connlog.core.principal import Permission, Principal
 from connlog.core.server import ServiceContext
 from connlog.query.insights import Insights
 from connlog.query.reader import END, EventReader, Page

@@ -7,7 +7,7 @@ import datetime as dt
 import grpc
 
 from connlog.api.v1 import mojo_service_pb2, mojo_service_pb2_grpc
-from connlog.core.auth import Permission
+from connlog.core.principal import Permission
 from connlog.core.server import ServiceContext
 from connlog.query.reader import EventReader
 from connlog.shapes.meraki import API_KEY_HEADER

@@ -14,7 +14,7 @@ import grpc
 
 from connlog.api.v1 import ingest_service_pb2 as ingest_pb
 from connlog.api.v1 import zequenze_service_pb2, zequenze_service_pb2_grpc
-from connlog.core.auth import Role
+from connlog.core.principal import Role
 from connlog.core.server import ServiceContext
 from connlog.ingest.pipeline import IngestPipeline
 from connlog.shapes.rest import HttpBody, RestAuth, RestError, respond, rest_call
