@@ -257,8 +257,9 @@ def _copy_source() -> str:
 COPY_SOURCE = _copy_source()
 
 _COPY_DOC = """``events`` (``StoredEvent``s) as ``CopyRows``: what asyncpg's
-``copy_to_table(..., format='binary')`` sends to the staging table, byte
-for byte what ``copy_records_to_table`` would have encoded."""
+``copy_to_table(..., format='binary')`` sends to the staging table, read by
+PostgreSQL as the same rows asyncpg's own ``copy_records_to_table`` sends
+(tests/test_store.py)."""
 
 
 def _compile_copy() -> Callable[[Iterable[StoredEvent]], CopyRows]:
