@@ -12,11 +12,12 @@ import pytest
 from connlog.core.database import create_pool
 from connlog.core.metrics import ServiceMetrics
 from connlog.core.principal import Principal, Role
+from connlog.ingest.normalise import IngestWindow, normalise
 from connlog.ingest.pipeline import WORKER_MIN_EVENTS, IngestPipeline
 from connlog.ingest.workers import NormaliserPool
 from connlog.store import row
 from connlog.store.accounts import AccountStore
-from connlog.store.events import COPY_THRESHOLD
+from connlog.store.events import COPY_THRESHOLD, EventStore, TenantBatch
 from connlog.store.migrate import available_migrations, current_version, migrate
 from connlog.store.partitions import create_partitions, existing_partitions, maintain_partitions, partition_name
 from connlog.store.retention import retention_loop, run_once
@@ -239,3 +240,37 @@ async def test_copy_rows_are_read_by_postgresql_as_asyncpg_would_send_them(empty
     ours = [tuple(r) for r in await conn.fetch(f"SELECT * FROM {row.STAGING_TABLE} ORDER BY network_id")]
     theirs = [tuple(r) for r in await conn.fetch("SELECT * FROM theirs ORDER BY network_id")]
     assert ours == theirs == [tuple(e) for e in EDGE_ROWS]
+
+
+# --- a group of several tenants' large batches -------------------------------------------------------------------
+
+async def test_a_group_of_two_tenants_large_batches_stores_each_only_under_its_own_tenant(own_settings):
+    """Group commit writes every tenant's batch in one transaction; batches
+    of COPY_THRESHOLD events or more go through the staging table, whose rows
+    live until the commit. The second tenant's INSERT must not take the
+    first tenant's staged rows, even where both name the same network id."""
+    pool = await create_pool(own_settings, own_settings.database_url, min_size=1, max_size=1)
+    conn = await asyncpg.connect(own_settings.database_url)
+    try:
+        accounts = AccountStore(pool)
+        store = EventStore(pool)
+        window = IngestWindow(now() - dt.timedelta(days=30), now() + dt.timedelta(days=1), 31)
+        batches = []
+        for name in ("t-group-a", "t-group-b"):
+            tenant_ref = await accounts.ensure_tenant(name)
+            principal = Principal("k", name, tenant_ref, Role.OPERATOR, None)
+            events = [normalise(simple_event("N_shared", client_id=f"{name}-{i}"), principal, window)
+                      for i in range(COPY_THRESHOLD)]
+            refs = await accounts.ensure_networks(tenant_ref, ["N_shared"])
+            batches.append(TenantBatch(tenant_ref, events, refs))
+        found = await store.insert_group(batches)
+        assert [sum(o.new for o in outcomes.values()) for outcomes in found] == [COPY_THRESHOLD, COPY_THRESHOLD]
+        stored = await conn.fetch("SELECT t.tenant_id, count(*) AS n, count(DISTINCT e.client_id) AS clients, "
+                                  "bool_and(e.client_id LIKE t.tenant_id || '-%') AS own "
+                                  "FROM connection_events e JOIN tenants t USING (tenant_ref) "
+                                  "WHERE t.tenant_id LIKE 't-group-%' GROUP BY t.tenant_id ORDER BY 1")
+        assert [tuple(r) for r in stored] == [("t-group-a", COPY_THRESHOLD, COPY_THRESHOLD, True),
+                                              ("t-group-b", COPY_THRESHOLD, COPY_THRESHOLD, True)]
+    finally:
+        await conn.close()
+        await pool.close()

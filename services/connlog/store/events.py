@@ -17,7 +17,7 @@ from connlog.core.logging import get_logger
 from connlog.store.partitions import Connection, create_partitions
 from connlog.store.row import (
     COPY_COLUMNS,
-    CREATE_STAGING,
+    CREATE_STAGING_EMPTY,
     INSERT,
     INSERT_QUIET,
     INSERT_STAGED,
@@ -443,10 +443,13 @@ class EventStore:
     @staticmethod
     async def _stage(conn: Connection, rows: CopyRows) -> None:
         """Copy ``rows`` into the session's staging table (inside the
-        caller's transaction: the rows go at its commit). The table is
-        created by the session's first large batch; the statement is a no-op
-        after that."""
-        await conn.execute(CREATE_STAGING)
+        caller's transaction: the rows go at its commit), which then holds
+        them alone: rows an earlier batch staged in the same transaction (a
+        group commit writes several tenants' batches in one) are deleted
+        first, or the next INSERT would take them too. The table is created
+        by the session's first large batch; the statement is a no-op after
+        that."""
+        await conn.execute(CREATE_STAGING_EMPTY)
         await conn.copy_to_table(STAGING_TABLE, source=_chunks(rows.data), columns=COPY_COLUMNS, format="binary")
 
     async def get(self, tenant_ref: int, network_id: str, event_id: int) -> ReadEvent | None:

@@ -128,6 +128,9 @@ CREATE_STAGING = (
     + ", ".join(f"{name} {column.pg_type}" for name, column in COLUMNS)
     + ") ON COMMIT DELETE ROWS"
 )
+# The staging table, created if need be and emptied of rows staged earlier
+# in the same transaction (connlog.store.events).
+CREATE_STAGING_EMPTY = f"{CREATE_STAGING};\nDELETE FROM {STAGING_TABLE}"
 
 
 def _value(alias: str, name: str, column: Column) -> str:
