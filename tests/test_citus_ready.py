@@ -122,6 +122,8 @@ EXPECTED: tuple[tuple[str, str], ...] = (
     ("events.insert, staged (RETURNING)", r"^INSERT INTO connection_events .* FROM connlog_staged_events .*RETURNING"),
     ("events.insert_counting, small", r"^INSERT INTO connection_events .* FROM unnest\((?!.*RETURNING)"),
     ("events.insert_counting, staged", r"^INSERT INTO connection_events .* FROM connlog_staged_events (?!.*RETURNING)"),
+    ("events.insert_copied, straight into the table",
+     r'^COPY "?connection_events"? ?\("?tenant_ref"?, "?network_ref"?, .* FROM STDIN'),
     ("events: duplicates' ids", r"^SELECT e\.id, e\.dedup_key, e\.occurred_at FROM connection_events e JOIN unnest"),
     ("events.get", r"FROM connection_events e JOIN networks n USING \(network_ref\) WHERE e\.id = \$1"),
     ("events.list, ascending", r"FROM connection_events e JOIN networks n .* ORDER BY e\.occurred_at ASC"),
@@ -256,6 +258,8 @@ async def _ingest_paths(stack: Stack, a: Tenant, b: Tenant, gateway_url: str) ->
     await _ingest(stack, a, failed)  # (a summary reads the latest failure's payload)
     await _stream(stack, b, _events("N_1", 3))
     await _stream(stack, b, _events("N_2", 80, client="k3", mac="02:cc:00:00:00:03"))  # staged
+    # a worker's batch (WORKER_MIN_EVENTS or more): copied straight into the table
+    await _stream(stack, b, _events("N_2", 300, client="k5", mac="02:cc:00:00:00:05"))
     meraki = [meraki_event("N_m", "km1", now() - dt.timedelta(minutes=50 - i), i) for i in range(6)]
     await _ingest(stack, a, meraki)
     async with httpx.AsyncClient(base_url=gateway_url, timeout=30) as http:

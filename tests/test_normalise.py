@@ -33,4 +33,4 @@ async def test_worker_processes_normalise_like_the_service_process():
     local = prepare_events(events, principal, window, {})
     assert remote == local
     assert [(p, f) for p, f, _ in remote.rejected] == [(7, "client.mac_address"), (200, "network_id")]
-    assert remote.rows.row_count == 298 and remote.network_ids == {"N_w"}
+    assert remote.rows.row_count == 298 and remote.rows.networks.keys() == {"N_w"}

@@ -222,24 +222,97 @@ EDGE_ROWS = [
 
 
 async def test_copy_rows_are_read_by_postgresql_as_asyncpg_would_send_them(empty_db):
-    """The rows connlog encodes itself (row.copy_rows) and asyncpg's own
-    COPY of the same records give the same staging rows: NULLs, text with
-    every kind of character, the extremes of each integer, times on both
-    sides of PostgreSQL's epoch and of midnight, empty and binary bytea."""
+    """The rows connlog encodes itself (row.copy_rows, bound to the network
+    refs) and asyncpg's own COPY of the same records give the same rows:
+    NULLs, text with every kind of character, the extremes of each integer,
+    times on both sides of PostgreSQL's epoch and of midnight, empty and
+    binary bytea, MAC addresses."""
     conn = empty_db
     await conn.execute(row.CREATE_STAGING.replace("TEMP TABLE", "TABLE").replace(" ON COMMIT DELETE ROWS", ""))
-    await conn.execute(f"CREATE TABLE theirs (LIKE {row.STAGING_TABLE})")
-    copied = row.copy_rows(EDGE_ROWS)
+    # (asyncpg sends a MAC address as text only: theirs takes it so, and reads both as text)
+    await conn.execute(f"CREATE TABLE theirs (LIKE {row.STAGING_TABLE}); "
+                       "ALTER TABLE theirs ALTER client_mac TYPE text, ALTER bssid TYPE text")
+    refs = {"N_a": 1, "N_b": 2**31 - 1, "N_c": 3}
+    copied = row.copy_rows(EDGE_ROWS, 42)
     assert copied.days == {dt.date(2026, 3, 10), dt.date(1999, 12, 31), dt.date(2000, 1, 1)}
 
     async def chunks():
-        yield copied.data
+        yield copied.bound(refs)
 
+    records = [(42, *row.table_row(e, refs[e.network_id])) for e in EDGE_ROWS]
     await conn.copy_to_table(row.STAGING_TABLE, source=chunks(), columns=row.COPY_COLUMNS, format="binary")
-    await conn.copy_records_to_table("theirs", records=EDGE_ROWS, columns=row.COPY_COLUMNS)
-    ours = [tuple(r) for r in await conn.fetch(f"SELECT * FROM {row.STAGING_TABLE} ORDER BY network_id")]
-    theirs = [tuple(r) for r in await conn.fetch("SELECT * FROM theirs ORDER BY network_id")]
-    assert ours == theirs == [tuple(e) for e in EDGE_ROWS]
+    await conn.copy_records_to_table("theirs", records=records, columns=row.COPY_COLUMNS)
+    ours = [tuple(r) for r in await conn.fetch(f"SELECT * FROM {row.STAGING_TABLE} ORDER BY occurred_at")]
+    theirs = [tuple(r) for r in await conn.fetch("SELECT * FROM theirs ORDER BY occurred_at")]
+    assert ours == theirs == sorted(records, key=lambda r: r[2])
+
+
+# --- rows copied straight into the table, or inserted around those stored already -------------------------------
+
+async def _copy_setup(own_settings, tenant_id: str, max_size: int = 1):
+    pool = await create_pool(own_settings, own_settings.database_url, min_size=1, max_size=max_size)
+    accounts = AccountStore(pool)
+    tenant_ref = await accounts.ensure_tenant(tenant_id)
+    refs = await accounts.ensure_networks(tenant_ref, ["N_c1", "N_c2"])
+    principal = Principal("k", tenant_id, tenant_ref, Role.OPERATOR, None)
+    window = IngestWindow(now() - dt.timedelta(days=30), now() + dt.timedelta(days=1), 31)
+    return pool, tenant_ref, refs, principal, window
+
+
+def _rows(principal, window, clients) -> list[StoredEvent]:
+    """One event per client id, over two networks and two days."""
+    when = now().replace(microsecond=0)
+    events = [normalise(simple_event(f"N_c{1 + i % 2}", client_id=c, when=when - dt.timedelta(days=i % 2)),
+                        principal, window) for i, c in enumerate(clients)]
+    return sorted(events, key=row.insert_order)
+
+
+async def _stored_clients(conn, tenant_ref) -> list[tuple[str, str]]:
+    return [tuple(r) for r in await conn.fetch(
+        "SELECT n.network_id, e.client_id FROM connection_events e JOIN networks n USING (network_ref) "
+        "WHERE e.tenant_ref = $1 ORDER BY 2", tenant_ref)]
+
+
+@pytest.mark.parametrize("copy_first", [True, False])
+async def test_copied_rows_are_stored_once_each_whether_or_not_some_are_stored_already(own_settings, copy_first):
+    pool, tenant_ref, refs, principal, window = await _copy_setup(own_settings, f"t-copy-{copy_first}")
+    conn = await asyncpg.connect(own_settings.database_url)
+    try:
+        store = EventStore(pool)
+        first = _rows(principal, window, [f"c{i:03}" for i in range(100)])
+        copied = await store.insert_copied(row.copy_rows(first, tenant_ref), tenant_ref, refs, copy_first=copy_first)
+        assert copied == (100, False)  # all new: copied straight in (with copy_first), nothing refused
+        # half of them again, with 50 new ones: the COPY is refused and stores nothing; the insert skips the 50
+        again = _rows(principal, window, [f"c{i:03}" for i in range(50, 150)])
+        copied = await store.insert_copied(row.copy_rows(again, tenant_ref), tenant_ref, refs, copy_first=copy_first)
+        assert copied == (50, copy_first)
+        stored = await _stored_clients(conn, tenant_ref)
+        assert stored == [(f"N_c{1 + i % 2}", f"c{i:03}") for i in range(150)]  # each once, in its own network
+        assert await conn.fetchval("SELECT count(*) FROM connection_events WHERE tenant_ref = $1", tenant_ref) == 150
+    finally:
+        await conn.close()
+        await pool.close()
+
+
+async def test_concurrent_copies_of_overlapping_rows_store_each_event_once_and_count_it_once(own_settings):
+    """Four batches at once, each sharing half its events with the next:
+    whichever COPY commits first, the others are refused (or wait on it and
+    are refused) and insert around its rows; the new counts add up to the
+    distinct events, whatever the interleaving."""
+    pool, tenant_ref, refs, principal, window = await _copy_setup(own_settings, "t-copy-race", max_size=4)
+    conn = await asyncpg.connect(own_settings.database_url)
+    try:
+        store = EventStore(pool)
+        batches = [_rows(principal, window, [f"r{i:04}" for i in range(200 * b, 200 * b + 400)]) for b in range(4)]
+        results = await asyncio.gather(*(store.insert_copied(row.copy_rows(events, tenant_ref), tenant_ref, refs)
+                                         for events in batches))
+        assert sum(r.new for r in results) == 200 * 3 + 400
+        assert await conn.fetchval("SELECT count(*) FROM connection_events WHERE tenant_ref = $1", tenant_ref) == 1000
+        assert await conn.fetchval("SELECT count(DISTINCT client_id) FROM connection_events WHERE tenant_ref = $1",
+                                   tenant_ref) == 1000
+    finally:
+        await conn.close()
+        await pool.close()
 
 
 # --- a group of several tenants' large batches -------------------------------------------------------------------

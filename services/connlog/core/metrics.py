@@ -69,6 +69,12 @@ class ServiceMetrics:
             ["result"],
             registry=self.registry,
         )
+        self.copy_refusals = Counter(
+            "connlog_ingest_copy_refusals",
+            "Stream batches whose direct COPY was refused because some of their events were stored "
+            "already (they were then inserted skipping those)",
+            registry=self.registry,
+        )
         self.polls = Counter(
             "connlog_sync_polls",
             "Vendor polls of a source's client, by vendor and outcome",

@@ -6,8 +6,9 @@
   event twice in one batch is stored once);
 * ``access_point_sightings``: the latest sighting of each access point;
 * ``prepare_events``: all of it for a stream batch, the rows already in
-  binary COPY form (``PreparedBatch``): what a worker process sends back to
-  the service process, which then only has to copy bytes to the database.
+  binary COPY form in insert order (``PreparedBatch``): what a worker
+  process sends back to the service process, which then only has to fill
+  in the network refs and copy bytes to the database.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import NamedTuple
 from connlog.api.v1 import connection_event_pb2 as pb
 from connlog.core.principal import Principal
 from connlog.ingest.normalise import FieldError, IngestWindow, ValidationMemo, normalise
-from connlog.store.row import CopyRows, StoredEvent, copy_rows
+from connlog.store.row import CopyRows, StoredEvent, copy_rows, insert_order
 
 # (position, stored event) for the valid ones; (position, field, reason) for the rest
 Normalised = tuple[list[tuple[int, StoredEvent]], list[tuple[int, str, str]]]
@@ -29,11 +30,10 @@ Sightings = dict[str, tuple[str, str, dt.datetime]]
 
 class PreparedBatch(NamedTuple):
     """A stream batch ready to store: its distinct valid events as binary
-    COPY rows, their networks and access point sightings, and the refused
-    events (position in the batch, field, reason)."""
+    COPY rows (which name their networks), their access point sightings, and
+    the refused events (position in the batch, field, reason)."""
 
     rows: CopyRows
-    network_ids: frozenset[str]
     access_points: Sightings
     rejected: list[tuple[int, str, str]]
 
@@ -83,5 +83,5 @@ def prepare_events(
     """A stream batch normalised, de-duplicated and encoded for COPY."""
     normalised, rejected = normalise_events(events, principal, window, passed)
     distinct = distinct_events(normalised)
-    return PreparedBatch(copy_rows(distinct), frozenset(e.network_id for e in distinct),
-                         access_point_sightings(distinct), rejected)
+    distinct.sort(key=insert_order)
+    return PreparedBatch(copy_rows(distinct, principal.tenant_ref), access_point_sightings(distinct), rejected)

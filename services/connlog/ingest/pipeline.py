@@ -90,6 +90,7 @@ class IngestPipeline:
         self._metrics = metrics
         # the events counter's children, looked up once (``labels`` locks and builds a key per call)
         self._counters = tuple(metrics.events.labels(label) for label in ("accepted", "duplicate", "rejected"))
+        self._copy_refusals = metrics.copy_refusals
         # bounded, named (connlog.ingest.caches)
         self._network_refs = NETWORK_REFS.create()
         self._access_points = ACCESS_POINTS.create()
@@ -162,13 +163,17 @@ class IngestPipeline:
         return batch
 
     async def ingest_stream_batch(
-        self, principal: Principal, events: Sequence[pb.ConnectionEvent], first_index: int = 0
+        self, principal: Principal, events: Sequence[pb.ConnectionEvent], first_index: int = 0,
+        *, copy_first: bool = True,
     ) -> StreamBatchOutcome:
         """Ingest one batch of a stream whose first event is the stream's
         ``first_index``-th: the counts and the rejected events' results
         (indexed in the stream). The events are normalised in place, or,
         when the batch is large, prepared by the worker processes (which
-        send back binary COPY rows: this process only copies them on)."""
+        send back binary COPY rows: this process fills in the network refs
+        and copies them on, straight into the table with ``copy_first``:
+        ``EventStore.insert_copied``; a stream that has just met duplicates
+        leaves it out)."""
         window = self.window()
         tenant_ref = principal.tenant_ref
         accepted = 0
@@ -176,8 +181,11 @@ class IngestPipeline:
             prepared = await self._workers.prepare(events, principal, window)
             invalid = prepared.rejected
             if prepared.rows.row_count:
-                refs = await self._network_refs_for(tenant_ref, set(prepared.network_ids))
-                accepted = await self._events.insert_copied(tenant_ref, prepared.rows)  # no ids sent back
+                refs = await self._network_refs_for(tenant_ref, set(prepared.rows.networks))
+                copied = await self._events.insert_copied(prepared.rows, tenant_ref, refs, copy_first=copy_first)
+                accepted = copied.new  # no ids sent back
+                if copied.copy_refused:
+                    self._copy_refusals.inc()
                 await self._record_access_points(tenant_ref, prepared.access_points, refs)
         else:
             normalised, invalid = normalise_events(events, principal, window, self._passed)

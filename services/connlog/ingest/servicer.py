@@ -97,19 +97,25 @@ class IngestServicer(ingest_grpc.IngestServiceServicer):
         in_flight: collections.deque[asyncio.Task[StreamBatchOutcome]] = collections.deque()
         index = 0
         buffer: list[pb.ConnectionEvent] = []
+        # A batch is copied straight into the table unless the stream's last
+        # batch met duplicates (a stream sent again): those would make the
+        # COPY fail and be done again (connlog.store.events.insert_copied).
+        copy_first = True
 
         async def collect_oldest() -> None:
+            nonlocal copy_first
             outcome = await in_flight.popleft()
             for key, value in _counts(outcome).items():
                 totals[key] += value
             rejected.extend(outcome.rejections)
+            copy_first = not outcome.duplicate
 
         def flush(batch: list[pb.ConnectionEvent]) -> None:
             # Batches are pipelined: the next one is validated while the
             # previous one's INSERT runs in the database.
             nonlocal index
             in_flight.append(asyncio.ensure_future(
-                self._pipeline.ingest_stream_batch(principal, batch, first_index=index)))
+                self._pipeline.ingest_stream_batch(principal, batch, first_index=index, copy_first=copy_first)))
             index += len(batch)
 
         try:

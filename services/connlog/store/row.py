@@ -6,10 +6,12 @@ sent (COPY records, ``unnest`` arrays), each field's ``Column`` telling how it
 is stored. Everything that depends on that order or those types is derived
 from it here, never written out again:
 
-* ``COPY_COLUMNS`` and ``CREATE_STAGING``: the per-connection staging table
-  large batches are copied into, and ``copy_rows``: rows in PostgreSQL's
-  binary COPY format for it (built where the rows are: the ingest worker
-  processes send the service process bytes, not rows);
+* ``COPY_COLUMNS`` and ``copy_rows``: rows in PostgreSQL's binary COPY
+  format, laid out as ``connection_events`` stores them (built where the rows
+  are: the ingest worker processes send the service process bytes, not
+  rows), copied straight into ``connection_events`` or, should some be
+  stored already, into ``CREATE_STAGING``'s per-connection staging table of
+  the same columns;
 * ``INSERT`` / ``INSERT_QUIET`` (``INSERT ... SELECT ... FROM unnest(...)``,
   small batches) and ``INSERT_STAGED`` / ``INSERT_STAGED_QUIET`` (from the
   staging table): each with and without its ``RETURNING`` clause, built from
@@ -22,9 +24,10 @@ from it here, never written out again:
 
 from __future__ import annotations
 
+import binascii
 import datetime as dt
 import struct
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, NamedTuple, get_args, get_type_hints
 
@@ -42,12 +45,17 @@ class Column:
     came from; the stored payload leaves that field out and a read puts the
     column back into it. ``network``: the value is a network id, stored as the
     tenant's ``network_ref`` (an int: the small path sends the refs, the
-    staged path joins ``networks``)."""
+    COPY rows hold the ref as well: ``CopyRows.bound``)."""
 
     pg_type: str
     cast: str | None = None
     restored_into: str | None = None
     network: bool = False
+
+    @property
+    def stored_type(self) -> str:
+        """Its type in ``connection_events`` (and so in COPY rows)."""
+        return "int" if self.network else self.cast or self.pg_type
 
 
 class StoredEvent(NamedTuple):
@@ -118,14 +126,16 @@ def _table_column(name: str, column: Column) -> str:
     return NETWORK_REF if column.network else name
 
 
-# The staging table holds rows as they are built: its columns are the fields.
-COPY_COLUMNS: tuple[str, ...] = StoredEvent._fields
+TENANT_REF = "tenant_ref"
 # The connection_events columns a row fills (besides tenant_ref), in row order.
 TABLE_COLUMNS: tuple[str, ...] = tuple(_table_column(name, column) for name, column in COLUMNS)
+# What a COPY row holds: the tenant, then the row's columns as stored.
+COPY_COLUMNS: tuple[str, ...] = (TENANT_REF, *TABLE_COLUMNS)
 
+# The staging table holds COPY rows as they are sent.
 CREATE_STAGING = (
-    f"CREATE TEMP TABLE IF NOT EXISTS {STAGING_TABLE} ("
-    + ", ".join(f"{name} {column.pg_type}" for name, column in COLUMNS)
+    f"CREATE TEMP TABLE IF NOT EXISTS {STAGING_TABLE} ({TENANT_REF} int, "
+    + ", ".join(f"{_table_column(name, column)} {column.stored_type}" for name, column in COLUMNS)
     + ") ON COMMIT DELETE ROWS"
 )
 # The staging table, created if need be and emptied of rows staged earlier
@@ -147,10 +157,10 @@ _FROM_UNNEST = (
     + f") AS u({', '.join(TABLE_COLUMNS)})"
 )
 _FROM_STAGING = (
-    "SELECT $1, " + ", ".join(f"n.{NETWORK_REF}" if c.network else _value("s", n, c) for n, c in COLUMNS)
-    + f"\nFROM {STAGING_TABLE} s JOIN networks n ON n.tenant_ref = $1 AND n.network_id = s.{NETWORK_FIELD}"
-    # in key order, as the small path's arrays are (see connlog.store.events)
-    + "\nORDER BY s.dedup_key, s.occurred_at"
+    "SELECT $1, " + ", ".join(f"s.{column}" for column in TABLE_COLUMNS)
+    + f"\nFROM {STAGING_TABLE} s WHERE s.{TENANT_REF} = $1"
+    # in insert order, as the small path's arrays and COPY rows are (see connlog.store.events)
+    + "\nORDER BY s.occurred_at, s.dedup_key"
 )
 _ON_CONFLICT = "ON CONFLICT (tenant_ref, occurred_at, dedup_key) DO NOTHING"
 RETURNING = "RETURNING id, dedup_key, occurred_at"
@@ -164,17 +174,42 @@ INSERT_STAGED = "\n".join((_INSERT_INTO, _FROM_STAGING, _ON_CONFLICT, RETURNING)
 INSERT_STAGED_QUIET = "\n".join((_INSERT_INTO, _FROM_STAGING, _ON_CONFLICT))
 
 
+def insert_order(event: StoredEvent) -> tuple[dt.datetime, bytes]:
+    """The order every insert writes its rows in: the unique key's own
+    (occurred_at, dedup_key) within a tenant, day partition by day partition.
+    Concurrent inserts sharing events then wait on each other's rows in the
+    same order (no deadlock), and a COPY fills one partition after another
+    (so it also inserts its rows' index entries in this order)."""
+    return event.occurred_at, event.dedup_key
+
+
 # --- binary COPY -----------------------------------------------------------------------------------------------
 
 class CopyRows(NamedTuple):
-    """Rows for the staging table (``COPY_COLUMNS``) in PostgreSQL's binary
+    """Rows of ``connection_events`` (``COPY_COLUMNS``) in PostgreSQL's binary
     COPY format, whole (header to trailer), and what a writer needs to know
-    of them without decoding: how many, and the days (UTC) they fall on (the
-    partitions they need)."""
+    of them without decoding: how many, the days (UTC) they fall on (the
+    partitions they need) and where each network's ref goes.
+
+    The rows are built where the events are normalised, which need not know
+    the tenant's network refs (a worker process does not): each row's
+    ``network_ref`` is left 0, and ``networks`` gives, for each network id,
+    the offsets in ``data`` of its rows' refs; ``bound`` fills them in."""
 
     data: bytes
     row_count: int
     days: frozenset[dt.date]
+    networks: dict[str, list[int]]
+
+    def bound(self, network_refs: Mapping[str, int]) -> bytes:
+        """``data`` with every row's network ref filled in from ``network_refs``
+        (which must hold every network of ``networks``)."""
+        data = bytearray(self.data)
+        for network_id, offsets in self.networks.items():
+            ref = _pack_int(network_refs[network_id])
+            for at in offsets:
+                data[at:at + 4] = ref
+        return bytes(data)
 
 
 # The format: a signature, flags (0) and an empty header extension; per row
@@ -182,10 +217,11 @@ class CopyRows(NamedTuple):
 # value; a trailer (-1). Values as PostgreSQL's binary send/recv have them.
 COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
 COPY_TRAILER = struct.pack(">h", -1)
+_pack_int = struct.Struct(">i").pack
 _PG_EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)  # timestamptz: int64 microseconds since
 _PG_EPOCH_DATE = _PG_EPOCH.date()
 _MICROS_PER_DAY = 86_400_000_000
-# pg_type -> (struct format of the value, or None for variable length; the
+# stored type -> (struct format of the value, or None for variable length; the
 # expression of the value sent, from the field's own)
 _BINARY = {
     "smallint": (">h", "{}"),
@@ -193,6 +229,7 @@ _BINARY = {
     "timestamptz": (">q", "{}"),  # the field's micros, worked out first (they give the day too)
     "text": (None, "{}.encode()"),
     "bytea": (None, "{}"),
+    "macaddr": (None, "_unhex({}.replace(':', ''))"),  # six bytes (the text is aa:bb:cc:dd:ee:ff)
 }
 
 
@@ -204,11 +241,17 @@ def _nullable(name: str) -> bool:
 def _copy_source() -> str:
     """The source of ``copy_rows``: straight-line code per row (it runs once
     per event of a large batch), consecutive fixed-width values that are
-    never NULL packed by one ``struct`` call with the lengths around them."""
-    lines = ["def copy_rows(_events):", "    _out = [_HEADER]", "    _days = set()", "    _add_day = _days.add",
-             "    _count = 0", f"    for ({', '.join(StoredEvent._fields)},) in _events:", "        _count += 1"]
+    never NULL packed by one ``struct`` call with the lengths around them.
+    The tenant and the network ref lead the row, so the ref's offset in a
+    row is fixed."""
+    lines = ["def copy_rows(_events, _tenant_ref):", "    _out = [_HEADER]", "    _at = len(_HEADER)",
+             "    _days = set()", "    _add_day = _days.add", "    _networks = {}", "    _count = 0",
+             f"    for ({', '.join(StoredEvent._fields)},) in _events:", "        _count += 1"]
     formats = {">i": "_pack_i"}  # struct format -> its name in the namespace
-    run_format, run_args, pieces = ">h", [str(len(COLUMNS))], []  # the row starts with its field count
+    # the row starts with its field count and the tenant
+    run_format, run_args, pieces = ">hii", [str(len(COPY_COLUMNS)), "4", "_tenant_ref"], []
+    fixed_prefix = True  # every value so far fixed-width and never NULL: offsets within a row are known
+    network_offset = None
 
     def close_run() -> None:
         nonlocal run_format, run_args
@@ -218,16 +261,26 @@ def _copy_source() -> str:
         run_format, run_args = ">", []
 
     for name, column in COLUMNS:
-        if column.pg_type not in _BINARY:
-            raise TypeError(f"StoredEvent.{name}: no binary COPY encoding for {column.pg_type}")
-        fixed, expression = _BINARY[column.pg_type]
-        if column.pg_type == "timestamptz":
+        stored = column.stored_type
+        if stored not in _BINARY:
+            raise TypeError(f"StoredEvent.{name}: no binary COPY encoding for {stored}")
+        fixed, expression = _BINARY[stored]
+        if column.network:
+            if not fixed_prefix:
+                raise TypeError(f"StoredEvent.{name}: the network column must follow fixed-width columns only")
+            network_offset = struct.calcsize(run_format)  # its length is packed already: the value comes next
+            lines += [f"        _slots = _networks.get({name})", "        if _slots is None:",
+                      f"            _networks[{name}] = _slots = []",
+                      f"        _slots.append(_at + {network_offset + 4})"]
+            value = "0"  # filled in by CopyRows.bound
+        elif stored == "timestamptz":
             lines.append(f"        _{name} = ({name} - _PG_EPOCH) // _MICROSECOND")
             lines.append(f"        _add_day(_{name} // {_MICROS_PER_DAY})")
             value = f"_{name}"
         else:
             value = expression.format(name)
         if _nullable(name):
+            fixed_prefix = False
             close_run()
             if fixed is None:
                 lines.append(f"        _{name} = None if {name} is None else {value}")
@@ -238,6 +291,7 @@ def _copy_source() -> str:
                 piece = f"_NULL if {name} is None else {piece_format}({size}, {value})"
             pieces.append(f"({piece})")
         elif fixed is None:
+            fixed_prefix = False
             if value != name:
                 lines.append(f"        _{name} = {value}")
                 value = f"_{name}"
@@ -248,28 +302,33 @@ def _copy_source() -> str:
         else:
             run_format += "i" + fixed[1:]
             run_args += [str(struct.calcsize(fixed)), value]
+    if network_offset is None:
+        raise TypeError("StoredEvent has no network column")
     close_run()
-    lines.append(f"        _out.append(b''.join(({', '.join(pieces)},)))")
-    lines += ["    _out.append(_TRAILER)",
+    lines += [f"        _row = b''.join(({', '.join(pieces)},))", "        _out.append(_row)",
+              "        _at += len(_row)",
+              "    _out.append(_TRAILER)",
               "    return CopyRows(b''.join(_out), _count,",
-              "                    frozenset(_PG_EPOCH_DATE + _timedelta(days=_day) for _day in _days))"]
+              "                    frozenset(_PG_EPOCH_DATE + _timedelta(days=_day) for _day in _days), _networks)"]
     header = [f"{name} = struct.Struct({fmt!r}).pack" for fmt, name in formats.items() if name != "_pack_i"]
     return "\n".join(header) + "\n\n" + "\n".join(lines) + "\n"
 
 
 COPY_SOURCE = _copy_source()
 
-_COPY_DOC = """``events`` (``StoredEvent``s) as ``CopyRows``: what asyncpg's
-``copy_to_table(..., format='binary')`` sends to the staging table, read by
-PostgreSQL as the same rows asyncpg's own ``copy_records_to_table`` sends
+_COPY_DOC = """``events`` (``StoredEvent``s) of tenant ``tenant_ref`` as
+``CopyRows``, in the order given: what asyncpg's ``copy_to_table(...,
+format='binary')`` sends, once ``bound`` to the network refs; PostgreSQL
+reads them as the rows asyncpg's own ``copy_records_to_table`` sends
 (tests/test_store.py)."""
 
 
-def _compile_copy() -> Callable[[Iterable[StoredEvent]], CopyRows]:
+def _compile_copy() -> Callable[[Iterable[StoredEvent], int], CopyRows]:
     namespace: dict[str, Any] = {
         "struct": struct, "CopyRows": CopyRows, "_HEADER": COPY_HEADER, "_TRAILER": COPY_TRAILER,
-        "_NULL": struct.pack(">i", -1), "_pack_i": struct.Struct(">i").pack, "_PG_EPOCH": _PG_EPOCH,
+        "_NULL": struct.pack(">i", -1), "_pack_i": _pack_int, "_PG_EPOCH": _PG_EPOCH,
         "_PG_EPOCH_DATE": _PG_EPOCH_DATE, "_MICROSECOND": dt.timedelta(microseconds=1), "_timedelta": dt.timedelta,
+        "_unhex": binascii.unhexlify,
     }
     exec(compile(COPY_SOURCE, f"<{__name__}.copy_rows>", "exec"), namespace)
     function = namespace["copy_rows"]
@@ -278,7 +337,7 @@ def _compile_copy() -> Callable[[Iterable[StoredEvent]], CopyRows]:
     return function
 
 
-copy_rows: Callable[[Iterable[StoredEvent]], CopyRows] = _compile_copy()
+copy_rows: Callable[[Iterable[StoredEvent], int], CopyRows] = _compile_copy()
 
 
 def table_row(event: StoredEvent, network_ref: int) -> tuple:

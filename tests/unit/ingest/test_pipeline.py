@@ -7,6 +7,7 @@ processes. The stores are in-memory fakes."""
 from __future__ import annotations
 
 import datetime as dt
+import struct
 from typing import NamedTuple
 
 import pytest
@@ -20,7 +21,7 @@ from connlog.core.settings import Settings
 from connlog.ingest import caches
 from connlog.ingest.batches import prepare_events
 from connlog.ingest.pipeline import WORKER_MIN_EVENTS, BatchResults, IngestPipeline, StreamBatchOutcome
-from connlog.store.events import InsertOutcome
+from connlog.store.events import CopiedRows, InsertOutcome
 from tests.support.copy_format import copy_fields, timestamptz
 from tests.support.factories import now, simple_event
 
@@ -34,6 +35,7 @@ class FakeEvents:
     def __init__(self) -> None:
         self.ids: dict[tuple[bytes, dt.datetime], int] = {}
         self.calls: list[tuple[str, int]] = []  # (method, events)
+        self.copy_first: list[bool] = []  # insert_copied's, call by call
 
     def _put(self, events) -> list[InsertOutcome]:
         outcomes = []
@@ -63,12 +65,16 @@ class FakeEvents:
         self.calls.append(("insert_counting", len(events)))
         return sum(outcome.new for outcome in self._put(events))
 
-    async def insert_copied(self, tenant_ref, rows):  # the worker path: COPY rows (key: time, dedup_key)
-        assert tenant_ref == PRINCIPAL.tenant_ref
+    async def insert_copied(self, rows, tenant_ref, network_refs, *, copy_first=True):  # the worker path
+        assert tenant_ref == PRINCIPAL.tenant_ref and rows.networks.keys() <= network_refs.keys()
         self.calls.append(("insert_copied", rows.row_count))
-        keys = [(fields[2], timestamptz(fields[1])) for fields in copy_fields(rows.data)]
+        self.copy_first.append(copy_first)
+        fields = copy_fields(rows.bound(network_refs))  # tenant, network ref, time, dedup key, ...
+        assert {struct.unpack(">ii", f[0] + f[1]) for f in fields} <= {(tenant_ref, r) for r in network_refs.values()}
+        keys = [(f[3], timestamptz(f[2])) for f in fields]
         assert len(keys) == rows.row_count
-        return sum(outcome.new for outcome in self._put(_Keyed(*key) for key in keys))
+        outcomes = self._put(_Keyed(*key) for key in keys)
+        return CopiedRows(sum(outcome.new for outcome in outcomes), copy_first and not all(o.new for o in outcomes))
 
 
 class _Keyed(NamedTuple):

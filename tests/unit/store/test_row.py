@@ -80,8 +80,8 @@ def _staging_columns() -> list[tuple[str, str]]:
 @pytest.mark.parametrize(("position", "field"), FIELDS)
 def test_every_statement_has_the_field_in_its_place(position, field):
     sent, stored, element, cast, _ = LAYOUT[field]
-    assert row.COPY_COLUMNS[position] == field
-    assert _staging_columns()[position] == (field, sent)
+    assert row.COPY_COLUMNS[position + 1] == stored  # after tenant_ref: COPY rows hold the row as stored
+    assert _staging_columns()[position + 1] == (stored, cast or element)
     assert row.TABLE_COLUMNS[position] == stored
     for sql in (row.INSERT, row.INSERT_QUIET, row.INSERT_STAGED, row.INSERT_STAGED_QUIET):
         assert _insert_columns(sql)[position + 1] == stored  # after tenant_ref
@@ -90,8 +90,7 @@ def test_every_statement_has_the_field_in_its_place(position, field):
     assert aliases[position] == stored
     suffix = f"::{cast}" if cast else ""
     assert _select(row.INSERT)[position + 1] == f"u.{stored}{suffix}"
-    assert _select(row.INSERT_STAGED)[position + 1] == ("n.network_ref" if field == "network_id"
-                                                         else f"s.{field}{suffix}")
+    assert _select(row.INSERT_STAGED)[position + 1] == f"s.{stored}"  # staged as stored: no cast, no join
 
 
 @pytest.mark.parametrize(("returning", "quiet"), [
@@ -104,10 +103,18 @@ def test_the_quiet_statements_are_the_returning_ones_without_returning(returning
     assert len(_insert_columns(quiet)) == len(_select(quiet)) == len(StoredEvent._fields) + 1
 
 
-def test_the_staged_insert_joins_the_tenants_networks_in_key_order():
-    assert ("FROM connlog_staged_events s JOIN networks n ON n.tenant_ref = $1 AND n.network_id = s.network_id\n"
-            "ORDER BY s.dedup_key, s.occurred_at\n") in row.INSERT_STAGED
+def test_the_staged_insert_takes_the_tenants_rows_in_insert_order():
+    assert ("FROM connlog_staged_events s WHERE s.tenant_ref = $1\n"
+            "ORDER BY s.occurred_at, s.dedup_key\n") in row.INSERT_STAGED
+    assert _staging_columns()[0] == ("tenant_ref", "int") and row.COPY_COLUMNS[0] == "tenant_ref"
     assert len(_unnest(row.INSERT)[0]) == len(StoredEvent._fields)
+
+
+def test_insert_order_is_the_unique_keys_order_within_a_tenant():
+    early, late = dt.datetime(2026, 3, 1, tzinfo=dt.UTC), dt.datetime(2026, 3, 2, tzinfo=dt.UTC)
+    events = [_stored("N_a", b"\x02", late), _stored("N_a", b"\x01", late), _stored("N_a", b"\x09", early)]
+    assert [(e.occurred_at, e.dedup_key) for e in sorted(events, key=row.insert_order)] == [
+        (early, b"\x09"), (late, b"\x01"), (late, b"\x02")]
 
 
 def test_the_store_sends_the_derived_statements():
@@ -120,8 +127,7 @@ def test_the_store_sends_the_derived_statements():
     assert columns[1:] == [list(values) for values in list(zip(*events, strict=True))[1:]]
 
 
-def _stored(network_id: str, key: bytes) -> StoredEvent:
-    when = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
+def _stored(network_id: str, key: bytes, when: dt.datetime = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)) -> StoredEvent:
     return StoredEvent(network_id, when, key, 1, 0, 0, 0, 1, "f0:d7:aa:df:59:a2", None, "s", 3, None, None, None, 8,
                        b"p")
 
@@ -285,37 +291,55 @@ _TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters
 _SMALLINT = st.integers(-(2**15), 2**15 - 1)
 _TIMES = st.datetimes(min_value=dt.datetime(1900, 1, 1), max_value=dt.datetime(2200, 1, 1),
                       timezones=st.just(dt.UTC))
+_MACS = st.binary(min_size=6, max_size=6).map(lambda b: b.hex(":"))
 _STRATEGIES = {"text": _TEXT, "bytea": st.binary(max_size=64), "smallint": _SMALLINT,
-               "int": st.integers(-(2**31), 2**31 - 1), "timestamptz": _TIMES}
+               "int": st.integers(-(2**31), 2**31 - 1), "timestamptz": _TIMES, "macaddr": _MACS}
+_NETWORK_IDS = st.sampled_from(["N_a", "N_b", "N_c"])
 
 
 def _field_strategy(name: str, column: row.Column) -> st.SearchStrategy:
+    if column.network:
+        return _NETWORK_IDS
     hint = typing.get_type_hints(StoredEvent)[name]
-    values = _STRATEGIES[column.pg_type]
+    values = _STRATEGIES[column.stored_type]
     return st.none() | values if type(None) in typing.get_args(hint) else values
 
 
 _STORED_EVENTS = st.builds(StoredEvent, *(_field_strategy(name, column) for name, column in row.COLUMNS))
 _DECODE = {
     "text": lambda b: b.decode(), "bytea": bytes, "smallint": lambda b: struct.unpack(">h", b)[0],
-    "int": lambda b: struct.unpack(">i", b)[0], "timestamptz": timestamptz,
+    "int": lambda b: struct.unpack(">i", b)[0], "timestamptz": timestamptz, "macaddr": lambda b: b.hex(":"),
 }
+_REFS = {"N_a": 7, "N_b": 2**31 - 1, "N_c": 1}
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(_STORED_EVENTS, max_size=5))
-def test_copy_rows_encode_every_value_as_postgresql_binary_copy(events):
+@given(st.lists(_STORED_EVENTS, max_size=5), st.integers(1, 2**31 - 1))
+def test_copy_rows_encode_every_value_as_postgresql_binary_copy(events, tenant_ref):
     """Framing, field count, NULLs and each type's binary form, value for
-    value (that PostgreSQL reads them so: tests/test_store.py)."""
-    copied = row.copy_rows(events)
-    fields = copy_fields(copied.data)
+    value, the tenant first and each row's network ref filled in by
+    ``bound`` (that PostgreSQL reads them so: tests/test_store.py)."""
+    copied = row.copy_rows(events, tenant_ref)
+    fields = copy_fields(copied.bound(_REFS))
     assert copied.row_count == len(events) == len(fields)
     for event, sent in zip(events, fields, strict=True):
-        assert len(sent) == len(row.COLUMNS)
-        decoded = [None if raw is None else _DECODE[column.pg_type](raw)
-                   for raw, (_, column) in zip(sent, row.COLUMNS, strict=True)]
-        assert decoded == list(event)
+        assert len(sent) == len(row.COPY_COLUMNS) == len(row.COLUMNS) + 1
+        decoded = [None if raw is None else _DECODE[column.stored_type](raw)
+                   for raw, (_, column) in zip(sent[1:], row.COLUMNS, strict=True)]
+        assert _DECODE["int"](sent[0]) == tenant_ref
+        assert decoded == list(row.table_row(event, _REFS[event.network_id]))
     assert copied.days == {e.occurred_at.astimezone(dt.UTC).date() for e in events}
+    assert copied.networks.keys() == {e.network_id for e in events}
+    # unbound, every network ref is 0, and only the refs differ
+    unbound = copy_fields(copied.data)
+    assert [f[1] for f in unbound] == [bytes(4)] * len(events)
+    assert [f[:1] + f[2:] for f in unbound] == [f[:1] + f[2:] for f in fields]
+
+
+def test_copy_rows_cannot_be_bound_without_every_networks_ref():
+    copied = row.copy_rows([_stored("N_a", b"\x01"), _stored("N_b", b"\x02")], 3)
+    with pytest.raises(KeyError, match="N_b"):
+        copied.bound({"N_a": 7})
 
 
 def test_copy_rows_name_the_field_a_type_cannot_be_sent_for(monkeypatch):
