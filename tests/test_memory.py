@@ -67,36 +67,6 @@ def test_cache_rejects_nonsense_bounds():
         BoundedCache("t", max_entries=10, max_bytes=100)  # bytes need a sizeof
 
 
-def test_validation_memo_stays_within_its_bytes_and_skips_big_sub_messages():
-    from connlog.ingest import normalise as n
-    from connlog.ingest.pipeline import new_validation_memo
-
-    memo = new_validation_memo()
-    assert memo.max_bytes and memo.max_entries
-    # Distinct small sub-messages: remembered, but only up to the byte budget.
-    small = pb.AccessPoint(serial="Q2-XXXX-0001", name="ap ")
-    count = 0
-    while memo.evictions == 0:
-        small.name = f"ap {count:08d}" + "x" * 200
-        n._check_set_fields(pb.ConnectionEvent(access_point=small), n._EVENT_PLAN, memo)
-        count += 1
-        assert count < 10 * memo.max_entries
-    assert memo.bytes <= memo.max_bytes and len(memo) <= memo.max_entries
-    # A large sub-message (legal: 1,000 two-byte characters) is checked but not remembered.
-    big = pb.Failure(code=8, reason="é" * 1000)
-    before = len(memo)
-    memo.clear()
-    n._check_set_fields(pb.ConnectionEvent(failure=big), n._EVENT_PLAN, memo)
-    assert len(memo) == 0 and before > 0
-    # ... and still checked every time: a bad one is refused after a good one of the same shape.
-    with pytest.raises(n.FieldError):
-        n._check_set_fields(pb.ConnectionEvent(failure=pb.Failure(code=8, reason="é" * 1000 + "\x00")),
-                            n._EVENT_PLAN, memo)
-    # A small one is remembered, and a remembered one is not checked again.
-    n._check_set_fields(pb.ConnectionEvent(failure=pb.Failure(code=8, reason="ok")), n._EVENT_PLAN, memo)
-    assert len(memo) == 1
-
-
 def _unbounded(obj) -> list[str]:
     return [name for name, value in vars(obj).items() if isinstance(value, (dict, set, list))]
 
@@ -201,7 +171,7 @@ async def _stream(stub, md, start: int, count: int) -> ipb.StreamIngestConnectio
 @pytest.fixture
 async def ingest_process(database_url, pool, tmp_path):
     """``connlog serve ingest`` on free ports against the test database;
-    validation in-process (no worker processes), where the memo lives."""
+    validation in-process (no worker processes)."""
     from connlog.suite import wait_serving
 
     port = free_port()
@@ -238,7 +208,7 @@ async def test_rejected_events_with_new_sub_messages_do_not_grow_the_ingest_proc
         peak = baseline
         for start in range(PER_STREAM, PER_STREAM + EVENTS, PER_STREAM):
             await _stream(stub, md, start, PER_STREAM)
-            peak = max(peak, process.memory_info().rss)  # after each stream: the memo peaks mid-run
+            peak = max(peak, process.memory_info().rss)  # after each stream
     growth_mb = (peak - baseline) / 2**20
     print(f"ingest RSS: baseline {baseline / 2**20:.0f} MB, peak growth {growth_mb:.1f} MB over {EVENTS} events")
     assert growth_mb < LIMIT_MB, f"the ingest process grew by {growth_mb:.0f} MB for {EVENTS} rejected events"

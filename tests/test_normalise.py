@@ -30,7 +30,7 @@ async def test_worker_processes_normalise_like_the_service_process():
         remote = await pool.prepare(events, principal, window)
     finally:
         pool.close()
-    local = prepare_events(events, principal, window, {})
+    local = prepare_events(events, principal, window)
     assert remote == local
     assert [(p, f) for p, f, _ in remote.rejected] == [(7, "client.mac_address"), (200, "network_id")]
     assert remote.rows.row_count == 298 and remote.rows.networks.keys() == {"N_w"}

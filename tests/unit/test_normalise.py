@@ -49,7 +49,7 @@ _VERBATIM_VENDORS = [pb.VENDOR_MERAKI, pb.VENDOR_MOJO, pb.VENDOR_ZEQUENZE]
 
 def _normalise(event: pb.ConnectionEvent, principal: Principal = _PRINCIPAL) -> nm.StoredEvent:
     window = nm.IngestWindow(now() - dt.timedelta(days=31), now() + dt.timedelta(days=1), 31)
-    return nm.normalise(event, principal, window, {})
+    return nm.normalise(event, principal, window)
 
 
 def _data(**values: Any) -> struct_pb2.Struct:
@@ -436,3 +436,61 @@ def test_duplicates_share_a_dedup_key(first: dict[str, Any], second: dict[str, A
     a = _normalise(simple_event("N_1", when=_WHEN, **first))
     b = _normalise(simple_event("N_1", when=_WHEN, **second))
     assert (a.dedup_key == b.dedup_key) is same
+
+
+# --- the generated field checks cover every field of the schema ---------------------------------------------------
+
+def _checked_fields(plan: dict) -> list[tuple[str, Any]]:
+    """(path, _Check) of every field the generic checks look at, at any depth."""
+    fields = []
+    for check in plan.values():
+        if check.kind == nm._NESTED:
+            fields += _checked_fields(check.nested) if check.nested is not None else []
+        elif check.kind != nm._NUMBER or check.finite or check.bounds:
+            fields.append((check.path, check))
+    return fields
+
+
+_CHECKED = _checked_fields(nm._plan(pb.ConnectionEvent.DESCRIPTOR))
+
+
+def _failing_values(check) -> list[tuple[object, str]]:
+    """Values ``check`` refuses, with the reason given."""
+    if check.kind == nm._TEXT:
+        return [("x" * (check.limit + 1), f"longer than {check.limit} characters"),
+                ("a\x00b", "contains a NUL character")]
+    if check.kind == nm._CHOICE:
+        return [(999, "unknown value 999")]
+    not_finite = "must be a finite number"
+    values = [(float("nan"), not_finite), (float("inf"), not_finite)] if check.finite else []
+    if check.bounds:
+        low, high, reason = check.bounds
+        values += ([(low - 1, reason)] if low is not None else []) + ([(high + 1, reason)] if high is not None else [])
+    return values
+
+
+def _set_path(event: pb.ConnectionEvent, path: str, value: object) -> None:
+    *parents, name = path.split(".")
+    message = event
+    for part in parents:
+        message = getattr(message, part)
+    setattr(message, name, value)
+
+
+@pytest.mark.parametrize(("path", "value", "reason"), [
+    (path, value, reason) for path, check in _CHECKED for value, reason in _failing_values(check)],
+    ids=lambda v: repr(v)[:30])
+def test_every_checked_field_of_the_schema_refuses_what_it_must(path, value, reason):
+    event = full_event()
+    nm.check_fields(event)  # every field set, each valid
+    _set_path(event, path, value)
+    with pytest.raises(FieldError) as err:
+        nm.check_fields(event)
+    assert (err.value.field, err.value.reason) == (path, reason)
+
+
+def test_the_checks_cover_every_string_enum_and_ranged_number_of_the_schema():
+    paths = {path for path, _ in _CHECKED}
+    assert {"client.client_id", "radio.band", "radio.channel", "location.latitude", "traffic.bytes_in",
+            "access_network.cell_id", "auto_test.status"} <= paths
+    assert len(paths) == len(_CHECKED) > 40

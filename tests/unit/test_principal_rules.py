@@ -40,7 +40,7 @@ def sync_event() -> pb.ConnectionEvent:
 
 def normalise(event: pb.ConnectionEvent, principal: Principal) -> nm.StoredEvent:
     window = nm.IngestWindow(now() - dt.timedelta(days=31), now() + dt.timedelta(days=1), 31)
-    return nm.normalise(event, principal, window, {})
+    return nm.normalise(event, principal, window)
 
 
 def setter(path: str, value: object) -> Mutation:

@@ -54,7 +54,7 @@ def _facts(event: pb.ConnectionEvent, network_ref: int) -> dict[str, object]:
     """The fact columns of ``event`` as ingest stores them (a MAC column as
     PostgreSQL prints a macaddr: lower case, colons)."""
     window = nm.IngestWindow(WHEN - dt.timedelta(days=1), WHEN + dt.timedelta(days=1), 31)
-    stored = nm.normalise(event, PRINCIPAL, window, {})._asdict()
+    stored = nm.normalise(event, PRINCIPAL, window)._asdict()
     stored[NETWORK_COLUMN] = network_ref
     del stored[NETWORK_FIELD]
     return {name: stored[name] for name in FACT_COLUMNS}

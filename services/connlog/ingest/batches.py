@@ -19,7 +19,7 @@ from typing import NamedTuple
 
 from connlog.api.v1 import connection_event_pb2 as pb
 from connlog.core.principal import Principal
-from connlog.ingest.normalise import FieldError, IngestWindow, ValidationMemo, normalise
+from connlog.ingest.normalise import FieldError, IngestWindow, normalise
 from connlog.store.row import CopyRows, StoredEvent, copy_rows, insert_order
 
 # (position, stored event) for the valid ones; (position, field, reason) for the rest
@@ -42,13 +42,12 @@ def normalise_events(
     events: Iterable[pb.ConnectionEvent],
     principal: Principal,
     window: IngestWindow,
-    passed: ValidationMemo | None = None,
 ) -> Normalised:
     """Normalise a batch of events (in place), keeping their positions."""
     stored, rejected = [], []
     for position, event in enumerate(events):
         try:
-            stored.append((position, normalise(event, principal, window, passed)))
+            stored.append((position, normalise(event, principal, window)))
         except FieldError as err:
             rejected.append((position, err.field, err.reason))
     return stored, rejected
@@ -77,11 +76,10 @@ def access_point_sightings(events: Iterable[StoredEvent]) -> Sightings:
 
 
 def prepare_events(
-    events: Iterable[pb.ConnectionEvent], principal: Principal, window: IngestWindow,
-    passed: ValidationMemo | None = None,
+    events: Iterable[pb.ConnectionEvent], principal: Principal, window: IngestWindow
 ) -> PreparedBatch:
     """A stream batch normalised, de-duplicated and encoded for COPY."""
-    normalised, rejected = normalise_events(events, principal, window, passed)
+    normalised, rejected = normalise_events(events, principal, window)
     distinct = distinct_events(normalised)
     distinct.sort(key=insert_order)
     return PreparedBatch(copy_rows(distinct, principal.tenant_ref), access_point_sightings(distinct), rejected)

@@ -33,29 +33,14 @@ class CacheSpec(Generic[K, V]):
         return BoundedCache(self.name, self.max_entries, self.max_bytes, self.sizeof)
 
 
-def _memo_size(key: tuple[str, bytes], value: bool) -> int:
-    return len(key[1]) + _ENTRY_OVERHEAD
-
-
 def _access_point_size(key: tuple[int, str], value: tuple[int, str, dt.datetime]) -> int:
     return len(key[1]) + 2 * len(value[1]) + _ENTRY_OVERHEAD + 100  # the value tuple and its datetime
 
 
-# The validation memo (see normalise._check_set_fields): sub-messages that
-# passed, by path and serialized content -> True. Small ones only (normalise
-# skips larger ones). A typical entry is 30-100 bytes of content plus ~200 of
-# overhead.
-VALIDATION_MEMO: CacheSpec[tuple[str, bytes], bool] = CacheSpec(
-    "ingest.validation_memo", max_entries=50_000, max_bytes=16 * 1024 * 1024, sizeof=_memo_size)
 # (tenant_ref, network id) -> network_ref
 NETWORK_REFS: CacheSpec[tuple[int, str], int] = CacheSpec("ingest.network_refs", max_entries=50_000)
 # (tenant_ref, AP serial) -> the last recorded (network_ref, name, time)
 ACCESS_POINTS: CacheSpec[tuple[int, str], tuple[int, str, dt.datetime]] = CacheSpec(
     "ingest.access_points", max_entries=50_000, max_bytes=16 * 1024 * 1024, sizeof=_access_point_size)
 
-INGEST_CACHES: tuple[CacheSpec, ...] = (VALIDATION_MEMO, NETWORK_REFS, ACCESS_POINTS)
-
-
-def new_validation_memo() -> BoundedCache[tuple[str, bytes], bool]:
-    """The memo ``normalise`` keeps between events (one per pipeline)."""
-    return VALIDATION_MEMO.create()
+INGEST_CACHES: tuple[CacheSpec, ...] = (NETWORK_REFS, ACCESS_POINTS)

@@ -14,13 +14,13 @@ import json
 import math
 import re
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 from google.protobuf import duration_pb2, struct_pb2, timestamp_pb2
 from google.protobuf.descriptor import FieldDescriptor
-from google.protobuf.message import Message
 
 from connlog.api.v1 import connection_event_pb2 as pb
 from connlog.core.identifiers import NETWORK_ID, normalise_mac
@@ -90,8 +90,8 @@ _TEXT, _CHOICE, _NESTED, _NUMBER = range(4)
 
 @dataclass(frozen=True)
 class _Check:
-    """What the generic pass checks of one field, worked out once from the
-    schema (reading descriptors per event costs more than the checks)."""
+    """What the generic checks check of one field, worked out from the
+    schema (``check_fields`` is generated from them)."""
 
     kind: int
     path: str
@@ -119,61 +119,94 @@ def _plan(message_type: Any, prefix: str = "") -> dict:  # a message Descriptor 
     return plan
 
 
-_EVENT_PLAN = _plan(pb.ConnectionEvent.DESCRIPTOR)
-_MAX_PASSED = 1024  # bytes: a larger sub-message is checked each time, not memoised (the memo bounds its total)
+def _bad_text(path: str, value: str, limit: int) -> None:
+    if len(value) > limit:
+        raise FieldError(path, f"longer than {limit} characters")
+    raise FieldError(path, "contains a NUL character")
+
+
+def _unknown(path: str, value: int) -> None:
+    raise FieldError(path, f"unknown value {value}")
+
+
+def _not_finite(path: str) -> None:
+    raise FieldError(path, "must be a finite number")
+
+
+def _out_of_range(path: str, reason: str) -> None:
+    raise FieldError(path, reason)
+
+
+def _checks_source(plan: dict, name: str, functions: list[str], constants: dict[str, Any]) -> None:
+    """Add to ``functions`` the source of ``name(message)``: the generic
+    checks of every field of ``plan`` (string lengths and NULs, known enum
+    values, finite numbers within their ranges) as straight-line code, in
+    field number order (the order ``ListFields`` gives), reading only what
+    can fail: a sub-message or a number with presence is looked at only when
+    set, a number without a check not at all."""
+    lines = [f"def {name}(_m):"]
+    for descriptor, check in sorted(plan.items(), key=lambda item: item[0].number):
+        field, path = descriptor.name, check.path
+        if descriptor.is_repeated:
+            raise TypeError(f"{path}: repeated fields have no generated check")
+        if check.kind == _TEXT:
+            lines += [f"    _v = _m.{field}",
+                      f"    if _v and (len(_v) > {check.limit} or '\\x00' in _v):",
+                      f"        _bad_text({path!r}, _v, {check.limit})"]
+        elif check.kind == _CHOICE:
+            choices = f"_CHOICES_{len(constants)}"
+            constants[choices] = check.choices
+            lines += [f"    _v = _m.{field}", f"    if _v not in {choices}:", f"        _unknown({path!r}, _v)"]
+        elif check.kind == _NESTED:
+            if check.nested is not None:
+                nested = f"_check_{path.replace('.', '_')}"
+                _checks_source(check.nested, nested, functions, constants)
+                lines += [f"    if _m.HasField({field!r}):", f"        {nested}(_m.{field})"]
+        elif check.finite or check.bounds:
+            if not descriptor.has_presence:  # (-0.0 would be set, yet falsy)
+                raise TypeError(f"{path}: a checked number needs presence")
+            lines += [f"    if _m.HasField({field!r}):", f"        _v = _m.{field}"]
+            if check.finite:
+                lines += ["        if not _isfinite(_v):", f"            _not_finite({path!r})"]
+            if check.bounds:
+                low, high, reason = check.bounds
+                tests = [f"_v < {low!r}"] if low is not None else []
+                tests += [f"_v > {high!r}"] if high is not None else []
+                lines += [f"        if {' or '.join(tests)}:", f"            _out_of_range({path!r}, {reason!r})"]
+    if len(lines) == 1:
+        lines.append("    pass")
+    functions.append("\n".join(lines))
+
+
+def _event_checks_source() -> tuple[str, dict[str, Any]]:
+    functions: list[str] = []
+    constants: dict[str, Any] = {}
+    _checks_source(_plan(pb.ConnectionEvent.DESCRIPTOR), "check_fields", functions, constants)
+    return "\n\n\n".join(functions) + "\n", constants
+
+
+CHECKS_SOURCE, _CHECK_CONSTANTS = _event_checks_source()
+
+
+def _compile_checks() -> Callable[[pb.ConnectionEvent], None]:
+    namespace: dict[str, Any] = {"_bad_text": _bad_text, "_unknown": _unknown, "_not_finite": _not_finite,
+                                 "_out_of_range": _out_of_range, "_isfinite": math.isfinite, **_CHECK_CONSTANTS}
+    exec(compile(CHECKS_SOURCE, f"<{__name__}.check_fields>", "exec"), namespace)
+    function = namespace["check_fields"]
+    function.__doc__ = """The generic checks of every set field of an event (``CHECKS_SOURCE``,
+    generated from the schema): string lengths and NULs, known enum values,
+    finite numbers within their ranges; raises FieldError naming the first
+    field (in field number order, depth first) that fails."""
+    function.__module__ = __name__
+    return function
+
+
+check_fields: Callable[[pb.ConnectionEvent], None] = _compile_checks()
+
 _TIMING_PATHS = {d: "timing." + d.name for d in pb.ConnectionTiming.DESCRIPTOR.fields}
 _TIMING_TIMESTAMPS = frozenset(
     d for d in pb.ConnectionTiming.DESCRIPTOR.fields
     if d.message_type is not None and d.message_type.full_name == "google.protobuf.Timestamp")
-
-
-class ValidationMemo(Protocol):
-    """Where validation remembers sub-messages that passed (a dict, or the
-    pipeline's bounded cache: connlog.ingest.caches.VALIDATION_MEMO)."""
-
-    def __contains__(self, key: object, /) -> bool: ...
-
-    def __setitem__(self, key: tuple[str, bytes], value: bool, /) -> None: ...
-
-
-def _check_set_fields(message: Message, plan: dict = _EVENT_PLAN, passed: ValidationMemo | None = None) -> None:
-    """Generic checks of every field that is set (only those: events are
-    sparse): string lengths and NULs, known enum values, numeric ranges.
-
-    ``passed`` (optional, owned by the caller) remembers sub-messages that
-    passed, by path and content: events of one client, AP or WLAN repeat
-    them, and a lookup costs less than the checks."""
-    for descriptor, value in message.ListFields():
-        check = plan[descriptor]
-        kind = check.kind
-        if kind == _TEXT:
-            if len(value) > check.limit:
-                raise FieldError(check.path, f"longer than {check.limit} characters")
-            if "\x00" in value:
-                raise FieldError(check.path, "contains a NUL character")
-        elif kind == _NESTED:
-            if check.nested is not None:
-                if passed is None:
-                    _check_set_fields(value, check.nested)
-                    continue
-                data = value.SerializeToString()
-                if len(data) > _MAX_PASSED:
-                    _check_set_fields(value, check.nested, passed)
-                    continue
-                key = (check.path, data)
-                if key not in passed:  # a bounded LRU (connlog.core.caches): entries and bytes
-                    _check_set_fields(value, check.nested, passed)
-                    passed[key] = True
-        elif kind == _CHOICE:
-            if value not in check.choices:
-                raise FieldError(check.path, f"unknown value {value}")
-        else:
-            if check.finite and not math.isfinite(value):
-                raise FieldError(check.path, "must be a finite number")
-            bounds = check.bounds
-            if bounds and ((bounds[0] is not None and value < bounds[0])
-                           or (bounds[1] is not None and value > bounds[1])):
-                raise FieldError(check.path, bounds[2])
 
 
 def _mac(value: str, field: str) -> str:
@@ -341,12 +374,11 @@ def _ip(value: str) -> str:
 
 
 def normalise(
-    event: pb.ConnectionEvent, principal: Principal, window: IngestWindow, passed: ValidationMemo | None = None
+    event: pb.ConnectionEvent, principal: Principal, window: IngestWindow
 ) -> StoredEvent:
     """Validate ``event`` (modified in place, and left without the fields the
     row's columns hold) and return it ready to store.
-    ``passed``: a dict the caller keeps between calls, to skip re-checking
-    sub-messages seen before (see ``_check_set_fields``)."""
+"""
     # Output-only fields are the server's to set.
     event.ClearField("name")
     event.ClearField("event_id")
@@ -361,7 +393,7 @@ def normalise(
     if not NETWORK_ID.match(network_id):
         raise FieldError("network_id", "must be 1-128 letters, digits or _.:~- starting with a letter or digit")
 
-    _check_set_fields(event, _EVENT_PLAN, passed)
+    check_fields(event)
 
     # (writes only what changed: a protobuf write costs more than a compare)
     client = event.client

@@ -24,7 +24,7 @@ from connlog.core.metrics import ServiceMetrics
 from connlog.core.principal import Principal
 from connlog.core.settings import Settings
 from connlog.ingest.batches import Sightings, access_point_sightings, distinct_events, normalise_events
-from connlog.ingest.caches import ACCESS_POINTS, NETWORK_REFS, VALIDATION_MEMO, new_validation_memo
+from connlog.ingest.caches import ACCESS_POINTS, NETWORK_REFS
 from connlog.ingest.group_commit import GroupCommit
 from connlog.ingest.normalise import IngestWindow
 from connlog.ingest.workers import NormaliserPool
@@ -32,7 +32,7 @@ from connlog.store.accounts import AccountStore
 from connlog.store.events import EventStore, StoredEvent
 from connlog.store.feed import FeedNotifier
 
-__all__ = ["BatchResults", "IngestCounts", "IngestPipeline", "StreamBatchOutcome", "new_validation_memo"]
+__all__ = ["BatchResults", "IngestCounts", "IngestPipeline", "StreamBatchOutcome"]
 
 # Stream batches at least this large go to the worker processes, if any.
 WORKER_MIN_EVENTS = 256
@@ -94,7 +94,6 @@ class IngestPipeline:
         # bounded, named (connlog.ingest.caches)
         self._network_refs = NETWORK_REFS.create()
         self._access_points = ACCESS_POINTS.create()
-        self._passed = VALIDATION_MEMO.create()  # sub-messages that passed validation (see normalise)
         self._workers = workers
         # small calls (unary RPC, REST shapes) are stored in groups
         self._group = GroupCommit(self._events, settings) if settings.group_commit_lanes else None
@@ -118,7 +117,7 @@ class IngestPipeline:
         """Ingest one batch; one result per event, in order (its ``index``
         the event's position). The events are normalised in place (callers
         hand over their messages)."""
-        normalised, invalid = normalise_events(events, principal, self.window(), self._passed)
+        normalised, invalid = normalise_events(events, principal, self.window())
         results: list[ingest_pb.IngestResult | None] = [None] * len(events)
         for result in _rejections(invalid, 0):
             results[result.index] = result
@@ -188,7 +187,7 @@ class IngestPipeline:
                     self._copy_refusals.inc()
                 await self._record_access_points(tenant_ref, prepared.access_points, refs)
         else:
-            normalised, invalid = normalise_events(events, principal, window, self._passed)
+            normalised, invalid = normalise_events(events, principal, window)
             to_store = distinct_events(normalised)
             if to_store:
                 refs = await self._network_refs_for(tenant_ref, {e.network_id for e in to_store})
