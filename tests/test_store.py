@@ -289,6 +289,9 @@ async def test_copied_rows_are_stored_once_each_whether_or_not_some_are_stored_a
         stored = await _stored_clients(conn, tenant_ref)
         assert stored == [(f"N_c{1 + i % 2}", f"c{i:03}") for i in range(150)]  # each once, in its own network
         assert await conn.fetchval("SELECT count(*) FROM connection_events WHERE tenant_ref = $1", tenant_ref) == 150
+        # the columns a copy leaves out take their defaults: an id, and the writer's transaction (the commit feed's)
+        assert await conn.fetchval("SELECT count(*) FROM connection_events WHERE tenant_ref = $1 AND id IS NOT NULL "
+                                   "AND stored_xid IS NOT NULL AND received_at IS NOT NULL", tenant_ref) == 150
     finally:
         await conn.close()
         await pool.close()
