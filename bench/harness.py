@@ -26,6 +26,7 @@ from connlog.gateway import process as gateway
 from connlog.gateway.config import admin_socket
 from connlog.ingest.workers import worker_count
 from connlog.store.partitions import maintain_partitions
+from connlog.store.rollups import status
 from connlog.suite import wait_listening, wait_serving
 
 # A benchmark database like a small production one (an embedded server only:
@@ -247,3 +248,18 @@ class running_suite:
             await asyncio.to_thread(self._server.stop)
         if suite:
             shutil.rmtree(suite.workdir, ignore_errors=True)
+
+
+async def caught_up(suite: Suite, timeout: float) -> float:
+    """Wait until the rollups hold every stored event; returns the seconds
+    waited (raises TimeoutError after ``timeout``)."""
+    conn = await asyncpg.connect(suite.database_url)
+    began = time.perf_counter()
+    try:
+        while (await status(conn)).pending:
+            if time.perf_counter() - began > timeout:
+                raise TimeoutError("the rollups did not catch up")
+            await asyncio.sleep(0.5)
+        return time.perf_counter() - began
+    finally:
+        await conn.close()

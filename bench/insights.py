@@ -20,10 +20,9 @@ import asyncpg
 import grpc
 
 from bench.data import network_id
-from bench.harness import Suite
+from bench.harness import Suite, caught_up
 from connlog.api.v1 import insights_service_pb2 as ipb
 from connlog.api.v1 import insights_service_pb2_grpc
-from connlog.store.rollups import status
 
 WEEK = dt.timedelta(days=7)
 
@@ -41,21 +40,6 @@ GROUP BY 1, 2, 3, 4, 5
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
-
-
-async def caught_up(suite: Suite, timeout: float) -> float:
-    """Wait until the rollups hold every stored event; returns the seconds
-    waited (raises TimeoutError after ``timeout``)."""
-    conn = await asyncpg.connect(suite.database_url)
-    began = time.perf_counter()
-    try:
-        while (await status(conn)).pending:
-            if time.perf_counter() - began > timeout:
-                raise TimeoutError("the rollups did not catch up")
-            await asyncio.sleep(0.5)
-        return time.perf_counter() - began
-    finally:
-        await conn.close()
 
 
 async def summaries(suite: Suite, token: str, calls: int, raw_calls: int, *, catch_up_timeout: float) -> dict:

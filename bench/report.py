@@ -22,6 +22,16 @@ def _verdict(ok: bool) -> str:
     return "met" if ok else "**not met**"
 
 
+def _rollups_after_bulk(bulk: dict) -> str:
+    """How long after a bulk load's last event the rollups held every event
+    (each baseline waits for it: the fold would take the baseline's CPU)."""
+    lag = bulk.get("rollups_caught_up_s")
+    if not lag:
+        return ""
+    return (f"The rollups held every bulk-loaded event {_s(lag, 1)} s after the load's last event was stored "
+            "(the rollup maintainer folds while connlog ingests; each COPY baseline starts after that). ")
+
+
 def _single_event_generators(single: dict) -> str:
     if "grpc_generator_rps" not in single:  # a report of an older run
         return (f"The single-event load generator alone (64 aiohttp clients against Envoy's own 404) made "
@@ -153,6 +163,7 @@ def markdown(r: dict) -> str:
         f"{_s(bulk['generator_events_per_s'], 0)} events/s, "
         f"{bulk['generator_events_per_s']['median'] / bulk['connlog_events_per_s']['median']:.1f}× what connlog "
         "ingested, so it was not the bottleneck. "
+        + _rollups_after_bulk(bulk)
         + _single_event_generators(single)
         + f"Each single-event load sends {single.get('events_per_run', 0):,} events per run; "
         "the single-row baseline inserts the same events, normalised as connlog stores them, into a copy of the "
