@@ -116,9 +116,9 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             from connlog.vendorsync.main import run
         else:
             from connlog.query.main import run
-        from connlog.core.server import tune_garbage_collector
+        from connlog.core.server import tune_garbage_collector, young_threshold
 
-        tune_garbage_collector()
+        tune_garbage_collector(young_threshold(args.service))
         await run(settings)
         return 0
     if args.command == "db":
