@@ -125,18 +125,6 @@ def _bad_text(path: str, value: str, limit: int) -> None:
     raise FieldError(path, "contains a NUL character")
 
 
-def _unknown(path: str, value: int) -> None:
-    raise FieldError(path, f"unknown value {value}")
-
-
-def _not_finite(path: str) -> None:
-    raise FieldError(path, "must be a finite number")
-
-
-def _out_of_range(path: str, reason: str) -> None:
-    raise FieldError(path, reason)
-
-
 def _checks_source(plan: dict, name: str, functions: list[str], constants: dict[str, Any]) -> None:
     """Add to ``functions`` the source of ``name(message)``: the generic
     checks of every field of ``plan`` (string lengths and NULs, known enum
@@ -156,7 +144,8 @@ def _checks_source(plan: dict, name: str, functions: list[str], constants: dict[
         elif check.kind == _CHOICE:
             choices = f"_CHOICES_{len(constants)}"
             constants[choices] = check.choices
-            lines += [f"    _v = _m.{field}", f"    if _v not in {choices}:", f"        _unknown({path!r}, _v)"]
+            lines += [f"    _v = _m.{field}", f"    if _v not in {choices}:",
+                      f"        raise FieldError({path!r}, f'unknown value {{_v}}')"]
         elif check.kind == _NESTED:
             if check.nested is not None:
                 nested = f"_check_{path.replace('.', '_')}"
@@ -167,12 +156,13 @@ def _checks_source(plan: dict, name: str, functions: list[str], constants: dict[
                 raise TypeError(f"{path}: a checked number needs presence")
             lines += [f"    if _m.HasField({field!r}):", f"        _v = _m.{field}"]
             if check.finite:
-                lines += ["        if not _isfinite(_v):", f"            _not_finite({path!r})"]
+                lines += ["        if not _isfinite(_v):",
+                          f"            raise FieldError({path!r}, 'must be a finite number')"]
             if check.bounds:
                 low, high, reason = check.bounds
                 tests = [f"_v < {low!r}"] if low is not None else []
                 tests += [f"_v > {high!r}"] if high is not None else []
-                lines += [f"        if {' or '.join(tests)}:", f"            _out_of_range({path!r}, {reason!r})"]
+                lines += [f"        if {' or '.join(tests)}:", f"            raise FieldError({path!r}, {reason!r})"]
     if len(lines) == 1:
         lines.append("    pass")
     functions.append("\n".join(lines))
@@ -189,8 +179,8 @@ CHECKS_SOURCE, _CHECK_CONSTANTS = _event_checks_source()
 
 
 def _compile_checks() -> Callable[[pb.ConnectionEvent], None]:
-    namespace: dict[str, Any] = {"_bad_text": _bad_text, "_unknown": _unknown, "_not_finite": _not_finite,
-                                 "_out_of_range": _out_of_range, "_isfinite": math.isfinite, **_CHECK_CONSTANTS}
+    namespace: dict[str, Any] = {"FieldError": FieldError, "_bad_text": _bad_text, "_isfinite": math.isfinite,
+                                 **_CHECK_CONSTANTS}
     exec(compile(CHECKS_SOURCE, f"<{__name__}.check_fields>", "exec"), namespace)
     function = namespace["check_fields"]
     function.__doc__ = """The generic checks of every set field of an event (``CHECKS_SOURCE``,

@@ -403,9 +403,7 @@ class EventStore:
                         # (a deadlock too: a concurrent batch holding some of the same
                         # events waits on these; the staged INSERT below waits its turn)
                         refused = True
-                async with conn.transaction():  # the staging rows live until the commit
-                    await self._stage(conn, data)
-                    return _row_count(await conn.execute(INSERT_STAGED_QUIET, tenant_ref))
+                return await self._insert_staged_counting(conn, tenant_ref, data)
 
         count = await self._with_partitions(lambda: rows.days, write)
         if count:
@@ -444,9 +442,8 @@ class EventStore:
         """One INSERT without RETURNING: how many rows were new."""
         with _partition_errors():
             if len(events) >= COPY_THRESHOLD:
-                async with conn.transaction():  # the staging rows live until the commit
-                    await self._stage(conn, copy_rows(events, tenant_ref).bound(network_refs))
-                    return _row_count(await conn.execute(INSERT_STAGED_QUIET, tenant_ref))
+                data = copy_rows(events, tenant_ref).bound(network_refs)
+                return await self._insert_staged_counting(conn, tenant_ref, data)
             # one statement: atomic without BEGIN/COMMIT round trips
             return _row_count(await conn.execute(INSERT_QUIET, tenant_ref, *_columns(events, network_refs)))
 
@@ -470,6 +467,13 @@ class EventStore:
             )
             outcomes.update({(r["dedup_key"], r["occurred_at"]): InsertOutcome(r["id"], False) for r in rows})
         return outcomes
+
+    async def _insert_staged_counting(self, conn: Connection, tenant_ref: int, data: bytes) -> int:
+        """Stage ``data`` (``CopyRows.bound``) and insert it with ON CONFLICT
+        DO NOTHING, in one transaction: how many rows were new."""
+        async with conn.transaction():  # the staging rows live until the commit
+            await self._stage(conn, data)
+            return _row_count(await conn.execute(INSERT_STAGED_QUIET, tenant_ref))
 
     @staticmethod
     async def _stage(conn: Connection, data: bytes) -> None:
