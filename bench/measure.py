@@ -16,6 +16,7 @@ import grpc
 import orjson
 
 from bench.data import Shape, all_events, client_mac, network_id
+from bench.floor import noop_ingest
 from bench.harness import Suite, caught_up
 from bench.load import generate_only, single_row_load, stream_ingest, unary_load, wrk_available, wrk_load
 from connlog.api.v1 import connection_event_pb2 as pb
@@ -217,10 +218,12 @@ async def single_event_ingest(suite: Suite, device_token: str, operator_token: s
     ingest processes in ``ingest_processes`` (sharing the port; the suite is
     scaled before each). Every load runs in processes of its own; each load
     generator is also measured alone (against Envoy's own answers) and by its
-    CPU per request."""
+    CPU per request. The gRPC load is also sent to a no-op IngestService
+    (bench.floor): the most a grpcio server serves here."""
     loop = asyncio.get_running_loop()
     keys = ("generator_rps", "grpc_generator_rps", "baseline_rps", "baseline_p50_ms", "baseline_p99_ms",
-            "baseline_client_cpu_us", "rest_generator_cpu_us", "grpc_generator_cpu_us")
+            "baseline_client_cpu_us", "rest_generator_cpu_us", "grpc_generator_cpu_us", "grpc_floor_rps",
+            "grpc_floor_baseline_ratio", "grpc_floor_p99_ms")
     per_count = ("rest_rps", "grpc_rps", "ratio", "grpc_baseline_ratio", "rest_baseline_ratio", "rest_p50_ms",
                  "rest_p99_ms", "grpc_p50_ms", "grpc_p99_ms")
     out: dict = {k: [] for k in keys} | {"errors": 0, "callers": CALLERS, "events_per_run": requests}
@@ -259,6 +262,15 @@ async def single_event_ingest(suite: Suite, device_token: str, operator_token: s
             for name, result in (("baseline", baseline),):
                 out[f"{name}_p50_ms"].append(_p(result, 50))
                 out[f"{name}_p99_ms"].append(_p(result, 99))
+            # the ceiling: the same unary load against a server that does nothing
+            async with noop_ingest() as floor_address:
+                floor = await spread_load(pool, "grpc", floor_address, operator_token,
+                                          [e.SerializeToString() for e in _fresh(serialized, f"floor-{run}")])
+            if floor["errors"]:
+                raise RuntimeError(f"{floor['errors']} calls to the no-op IngestService failed")
+            out["grpc_floor_rps"].append(floor["requests"] / floor["seconds"])
+            out["grpc_floor_baseline_ratio"].append(out["grpc_floor_rps"][-1] / base_rps)
+            out["grpc_floor_p99_ms"].append(_p(floor, 99))
             for n in ingest_processes:
                 await suite.scale_ingest(n)
                 this = by_count[n]

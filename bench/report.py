@@ -91,6 +91,13 @@ def markdown(r: dict) -> str:
         f"{_f(single['rest_p99_ms']['median'])} | | | p99 < 50 | {_verdict(single['rest_p99_ms']['median'] < 50)} |",
         f"| single-event REST / gRPC unary | | | {_s(single['ratio'], 2)} | | |",
     ]
+    if "grpc_floor_rps" in single:  # (not in reports of older runs)
+        lines.append(
+            f"| the same unary load against a no-op IngestService (grpcio on uvloop, nothing done: the most one "
+            f"grpcio server process serves here; `bench/floor.py`), calls/s (p99 ms) | "
+            f"{_s(single['grpc_floor_rps'], 0)} ({_f(single['grpc_floor_p99_ms']['median'])}); connlog's unary rate "
+            f"is {single['grpc_rps']['median'] / single['grpc_floor_rps']['median']:.2f} of it | the same baseline | "
+            f"{_s(single['grpc_floor_baseline_ratio'], 2)} | (ceiling) | |")
     for count, by in sorted((single.get("ingest_processes") or {}).items(), key=lambda item: int(item[0])):
         if int(count) == 1:
             continue
