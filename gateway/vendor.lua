@@ -27,11 +27,14 @@
 --     transcoder binds only the path's own fields.
 -- Response (after the transcoder):
 --   * x-connlog-http-status from the backend becomes the HTTP status (201,
---     400, 401, 404, 422, 429 ...), since the transcoder always answers 200.
+--     400, 401, 404, 422, 429 ...), since the transcoder always answers 200;
+--     an answer on a vendor shape's path that names none gets the shape's
+--     success status (the backend leaves that one out: connlog.shapes.rest).
 --   * gRPC bookkeeping headers are dropped from REST answers.
 
--- The REST shapes' path prefixes (longest first) and error body templates:
--- connlog.gateway.config fills them in from connlog.shapes.registry.
+-- The REST shapes' path prefixes (longest first), error body templates and
+-- success statuses: connlog.gateway.config fills them in from
+-- connlog.shapes.registry.
 local SHAPES = {}  -- rendered
 -- The headers the gateway and the backends exchange (connlog.shapes.rest).
 local HEADERS = {}  -- rendered
@@ -241,6 +244,12 @@ function envoy_on_response(handle)
   if status then
     headers:replace(":status", status)
     headers:remove(HEADERS.status)
+  elseif headers:get(":status") == "200" and not is_grpc(headers) then
+    local shape = shape_of(handle:streamInfo():dynamicMetadata():get("connlog")["path"])
+    if shape and shape.success ~= 200 then
+      status = tostring(shape.success)
+      headers:replace(":status", status)
+    end
   end
   if not is_grpc(headers) then
     headers:remove("grpc-status")

@@ -249,7 +249,7 @@ def _local_reply_format(envoy: dict, path: str) -> dict | None:
 
 
 @pytest.mark.parametrize("shape", registry.SHAPES, ids=[s.name for s in registry.SHAPES])
-def test_every_shapes_paths_get_its_error_format(envoy, shape):
+def test_every_shapes_paths_get_its_error_format_and_success_status(envoy, shape):
     expected = json.loads(json.dumps(shape.error_body(599, "%LOCAL_REPLY_BODY%")).replace("599", '"%RESPONSE_CODE%"'))
     lua = _filter(envoy, "envoy.filters.http.lua")["default_source_code"]["inline_string"]
     for prefix in shape.path_prefixes:
@@ -257,7 +257,8 @@ def test_every_shapes_paths_get_its_error_format(envoy, shape):
             assert _local_reply_format(envoy, path) == expected, path
         template = json.dumps(shape.error_body(599, "\x01"), separators=(",", ":"))
         template = template.replace("599", "@STATUS@").replace('"\\u0001"', "@MESSAGE@")
-        assert f"{{prefix = {json.dumps(prefix)}, template = {json.dumps(template)}}}" in lua
+        assert (f"{{prefix = {json.dumps(prefix)}, template = {json.dumps(template)}, "
+                f"success = {shape.success_status}}}") in lua
 
 
 def test_paths_outside_every_shape_get_google_rpc_status(envoy):

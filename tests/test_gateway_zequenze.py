@@ -5,10 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+import grpc
 import httpx
 import pytest
 
 from connlog.api.v1 import query_service_pb2 as qpb
+from connlog.api.v1 import zequenze_service_pb2, zequenze_service_pb2_grpc
+from connlog.shapes.rest import STATUS_HEADER
 from tests.support.gateway_calls import ZEQUENZE_SAMPLES as SAMPLES
 
 URL = "/api/v1/device_app_connection_log/"
@@ -49,6 +52,19 @@ async def test_documented_examples_are_created(gateway, clients, tenant, example
     assert event.client.reporting_device_id == "dev-1" and event.client.client_id == "dev-1"
     assert event.access_network.name == log["network_name"]
     assert json.loads(event.vendor_record.data) == log
+
+
+async def test_a_direct_grpc_caller_is_told_the_status_the_gateway_implies(suite, tenant):
+    # Through the gateway the backend leaves the shape's success status (201)
+    # to the gateway; a caller without it still gets it named.
+    async with grpc.aio.insecure_channel(suite.ingest_address) as channel:
+        call = zequenze_service_pb2_grpc.ZequenzeServiceStub(channel).CreateDeviceAppConnectionLog(
+            zequenze_service_pb2.CreateDeviceAppConnectionLogRequest(
+                body={"content_type": "application/json", "data": json.dumps(SAMPLES["wifi"]).encode()}),
+            metadata=tenant.md("device"))
+        reply = await call
+        assert dict(await call.initial_metadata())[STATUS_HEADER] == "201"
+    assert json.loads(reply.data)["network_name"] == SAMPLES["wifi"]["network_name"]
 
 
 async def test_errors_name_the_field(gateway, tenant):

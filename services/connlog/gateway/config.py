@@ -430,7 +430,8 @@ def lua_source(retry_after_seconds: int, origin: str = "", base_path: str = "",
     for prefix, shape in shape_prefixes():
         template = json.dumps(shape.error_body(599, "\x01"), separators=(",", ":"))
         template = template.replace("599", "@STATUS@").replace('"\\u0001"', "@MESSAGE@")
-        shapes.append(f"  {{prefix = {json.dumps(prefix)}, template = {json.dumps(template)}}},")
+        shapes.append(f"  {{prefix = {json.dumps(prefix)}, template = {json.dumps(template)}, "
+                      f"success = {shape.success_status}}},")
     headers = ", ".join(f"{key} = {json.dumps(name)}" for key, name in HEADERS.items())
     rendered = {
         "local SHAPES = {}": "local SHAPES = {\n" + "\n".join(shapes) + "\n}",

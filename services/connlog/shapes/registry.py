@@ -11,7 +11,8 @@ What differs per shape is read from here, nowhere else:
   route of each gRPC service to the cluster of the process hosting it, the
   error format of each shape's paths (Envoy's own replies and the Lua
   filter's) and the largest request body each shape's paths take
-  (``max_request_bytes``: one byte more is a 413 in the shape's format); the
+  (``max_request_bytes``: one byte more is a 413 in the shape's format), and
+  the status of its answers that name none (``success_status``); the
   edge interceptor answers a shape's errors in the same format
   (``error_body``).
 
@@ -75,6 +76,9 @@ class Shape:
     # the largest request body the gateway passes on for its paths (more: 413)
     max_request_bytes: int
     timeout_seconds: int = 60  # the gateway's route timeout
+    # the HTTP status the gateway gives an answer on its paths that names none
+    # (the transcoder answers a gRPC OK with 200); see connlog.shapes.rest.respond
+    success_status: int = 200
 
     @property
     def service(self) -> str:
@@ -103,7 +107,7 @@ SHAPES: tuple[Shape, ...] = (
     Shape("zequenze", zequenze_service_pb2.DESCRIPTOR.services_by_name["ZequenzeService"],
           zequenze_service_pb2_grpc.add_ZequenzeServiceServicer_to_server, zequenze.ZequenzeServicer, INGEST,
           ("/api/v1/device_app_connection_log",), zequenze.error_body, None, pb.VENDOR_ZEQUENZE,
-          max_request_bytes=ZEQUENZE_MAX_REQUEST_BYTES),
+          max_request_bytes=ZEQUENZE_MAX_REQUEST_BYTES, success_status=zequenze.SUCCESS_STATUS),
 )
 
 

@@ -6,8 +6,10 @@ settings, never from the request) and the address of its immediate peer
 (``x-connlog-peer``), from which ``absolute_origin`` decides where absolute
 URLs point (``connlog.core.origin``); it removes any client-sent copy of
 every one of these headers first. The backend answers with an HttpBody and sets the HTTP status through the
-``x-connlog-http-status`` response metadata. These header names are written
-once, here: the gateway config renders them into the Lua filter.
+``x-connlog-http-status`` response metadata, or, through the gateway, leaves
+it out when it is the shape's ``success_status`` (which the Lua filter then
+sets). These header names are written once, here: the gateway config renders
+them into the Lua filter.
 
 The raw path is the one source of a REST caller's query parameters: the
 gateway hands the transcoder a shape's path without its query, so the typed
@@ -233,9 +235,16 @@ async def respond(
     *,
     headers: Iterable[tuple[str, str]] = (),
     raw: bytes | None = None,
+    implied: int | None = None,
 ) -> HttpBody:
     """Send the HTTP status and headers, and return the JSON body (``raw``:
-    JSON text already made)."""
-    await context.send_initial_metadata(((STATUS_HEADER, str(status)), *headers))
+    JSON text already made). ``implied``: the status the gateway gives this
+    answer if it names none (its shape's ``success_status``; only for a call
+    that came through the gateway): an answer with that status and no
+    headers sends no response metadata, one completion-queue round trip per
+    call fewer (gRPC sends metadata given apart from the message on its own)."""
+    metadata = ((STATUS_HEADER, str(status)), *headers)
+    if status != implied or len(metadata) > 1:
+        await context.send_initial_metadata(metadata)
     data = raw if raw is not None else orjson.dumps(body)
     return HttpBody(content_type="application/json", data=data)

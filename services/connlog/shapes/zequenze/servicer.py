@@ -30,6 +30,10 @@ def error_body(status: int, message: str) -> dict[str, object]:
 
 SHAPE = "zequenze"  # a device key whose shape this is writes here (and only here)
 
+# A stored log is answered 201; the gateway gives every answer of the shape's
+# paths that names no status this one (connlog.shapes.registry).
+SUCCESS_STATUS = 201
+
 AUTH = RestAuth(
     missing="Authentication credentials were not provided.",
     invalid="Invalid token.",
@@ -58,7 +62,8 @@ class ZequenzeServicer(zequenze_service_pb2_grpc.ZequenzeServiceServicer):
         wait = await self._ctx.auth.over_budget(principal, 1)
         if wait is not None:
             raise throttled(wait)
-        check_query(rest_call(context))
+        call = rest_call(context)
+        check_query(call)
         log: ZequenzeLog = parse_body(request.body.data)
         validate(log)
         received_at = dt.datetime.now(dt.UTC)
@@ -67,4 +72,5 @@ class ZequenzeServicer(zequenze_service_pb2_grpc.ZequenzeServiceServicer):
         if result.status == ingest_pb.INGEST_STATUS_REJECTED:
             key = KEY_OF_FIELD.get(result.field, "non_field_errors")
             raise field_errors(422, {key: [result.reason]})
-        return await respond(context, 201, stored_log(log, result.event_id, received_at))
+        return await respond(context, SUCCESS_STATUS, stored_log(log, result.event_id, received_at),
+                             implied=SUCCESS_STATUS if call.via_gateway else None)
