@@ -54,7 +54,7 @@ PARTS = {
     "socket writes (asyncio transports)": ("_SelectorSocketTransport.write",),
     "stream: ingest_stream_batch": ("ingest_stream_batch (connlog/ingest/pipeline.py",),
     "stream: worker hand-over (serialize, wait, results)": ("normalise (connlog/ingest/workers.py",),
-    "stream: insert_counting": ("insert_counting",),
+    "stream: insert_copied": ("insert_copied",),
     "stream: access points": ("_record_access_points",),
     "stream: receiving messages": ("_stream (connlog/ingest/servicer.py",),
 }

@@ -120,8 +120,8 @@ ALLOWED = (
 EXPECTED: tuple[tuple[str, str], ...] = (
     ("events.insert, small (unnest ... RETURNING)", r"^INSERT INTO connection_events .* FROM unnest\(.*RETURNING"),
     ("events.insert, staged (RETURNING)", r"^INSERT INTO connection_events .* FROM connlog_staged_events .*RETURNING"),
-    ("events.insert_counting, small", r"^INSERT INTO connection_events .* FROM unnest\((?!.*RETURNING)"),
-    ("events.insert_counting, staged", r"^INSERT INTO connection_events .* FROM connlog_staged_events (?!.*RETURNING)"),
+    ("events.insert_copied, staged (a copy refused)",
+     r"^INSERT INTO connection_events .* FROM connlog_staged_events (?!.*RETURNING)"),
     ("events.insert_copied, straight into the table",
      r'^COPY "?connection_events"? ?\("?tenant_ref"?, "?network_ref"?, .* FROM STDIN'),
     ("events: duplicates' ids", r"^SELECT e\.id, e\.dedup_key, e\.occurred_at FROM connection_events e JOIN unnest"),
@@ -247,7 +247,7 @@ async def _stream(stack: Stack, tenant: Tenant, *batches: list[pb.ConnectionEven
 
 
 async def _ingest_paths(stack: Stack, a: Tenant, b: Tenant, gateway_url: str) -> str:
-    """Unary (small, staged, duplicates), stream (small, staged), REST
+    """Unary (small, staged, duplicates), stream (small, a copy refused, a worker's batch), REST
     (canonical and Zequenze), with access points; returns a stored event's name."""
     small = _events("N_1", 5, access_point=pb.AccessPoint(serial="Q2-AP-1", name="ap-1"))
     reply = await _ingest(stack, a, small)
@@ -257,7 +257,9 @@ async def _ingest_paths(stack: Stack, a: Tenant, b: Tenant, gateway_url: str) ->
                      failure=pb.Failure(code=8, reason="EAPOL Handshake Failure"))
     await _ingest(stack, a, failed)  # (a summary reads the latest failure's payload)
     await _stream(stack, b, _events("N_1", 3))
-    await _stream(stack, b, _events("N_2", 80, client="k3", mac="02:cc:00:00:00:03"))  # staged
+    again = _events("N_2", 80, client="k3", mac="02:cc:00:00:00:03")
+    await _stream(stack, b, again)
+    await _stream(stack, b, again)  # the copy is refused: the rows are staged and inserted
     # a worker's batch (WORKER_MIN_EVENTS or more): copied straight into the table
     await _stream(stack, b, _events("N_2", 300, client="k5", mac="02:cc:00:00:00:05"))
     meraki = [meraki_event("N_m", "km1", now() - dt.timedelta(minutes=50 - i), i) for i in range(6)]

@@ -259,9 +259,9 @@ async def _copy_setup(own_settings, tenant_id: str, max_size: int = 1):
     return pool, tenant_ref, refs, principal, window
 
 
-def _rows(principal, window, clients) -> list[StoredEvent]:
-    """One event per client id, over two networks and two days."""
-    when = now().replace(microsecond=0)
+def _rows(principal, window, clients, when: dt.datetime) -> list[StoredEvent]:
+    """One event per client id at ``when`` (or a day before), over two
+    networks and two days: the same client id, the same event."""
     events = [normalise(simple_event(f"N_c{1 + i % 2}", client_id=c, when=when - dt.timedelta(days=i % 2)),
                         principal, window) for i, c in enumerate(clients)]
     return sorted(events, key=row.insert_order)
@@ -279,11 +279,12 @@ async def test_copied_rows_are_stored_once_each_whether_or_not_some_are_stored_a
     conn = await asyncpg.connect(own_settings.database_url)
     try:
         store = EventStore(pool)
-        first = _rows(principal, window, [f"c{i:03}" for i in range(100)])
+        when = now().replace(microsecond=0)
+        first = _rows(principal, window, [f"c{i:03}" for i in range(100)], when)
         copied = await store.insert_copied(row.copy_rows(first, tenant_ref), tenant_ref, refs, copy_first=copy_first)
         assert copied == (100, False)  # all new: copied straight in (with copy_first), nothing refused
         # half of them again, with 50 new ones: the COPY is refused and stores nothing; the insert skips the 50
-        again = _rows(principal, window, [f"c{i:03}" for i in range(50, 150)])
+        again = _rows(principal, window, [f"c{i:03}" for i in range(50, 150)], when)
         copied = await store.insert_copied(row.copy_rows(again, tenant_ref), tenant_ref, refs, copy_first=copy_first)
         assert copied == (50, copy_first)
         stored = await _stored_clients(conn, tenant_ref)
@@ -306,7 +307,9 @@ async def test_concurrent_copies_of_overlapping_rows_store_each_event_once_and_c
     conn = await asyncpg.connect(own_settings.database_url)
     try:
         store = EventStore(pool)
-        batches = [_rows(principal, window, [f"r{i:04}" for i in range(200 * b, 200 * b + 400)]) for b in range(4)]
+        when = now().replace(microsecond=0)
+        batches = [_rows(principal, window, [f"r{i:04}" for i in range(200 * b, 200 * b + 400)], when)
+                   for b in range(4)]
         results = await asyncio.gather(*(store.insert_copied(row.copy_rows(events, tenant_ref), tenant_ref, refs)
                                          for events in batches))
         assert sum(r.new for r in results) == 200 * 3 + 400

@@ -4,9 +4,10 @@ report what happened to it. One method per mode:
 * ``ingest_batch``: every event's result, in order (the unary RPC, REST
   shapes such as Zequenze's); normalised in-process.
 * ``ingest_stream_batch``: counts and the rejected events' results only (a
-  stream reports no more); large batches are prepared by the worker
-  processes, if any (``connlog.ingest.batches.prepare_events``), and no ids
-  come back from the database.
+  stream reports no more); every batch is prepared as COPY rows
+  (``connlog.ingest.batches.prepare_events``: by the worker processes for a
+  large batch, if there are any, else here) and copied in, and no ids come
+  back from the database.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from connlog.core.identifiers import event_name
 from connlog.core.metrics import ServiceMetrics
 from connlog.core.principal import Principal
 from connlog.core.settings import Settings
-from connlog.ingest.batches import Sightings, access_point_sightings, distinct_events, normalise_events
+from connlog.ingest.batches import Sightings, access_point_sightings, normalise_events, prepare_events
 from connlog.ingest.caches import ACCESS_POINTS, NETWORK_REFS
 from connlog.ingest.group_commit import GroupCommit
 from connlog.ingest.normalise import IngestWindow
@@ -167,38 +168,33 @@ class IngestPipeline:
     ) -> StreamBatchOutcome:
         """Ingest one batch of a stream whose first event is the stream's
         ``first_index``-th: the counts and the rejected events' results
-        (indexed in the stream). The events are normalised in place, or,
-        when the batch is large, prepared by the worker processes (which
-        send back binary COPY rows: this process fills in the network refs
-        and copies them on, straight into the table with ``copy_first``:
-        ``EventStore.insert_copied``; a stream that has just met duplicates
+        (indexed in the stream). The batch is prepared as binary COPY rows
+        (normalised, de-duplicated, encoded: by the worker processes when it
+        is large and there are any, else here, normalising the events in
+        place); this process fills in the network refs and copies the rows
+        on, straight into the table with ``copy_first``
+        (``EventStore.insert_copied``; a stream that has just met duplicates
         leaves it out)."""
         window = self.window()
         tenant_ref = principal.tenant_ref
-        accepted = 0
         if self._workers is not None and len(events) >= WORKER_MIN_EVENTS:
             prepared = await self._workers.prepare(events, principal, window)
-            invalid = prepared.rejected
-            if prepared.rows.row_count:
-                refs = await self._network_refs_for(tenant_ref, set(prepared.rows.networks))
-                copied = await self._events.insert_copied(prepared.rows, tenant_ref, refs, copy_first=copy_first)
-                accepted = copied.new  # no ids sent back
-                if copied.copy_refused:
-                    self._copy_refusals.inc()
-                await self._record_access_points(tenant_ref, prepared.access_points, refs)
         else:
-            normalised, invalid = normalise_events(events, principal, window)
-            to_store = distinct_events(normalised)
-            if to_store:
-                refs = await self._network_refs_for(tenant_ref, {e.network_id for e in to_store})
-                accepted = await self._events.insert_counting(tenant_ref, to_store, refs)  # no ids sent back
-                await self._record_access_points(tenant_ref, access_point_sightings(to_store), refs)
-        rejected = len(invalid)
+            prepared = prepare_events(events, principal, window)
+        accepted = 0
+        if prepared.rows.row_count:
+            refs = await self._network_refs_for(tenant_ref, set(prepared.rows.networks))
+            copied = await self._events.insert_copied(prepared.rows, tenant_ref, refs, copy_first=copy_first)
+            accepted = copied.new  # no ids sent back
+            if copied.copy_refused:
+                self._copy_refusals.inc()
+            await self._record_access_points(tenant_ref, prepared.access_points, refs)
+        rejected = len(prepared.rejected)
         outcome = StreamBatchOutcome(
             accepted=accepted,
             duplicate=len(events) - rejected - accepted,
             rejected=rejected,
-            rejections=_rejections(invalid, first_index),
+            rejections=_rejections(prepared.rejected, first_index),
         )
         self._count(outcome)
         return outcome

@@ -19,7 +19,6 @@ from connlog.store.row import (
     COPY_COLUMNS,
     CREATE_STAGING_EMPTY,
     INSERT,
-    INSERT_QUIET,
     INSERT_STAGED,
     INSERT_STAGED_QUIET,
     NETWORK_FIELD,
@@ -352,22 +351,6 @@ class EventStore:
         self._stored()
         return found
 
-    async def insert_counting(
-        self, tenant_ref: int, events: Sequence[StoredEvent], network_refs: dict[str, int]
-    ) -> int:
-        """Like ``insert``, for callers that need no ids (streams): returns
-        how many events were new, without sending any row back."""
-        if not events:
-            return 0
-
-        async def write(conn: Connection, ordered: list[StoredEvent]) -> int:
-            return await self._insert_counting(conn, tenant_ref, ordered, network_refs)
-
-        count = await self._write(events, write)
-        if count:
-            self._stored()
-        return count
-
     def _stored(self) -> None:
         if self._on_stored is not None:
             self._on_stored()
@@ -435,17 +418,6 @@ class EventStore:
                 created = await create_partitions(conn, days())
                 self._log.info("partitions created for incoming events", created=created)
                 return await write(conn)
-
-    async def _insert_counting(
-        self, conn: Connection, tenant_ref: int, events: list[StoredEvent], network_refs: dict[str, int]
-    ) -> int:
-        """One INSERT without RETURNING: how many rows were new."""
-        with _partition_errors():
-            if len(events) >= COPY_THRESHOLD:
-                data = copy_rows(events, tenant_ref).bound(network_refs)
-                return await self._insert_staged_counting(conn, tenant_ref, data)
-            # one statement: atomic without BEGIN/COMMIT round trips
-            return _row_count(await conn.execute(INSERT_QUIET, tenant_ref, *_columns(events, network_refs)))
 
     async def _insert_returning(
         self, conn: Connection, tenant_ref: int, events: list[StoredEvent], network_refs: dict[str, int]

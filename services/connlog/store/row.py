@@ -12,10 +12,10 @@ from it here, never written out again:
   rows), copied straight into ``connection_events`` or, should some be
   stored already, into ``CREATE_STAGING``'s per-connection staging table of
   the same columns;
-* ``INSERT`` / ``INSERT_QUIET`` (``INSERT ... SELECT ... FROM unnest(...)``,
-  small batches) and ``INSERT_STAGED`` / ``INSERT_STAGED_QUIET`` (from the
-  staging table): each with and without its ``RETURNING`` clause, built from
-  the same parts;
+* ``INSERT`` (``INSERT ... SELECT ... FROM unnest(...) ... RETURNING``,
+  small batches whose ids are answered) and ``INSERT_STAGED`` /
+  ``INSERT_STAGED_QUIET`` (from the staging table, with and without its
+  ``RETURNING`` clause), built from the same parts;
 * ``TABLE_COLUMNS``: the ``connection_events`` columns the row fills;
 * ``READ_COLUMNS`` and ``restore_columns``: what a read selects, and how a
   read puts back into the parsed payload what the columns hold (the payload
@@ -168,7 +168,6 @@ RETURNING = "RETURNING id, dedup_key, occurred_at"
 # Parameters: $1 tenant_ref, then one array per field (the network column's
 # holding network_refs), in row order.
 INSERT = "\n".join((_INSERT_INTO, _FROM_UNNEST, _ON_CONFLICT, RETURNING))
-INSERT_QUIET = "\n".join((_INSERT_INTO, _FROM_UNNEST, _ON_CONFLICT))
 # Parameters: $1 tenant_ref; the rows are in the staging table.
 INSERT_STAGED = "\n".join((_INSERT_INTO, _FROM_STAGING, _ON_CONFLICT, RETURNING))
 INSERT_STAGED_QUIET = "\n".join((_INSERT_INTO, _FROM_STAGING, _ON_CONFLICT))

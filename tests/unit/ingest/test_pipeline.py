@@ -60,12 +60,7 @@ class FakeEvents:
             found.append({(e.dedup_key, e.occurred_at): o for e, o in zip(events, self._put(events), strict=True)})
         return found
 
-    async def insert_counting(self, tenant_ref, events, network_refs):
-        assert tenant_ref == PRINCIPAL.tenant_ref and {e.network_id for e in events} <= network_refs.keys()
-        self.calls.append(("insert_counting", len(events)))
-        return sum(outcome.new for outcome in self._put(events))
-
-    async def insert_copied(self, rows, tenant_ref, network_refs, *, copy_first=True):  # the worker path
+    async def insert_copied(self, rows, tenant_ref, network_refs, *, copy_first=True):  # streams
         assert tenant_ref == PRINCIPAL.tenant_ref and rows.networks.keys() <= network_refs.keys()
         self.calls.append(("insert_copied", rows.row_count))
         self.copy_first.append(copy_first)
@@ -182,7 +177,7 @@ async def test_ingest_stream_batch_answers_counts_and_rejections_only(first_inde
     assert all(r.status == REJECTED and r.field == "step" for r in outcome.rejections)
     assert (outcome.accepted, outcome.duplicate, outcome.rejected) == counts
     unique = len({letter for letter in batch.split() if letter != "bad"})
-    assert events.calls == ([("insert_counting", unique)] if unique else [])  # no ids asked for
+    assert events.calls == ([("insert_copied", unique)] if unique else [])  # no ids asked for
     for label, n in zip(("accepted", "duplicate", "rejected"), counts, strict=True):
         assert metrics.events.labels(label)._value.get() == n
 
