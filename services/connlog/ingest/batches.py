@@ -7,8 +7,9 @@
 * ``access_point_sightings``: the latest sighting of each access point;
 * ``prepare_events``: all of it for a stream batch, the rows already in
   binary COPY form in insert order (``PreparedBatch``): what a worker
-  process sends back to the service process, which then only has to fill
-  in the network refs and copy bytes to the database.
+  process sends back to the service process (or the service process works
+  out itself, for a small batch or without workers), which then only has to
+  fill in the network refs and copy bytes to the database.
 """
 
 from __future__ import annotations

@@ -454,8 +454,7 @@ class EventStore:
         them alone: rows an earlier batch staged in the same transaction (a
         group commit writes several tenants' batches in one) are deleted
         first, or the next INSERT would take them too. The table is created
-        by the session's first large batch; the statement is a no-op after
-        that."""
+        the first time a session stages rows, and kept for the session."""
         await conn.execute(CREATE_STAGING_EMPTY)
         await conn.copy_to_table(STAGING_TABLE, source=_chunks(data), columns=COPY_COLUMNS, format="binary")
 
